@@ -1,0 +1,287 @@
+package dma
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Default mempool geometry.
+const (
+	// DefaultBufSize is the data room of a packet buffer: what the NIC may
+	// write into it. 2048 matches SRRCTL.BSIZEPACKET's reset value of 2 KB
+	// (datasheet 8.2.3.8.7), so a received frame never overruns its buffer.
+	DefaultBufSize = 2048
+	// DefaultHeadroom is the space before the data room, where a protocol
+	// stack prepends headers without copying the payload.
+	DefaultHeadroom = 128
+	// DefaultBuffers is the default number of buffers in a pool.
+	DefaultBuffers = 4096
+)
+
+// Errors returned by mempool operations. They are sentinels so that the
+// per-packet path can return them without allocating.
+var (
+	ErrPoolExhausted = errors.New("dma: mempool exhausted: every buffer is in use (enlarge the pool or free buffers sooner)")
+	ErrDoubleFree    = errors.New("dma: buffer freed twice")
+	ErrForeignBuffer = errors.New("dma: buffer does not belong to this mempool")
+)
+
+// MempoolConfig describes a pool. Zero fields take the defaults.
+type MempoolConfig struct {
+	Name     string // for traces and error messages
+	Buffers  int    // number of buffers
+	BufSize  int    // data room per buffer, bytes
+	Headroom int    // bytes reserved before the data room
+}
+
+// Mempool is a pool of fixed-size packet buffers in DMA memory, identified by
+// index. A buffer's host slice and IOVA are derived from its index; neither
+// is stored. Buffers never straddle a page of the backing memory (a 2 MiB
+// hugepage is physically contiguous, two of them need not be). Freed buffers
+// are reused last-in first-out, which keeps the working set in cache.
+//
+// A Mempool is not safe for concurrent use: like a DPDK per-core cache it
+// belongs to the goroutine that polls the queues using it.
+type Mempool struct {
+	name     string
+	region   *Region
+	mem      []byte
+	iova     uint64
+	bufSize  int
+	headroom int
+	stride   int
+	perPage  int // buffers per backing page
+	page     int // backing page size
+	n        int
+
+	free  []uint32 // LIFO stack of free buffer indexes
+	inUse []bool   // ownership: true while the buffer is out of the pool
+}
+
+// NewMempool allocates a pool's memory from alloc and returns it full.
+func NewMempool(alloc *Allocator, cfg MempoolConfig) (*Mempool, error) {
+	if cfg.Buffers == 0 {
+		cfg.Buffers = DefaultBuffers
+	}
+	if cfg.BufSize == 0 {
+		cfg.BufSize = DefaultBufSize
+	}
+	if cfg.Headroom == 0 {
+		cfg.Headroom = DefaultHeadroom
+	}
+	if cfg.Name == "" {
+		cfg.Name = "mempool"
+	}
+	// Strides are multiples of 128 so that every data room starts 128-byte
+	// aligned (the 82599 ignores the low bit of a receive buffer address,
+	// datasheet 7.1.6.1; cache-line alignment is what matters for speed).
+	stride := roundUp(cfg.Headroom+cfg.BufSize, 128)
+	if cfg.Buffers < 0 || cfg.BufSize < 0 || cfg.Headroom < 0 || stride > math.MaxUint16 || cfg.Buffers > math.MaxUint32/2 {
+		return nil, fmt.Errorf("dma: mempool %q: bad geometry (%d buffers of %d+%d bytes)", cfg.Name, cfg.Buffers, cfg.Headroom, cfg.BufSize)
+	}
+	if stride > HugepageSize {
+		return nil, fmt.Errorf("dma: mempool %q: a %d-byte buffer cannot fit in a hugepage", cfg.Name, stride)
+	}
+	// Buffers are packed per 2 MiB whatever backs the region: with hugepages
+	// that keeps each buffer physically contiguous; with small pages the
+	// device reaches memory through an IOMMU (VFIO or the simulator's model),
+	// where only IOVA contiguity matters.
+	perPage := HugepageSize / stride
+	pages := (cfg.Buffers + perPage - 1) / perPage
+	region, err := alloc.Alloc(pages*HugepageSize, SmallPageSize)
+	if err != nil {
+		return nil, fmt.Errorf("dma: mempool %q: %w", cfg.Name, err)
+	}
+	page := HugepageSize
+	p := &Mempool{
+		name:     cfg.Name,
+		region:   region,
+		mem:      region.Bytes(),
+		iova:     region.IOVA(),
+		bufSize:  cfg.BufSize,
+		headroom: cfg.Headroom,
+		stride:   stride,
+		perPage:  perPage,
+		page:     page,
+		n:        cfg.Buffers,
+		free:     make([]uint32, cfg.Buffers),
+		inUse:    make([]bool, cfg.Buffers),
+	}
+	if p.offset(uint32(cfg.Buffers-1))+stride > len(p.mem) {
+		region.Free()
+		return nil, fmt.Errorf("dma: mempool %q: internal error: region of %d bytes too small", cfg.Name, len(p.mem))
+	}
+	// Stack order: index 0 is handed out first.
+	for i := range p.free {
+		p.free[i] = uint32(cfg.Buffers - 1 - i)
+	}
+	return p, nil
+}
+
+// offset of buffer i from the start of the pool's memory.
+func (p *Mempool) offset(i uint32) int {
+	return int(i)/p.perPage*p.page + int(i)%p.perPage*p.stride
+}
+
+// Name returns the pool's name.
+func (p *Mempool) Name() string { return p.name }
+
+// Size returns the number of buffers in the pool.
+func (p *Mempool) Size() int { return p.n }
+
+// Available returns the number of free buffers.
+func (p *Mempool) Available() int { return len(p.free) }
+
+// InUse returns the number of buffers out of the pool.
+func (p *Mempool) InUse() int { return p.n - len(p.free) }
+
+// Owned reports whether buffer i is currently out of the pool.
+func (p *Mempool) Owned(i uint32) bool { return int(i) < p.n && p.inUse[i] }
+
+// BufSize returns the data room of each buffer.
+func (p *Mempool) BufSize() int { return p.bufSize }
+
+// Headroom returns the bytes before each buffer's data room.
+func (p *Mempool) Headroom() int { return p.headroom }
+
+// Buffer returns buffer i's whole memory: headroom followed by data room.
+func (p *Mempool) Buffer(i uint32) []byte {
+	off := p.offset(i)
+	return p.mem[off : off+p.headroom+p.bufSize : off+p.headroom+p.bufSize]
+}
+
+// BufferIOVA returns the device address of the first byte of buffer i
+// (the start of its headroom).
+func (p *Mempool) BufferIOVA(i uint32) uint64 { return p.iova + uint64(p.offset(i)) }
+
+// Contains reports whether the IOVA range [iova, iova+n) lies within one
+// buffer of the pool, and which.
+func (p *Mempool) Contains(iova uint64, n int) (uint32, bool) {
+	if iova < p.iova {
+		return 0, false
+	}
+	rel := int(iova - p.iova)
+	page, in := rel/p.page, rel%p.page
+	slot := in / p.stride
+	if slot >= p.perPage {
+		return 0, false
+	}
+	i := page*p.perPage + slot
+	if i >= p.n || in%p.stride+n > p.headroom+p.bufSize {
+		return 0, false
+	}
+	return uint32(i), true
+}
+
+// Alloc takes one buffer out of the pool. The packet's data starts after the
+// headroom and is empty.
+func (p *Mempool) Alloc() (Packet, error) {
+	n := len(p.free)
+	if n == 0 {
+		return Packet{}, ErrPoolExhausted
+	}
+	i := p.free[n-1]
+	p.free = p.free[:n-1]
+	p.inUse[i] = true
+	return Packet{Pool: p, Index: i, Off: uint16(p.headroom)}, nil
+}
+
+// AllocBatch fills dst with buffers and returns how many it took: fewer than
+// len(dst) only when the pool runs out.
+func (p *Mempool) AllocBatch(dst []Packet) int {
+	n := min(len(dst), len(p.free))
+	top := len(p.free)
+	for k := 0; k < n; k++ {
+		i := p.free[top-1-k]
+		p.inUse[i] = true
+		dst[k] = Packet{Pool: p, Index: i, Off: uint16(p.headroom)}
+	}
+	p.free = p.free[:top-n]
+	return n
+}
+
+// FreeIndex returns buffer i to the pool.
+func (p *Mempool) FreeIndex(i uint32) error {
+	if int(i) >= p.n {
+		return ErrForeignBuffer
+	}
+	if !p.inUse[i] {
+		return ErrDoubleFree
+	}
+	p.inUse[i] = false
+	p.free = append(p.free, i)
+	return nil
+}
+
+// FreeBatch returns the packets' buffers to the pool. It returns the first
+// error met (a foreign buffer or a double free) and skips that packet.
+func (p *Mempool) FreeBatch(pkts []Packet) error {
+	var first error
+	for k := range pkts {
+		var err error
+		if pkts[k].Pool != p {
+			err = ErrForeignBuffer
+		} else {
+			err = p.FreeIndex(pkts[k].Index)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Release frees the pool's memory. Buffers still out become invalid.
+func (p *Mempool) Release() error {
+	if p.region == nil {
+		return nil
+	}
+	err := p.region.Free()
+	p.region, p.mem, p.free = nil, nil, nil
+	return err
+}
+
+// Packet is a handle to a packet buffer: which pool, which buffer, and where
+// the frame lies in it. It is a small value, passed in caller-owned slices so
+// that the data path allocates nothing.
+type Packet struct {
+	Pool  *Mempool
+	Index uint32
+	Off   uint16 // start of the frame, from the start of the buffer's headroom
+	Len   uint16 // length of the frame
+}
+
+// Data returns the frame bytes.
+func (p Packet) Data() []byte {
+	b := p.Pool.Buffer(p.Index)
+	return b[p.Off : int(p.Off)+int(p.Len)]
+}
+
+// Room returns the buffer from the frame's start to the end of the data room:
+// where a frame being built may grow.
+func (p Packet) Room() []byte {
+	return p.Pool.Buffer(p.Index)[p.Off:]
+}
+
+// IOVA returns the device address of the frame's first byte.
+func (p Packet) IOVA() uint64 { return p.Pool.BufferIOVA(p.Index) + uint64(p.Off) }
+
+// Free returns the buffer to its pool.
+func (p Packet) Free() error {
+	if p.Pool == nil {
+		return ErrForeignBuffer
+	}
+	return p.Pool.FreeIndex(p.Index)
+}
+
+// Prepend moves the frame start back by n bytes into the headroom and
+// returns the new first n bytes, or false when the headroom is too small.
+func (p *Packet) Prepend(n int) ([]byte, bool) {
+	if n > int(p.Off) {
+		return nil, false
+	}
+	p.Off -= uint16(n)
+	p.Len += uint16(n)
+	return p.Pool.Buffer(p.Index)[p.Off : int(p.Off)+n], true
+}

@@ -1,0 +1,64 @@
+package regs
+
+// Advanced descriptors (datasheet 7.1.6 receive, 7.2.3.2.4 transmit). Both
+// are 16 bytes: two little-endian 64-bit words, or four 32-bit words. The
+// driver writes the "read" format; the device overwrites the descriptor with
+// the "write-back" format. Offsets below are byte offsets within a descriptor.
+const DescSize = 16
+
+// Advanced receive descriptor, read format (7.1.6.1).
+const (
+	RXD_PKT_ADDR = 0 // packet buffer address (bit 0 is A0 and ignored with header split off)
+	RXD_HDR_ADDR = 8 // header buffer address; its bit 0 becomes DD in write-back
+)
+
+// Advanced receive descriptor, write-back format (7.1.6.2).
+const (
+	RXD_WB_PKT_INFO     = 0  // 16 bits: RSS type 3:0, packet type 16:4 (of the dword)
+	RXD_WB_HDR_INFO     = 2  // 16 bits
+	RXD_WB_RSS          = 4  // 32 bits: RSS hash or fragment checksum
+	RXD_WB_STATUS_ERROR = 8  // 32 bits: status 19:0, extended errors 31:20
+	RXD_WB_LENGTH       = 12 // 16 bits: packet length in this buffer
+	RXD_WB_VLAN         = 14 // 16 bits
+
+	RXD_STAT_DD   = 1 << 0 // descriptor done
+	RXD_STAT_EOP  = 1 << 1 // end of packet
+	RXD_STAT_VP   = 1 << 3 // 802.1Q packet
+	RXD_STAT_L4CS = 1 << 5 // L4 checksum checked
+	RXD_STAT_IPCS = 1 << 6 // IPv4 checksum checked
+	RXD_ERR_MASK  = 0xFFF00000
+	RXD_ERR_RXE   = 1 << 29 // MAC error (e.g. CRC)
+	RXD_ERR_IPE   = 1 << 30
+	RXD_ERR_TCPE  = 1 << 31
+	RXD_ERR_SHIFT = 20
+)
+
+// Advanced transmit data descriptor, read format (7.2.3.2.4).
+const (
+	TXD_BUFFER_ADDR   = 0  // 64-bit buffer address
+	TXD_CMD_TYPE_LEN  = 8  // 32 bits: DTALEN 15:0, DTYP 23:20, DCMD 31:24
+	TXD_OLINFO_STATUS = 12 // 32 bits: STA 3:0, IDX 6:4, CC 7, POPTS 13:8, PAYLEN 31:14
+
+	TXD_DTALEN_MASK = 0xFFFF
+	TXD_DTYP_MASK   = 0xF << 20
+	TXD_DTYP_CTXT   = 0x2 << 20 // advanced context descriptor
+	TXD_DTYP_DATA   = 0x3 << 20 // advanced data descriptor
+	TXD_DCMD_EOP    = 1 << 24   // end of packet
+	TXD_DCMD_IFCS   = 1 << 25   // insert FCS
+	TXD_DCMD_RS     = 1 << 27   // report status: write back DD
+	TXD_DCMD_DEXT   = 1 << 29   // descriptor extension (advanced format)
+	TXD_DCMD_VLE    = 1 << 30   // VLAN insertion
+	TXD_DCMD_TSE    = 1 << 31   // TCP segmentation
+
+	TXD_PAYLEN_SHIFT = 14
+	TXD_POPTS_IXSM   = 1 << 8 // insert IP checksum
+	TXD_POPTS_TXSM   = 1 << 9 // insert L4 checksum
+)
+
+// Advanced transmit descriptor, write-back format (7.2.3.2.4): bytes 0-7
+// reserved (the device leaves the buffer address in place), bytes 12-15
+// status with DD in bit 0.
+const (
+	TXD_WB_STATUS = 12
+	TXD_STAT_DD   = 1 << 0
+)

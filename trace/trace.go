@@ -1,0 +1,193 @@
+// Package trace records what the driver, the device and the stack do, as a
+// sequence of small fixed-size events in a preallocated buffer, and writes
+// and reads them as NDJSON for the checkers in models/ and tla/.
+//
+// Recording is off when the *Recorder is nil: every Record call starts with a
+// nil check and nothing else, so the data path pays one predictable branch.
+// When on, Record claims a slot with one atomic add and copies the event into
+// it; it never allocates. A full recorder counts what it could not keep.
+//
+// Ordering rule (what makes a trace checkable): an actor records an event
+// that publishes something to the other side (a descriptor handed over, a
+// tail write, a device write-back) BEFORE the store that publishes it, and an
+// event that observes something (DD seen, tail read) AFTER the load that
+// observed it. The slot order is then a linearization consistent with the
+// causality between driver and device, and Seq (the slot number) is the
+// order checkers use. T is a monotonic timestamp, comparable between actors.
+package trace
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Kind says what an event records.
+type Kind uint8
+
+// Ring events. Driver-side events are "Drv...", device-side "Dev...".
+const (
+	KindNone Kind = iota
+
+	// DrvPost: the driver filled descriptor Index of a ring with buffer Buf
+	// (IOVA) of length Len, handing it to the device once the tail moves.
+	DrvPost
+	// DrvTail: the driver is about to write Index to the tail register.
+	DrvTail
+	// DrvDDSeen: the driver observed DD on descriptor Index (Len: RX length).
+	DrvDDSeen
+	// DrvReclaim: the driver took buffer Buf of descriptor Index back (TX
+	// cleaned and freed it; RX handed it up to the application).
+	DrvReclaim
+
+	// DevTailRead: the device read tail value Index.
+	DevTailRead
+	// DevFetch: the device fetched descriptor Index (buffer Buf, Len).
+	DevFetch
+	// DevDMA: the device finished moving the frame to or from buffer Buf.
+	DevDMA
+	// DevWriteBack: the device is about to write back descriptor Index with
+	// DD (RX: length Len).
+	DevWriteBack
+	// DevHead: the device advanced the head to Index.
+	DevHead
+	// DevDrop: the device dropped a frame (RX ring full: Index = head).
+	DevDrop
+
+	// Application events on a ring or queue used as a FIFO (porcupine).
+	// AppCallTx/AppRetTx bracket a TxBatch call; Len = frames accepted and
+	// Buf carries the first frame's identifying tag. AppCallRx/AppRetRx
+	// bracket an RxBatch call.
+	AppCallTx
+	AppRetTx
+	AppCallRx
+	AppRetRx
+	// AppPacket: a frame with tag Buf passed through a Tx or Rx call
+	// (recorded between that call's Call and Ret events).
+	AppPacket
+
+	// TCP events (the TCP issue fills these in).
+	TCPState
+	TCPSegSent
+	TCPSegRecv
+	AppWrite
+	AppRead
+
+	kindCount
+)
+
+var kindNames = [...]string{
+	KindNone:     "none",
+	DrvPost:      "post",
+	DrvTail:      "tail",
+	DrvDDSeen:    "dd_seen",
+	DrvReclaim:   "reclaim",
+	DevTailRead:  "dev_tail_read",
+	DevFetch:     "dev_fetch",
+	DevDMA:       "dev_dma",
+	DevWriteBack: "dev_writeback",
+	DevHead:      "dev_head",
+	DevDrop:      "dev_drop",
+	AppCallTx:    "app_call_tx",
+	AppRetTx:     "app_ret_tx",
+	AppCallRx:    "app_call_rx",
+	AppRetRx:     "app_ret_rx",
+	AppPacket:    "app_packet",
+	TCPState:     "tcp_state",
+	TCPSegSent:   "tcp_seg_sent",
+	TCPSegRecv:   "tcp_seg_recv",
+	AppWrite:     "app_write",
+	AppRead:      "app_read",
+}
+
+// String returns the event kind's name as written in NDJSON.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// KindFromString is the inverse of Kind.String.
+func KindFromString(s string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == s && k != int(KindNone) {
+			return Kind(k), true
+		}
+	}
+	return KindNone, false
+}
+
+// Direction of a ring.
+const (
+	RX uint8 = 0
+	TX uint8 = 1
+)
+
+// Event is one recorded step. Its fields are interpreted per Kind; unused
+// fields are zero.
+type Event struct {
+	Seq   uint64 // slot number: the order of the trace
+	T     int64  // monotonic nanoseconds since the recorder started
+	Kind  Kind
+	Dir   uint8  // RX or TX
+	Dev   uint16 // device number (the recorder's user assigns them)
+	Queue uint16
+	Index uint32 // descriptor index, or register value
+	Len   uint32
+	Buf   uint64 // buffer IOVA, or a frame tag
+}
+
+// Recorder holds a trace being recorded. A nil *Recorder records nothing.
+type Recorder struct {
+	start   time.Time
+	next    atomic.Uint64
+	dropped atomic.Uint64
+	events  []Event
+}
+
+// NewRecorder returns a recorder with room for capacity events.
+func NewRecorder(capacity int) *Recorder {
+	return &Recorder{start: time.Now(), events: make([]Event, capacity)}
+}
+
+// Now returns the recorder's monotonic clock in nanoseconds.
+func (r *Recorder) Now() int64 { return int64(time.Since(r.start)) }
+
+// Record appends e, stamping Seq and T. It is safe for concurrent use and
+// does not allocate. On a nil recorder it does nothing.
+func (r *Recorder) Record(e Event) {
+	if r == nil {
+		return
+	}
+	seq := r.next.Add(1) - 1
+	if seq >= uint64(len(r.events)) {
+		r.dropped.Add(1)
+		return
+	}
+	e.Seq = seq
+	e.T = int64(time.Since(r.start))
+	r.events[seq] = e
+}
+
+// Enabled reports whether r records (r is not nil).
+func (r *Recorder) Enabled() bool { return r != nil }
+
+// Events returns the events recorded so far, in Seq order. Call it when the
+// recording actors have stopped.
+func (r *Recorder) Events() []Event {
+	n := r.next.Load()
+	if n > uint64(len(r.events)) {
+		n = uint64(len(r.events))
+	}
+	return r.events[:n]
+}
+
+// Dropped returns how many events did not fit.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// Reset empties the recorder, keeping its buffer.
+func (r *Recorder) Reset() {
+	r.next.Store(0)
+	r.dropped.Store(0)
+	r.start = time.Now()
+}
