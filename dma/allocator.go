@@ -141,8 +141,9 @@ func (a *Allocator) newChunk(size int) (*chunk, error) {
 	}
 	iova, err := a.mapper.MapDMA(host.Bytes())
 	if err != nil {
+		n := len(host.Bytes())
 		host.Release()
-		return nil, fmt.Errorf("dma: map %d bytes for the device: %w", len(host.Bytes()), err)
+		return nil, fmt.Errorf("dma: map %d bytes for the device: %w", n, err)
 	}
 	c := &chunk{host: host, iova: iova}
 	a.live[c] = struct{}{}

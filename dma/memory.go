@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +38,12 @@ const (
 	RequireHugepages
 	// NoHugepages always uses ordinary pages (tests, the simulator).
 	NoHugepages
+	// GoHeap takes the memory from the Go heap (page-aligned, never
+	// moved, not pinned). Only a simulated device can use it; its point is
+	// that the race detector instruments Go heap memory but not mmap'd
+	// memory, so with GoHeap `go test -race` checks the ordering of the
+	// driver's and the simulated device's descriptor and buffer accesses.
+	GoHeap
 )
 
 // ErrNoHugepages reports that a hugepage mapping failed because none are
@@ -49,6 +56,7 @@ type HostMemory struct {
 	mem       []byte
 	hugepages bool
 	locked    bool
+	heap      bool // from the Go heap (GoHeap): nothing to unmap
 }
 
 // Bytes returns the whole mapping.
@@ -73,6 +81,10 @@ func (m *HostMemory) PageSize() int {
 // Release unmaps the memory. Using any slice of it afterwards faults.
 func (m *HostMemory) Release() error {
 	if m.mem == nil {
+		return nil
+	}
+	if m.heap {
+		m.mem = nil // the garbage collector reclaims it
 		return nil
 	}
 	err := unix.Munmap(m.mem)
@@ -110,6 +122,9 @@ func warnOnce(once *sync.Once, format string, args ...any) {
 func AllocHost(size int, policy HugepagePolicy) (*HostMemory, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("dma: allocation of %d bytes: size must be positive", size)
+	}
+	if policy == GoHeap {
+		return allocHeap(size), nil
 	}
 	if policy != NoHugepages {
 		m, err := mapHugepages(size)
@@ -157,4 +172,16 @@ func mapSmallPages(size int) (*HostMemory, error) {
 		m.locked = true
 	}
 	return m, nil
+}
+
+// allocHeap returns size bytes (rounded up to whole small pages) of
+// page-aligned Go heap memory; the Go garbage collector never moves it.
+func allocHeap(size int) *HostMemory {
+	size = roundUp(size, SmallPageSize)
+	raw := make([]byte, size+SmallPageSize)
+	off := 0
+	if a := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % SmallPageSize); a != 0 {
+		off = SmallPageSize - a
+	}
+	return &HostMemory{mem: raw[off : off+size : off+size], heap: true}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 )
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -34,7 +33,11 @@ func register(c *command) {
 // errUsage makes main print the command's usage and exit 2.
 var errUsage = errors.New("usage")
 
+// commandLine is the arguments nicctl was started with (for trace headers).
+var commandLine []string
+
 func main() {
+	commandLine = os.Args[1:]
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -90,6 +93,3 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs.SetOutput(os.Stderr)
 	return fs
 }
-
-// joinLines is a small helper for multi-line messages.
-func joinLines(lines ...string) string { return strings.Join(lines, "\n") }

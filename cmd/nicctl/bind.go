@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/verinic/verinic/vfio/pci"
+)
+
+func init() {
+	register(&command{
+		name:    "bind",
+		summary: "give PCI devices to vfio-pci (refuses a device whose kernel interface is up or has addresses, unless --force)",
+		usage:   "[--force] PCI-ADDRESS...",
+		run:     runBind,
+	})
+}
+
+// splitFlags moves boolean flags written after the positional arguments
+// (nicctl bind 0000:03:00.0 --force) in front of them, where package flag
+// expects them.
+func splitFlags(args []string) []string {
+	var flags, rest []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return append(flags, rest...)
+}
+
+func runBind(args []string) error {
+	fs := newFlagSet("bind")
+	force := fs.Bool("force", false, "take the device even if its kernel interface is up or has addresses")
+	if err := fs.Parse(splitFlags(args)); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errUsage
+	}
+	for _, a := range fs.Args() {
+		res, err := pci.System.Bind(a, *force)
+		if err != nil {
+			return err
+		}
+		fmt.Println(res)
+	}
+	return nil
+}

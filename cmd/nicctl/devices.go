@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/verinic/verinic/vfio/pci"
+)
+
+func init() {
+	register(&command{
+		name:    "devices",
+		summary: "list network PCI devices: vendor:device, driver, IOMMU group, NUMA node, interfaces, 82599 support",
+		usage:   "[--json] [--all]",
+		run:     runDevices,
+	})
+}
+
+func runDevices(args []string) error {
+	fs := newFlagSet("devices")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	all := fs.Bool("all", false, "list every PCI device, not only network controllers")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errUsage
+	}
+	var devs []pci.Device
+	var err error
+	if *all {
+		devs, err = pci.System.List()
+	} else {
+		devs, err = pci.System.NetworkDevices()
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if devs == nil {
+			devs = []pci.Device{}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(devs)
+	}
+	if len(devs) == 0 {
+		fmt.Println("no network PCI devices")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tID\tDRIVER\tIOMMU\tNUMA\tINTERFACE\tSUPPORT")
+	for _, d := range devs {
+		driver := d.Driver
+		if driver == "" {
+			driver = "-"
+		}
+		group := "-"
+		if d.IOMMUGroup >= 0 {
+			group = strconv.Itoa(d.IOMMUGroup)
+		}
+		numa := "-"
+		if d.NUMANode >= 0 {
+			numa = strconv.Itoa(d.NUMANode)
+		}
+		var ifs []string
+		for _, i := range d.Interfaces {
+			state := "down"
+			if i.Up {
+				state = "up"
+			}
+			if len(i.Addresses) > 0 {
+				state += "," + strconv.Itoa(len(i.Addresses)) + " addr"
+			}
+			ifs = append(ifs, i.Name+"("+state+")")
+		}
+		iface := strings.Join(ifs, " ")
+		if iface == "" {
+			iface = "-"
+		}
+		support := "-"
+		if d.Supported {
+			support = "yes: " + d.Model
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Address, d.VendorDevice(), driver, group, numa, iface, support)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !pci.System.IOMMUEnabled() {
+		fmt.Println()
+		fmt.Println("note: no IOMMU is enabled, so no device can be used through VFIO. Enable VT-d (Intel) or AMD-Vi")
+		fmt.Println("in the firmware and boot Linux with intel_iommu=on (or amd_iommu=on) on the kernel command line.")
+	}
+	return nil
+}

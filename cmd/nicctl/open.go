@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/ixgbe"
+	"github.com/verinic/verinic/vfio"
+	"github.com/verinic/verinic/vfio/hugepages"
+	"github.com/verinic/verinic/vfio/pci"
+)
+
+// openSim opens a simulated 82599 ("sim", "sim0", ...).
+//
+// LEAD HOOK: the lead sets this (from the file that wires up ixgbesim) so
+// that every subcommand names simulated devices the same way. openDevice
+// routes every name starting with "sim" here.
+var openSim func(name string) (ixgbe.Device, error)
+
+// A VFIO device is what the driver drives.
+var _ ixgbe.Device = (*vfio.Device)(nil)
+
+// openOptions tunes openDevice.
+type openOptions struct {
+	// allowUnsupported opens a PCI device that is not an 82599 the driver
+	// supports (for diagnostics: nicctl open).
+	allowUnsupported bool
+	// hugepages is the DMA memory policy of a real device; real NICs want
+	// hugepages, so the default is to require them.
+	hugepages dma.HugepagePolicy
+	// hugepagesSet marks hugepages as chosen (the zero value is Prefer).
+	hugepagesSet bool
+}
+
+// openDevice opens the device every subcommand works on: a PCI address
+// opens a real NIC through VFIO (all opened devices share one VFIO container,
+// so they can reach each other's DMA memory); "sim..." opens a simulated one
+// through the openSim hook. Every failure says what is wrong and what to do.
+// Close the device with closeDevice.
+func openDevice(name string, opts ...openOptions) (ixgbe.Device, error) {
+	var o openOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if strings.HasPrefix(name, "sim") {
+		if openSim == nil {
+			return nil, fmt.Errorf("%s: simulated devices are not available in this build of nicctl", name)
+		}
+		return openSim(name)
+	}
+	addr, err := pci.ParseAddress(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q names no device: give a PCI address such as 0000:03:00.0 (nicctl devices lists them) or sim for a simulated 82599", name)
+	}
+	info, err := pci.System.Lookup(addr)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Supported && !o.allowUnsupported {
+		return nil, fmt.Errorf("%s is %s, not an 82599 this driver supports (supported Intel device IDs: %s)", addr, info.VendorDevice(), supportedIDs())
+	}
+	policy := dma.RequireHugepages
+	if o.hugepagesSet {
+		policy = o.hugepages
+	}
+	if policy == dma.RequireHugepages {
+		if err := checkHugepages(); err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	if err := checkMemlock(); err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	dev, err := vfio.OpenWith(addr, vfio.Options{Hugepages: policy})
+	if err != nil {
+		return nil, err
+	}
+	return dev, nil
+}
+
+// closeDevice closes a device from openDevice.
+func closeDevice(dev ixgbe.Device) error {
+	if c, ok := dev.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func supportedIDs() string {
+	ids := pci.Supported82599IDs()
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = fmt.Sprintf("%04x", id)
+	}
+	return strings.Join(s, " ")
+}
+
+// checkHugepages fails when no 2 MiB page is free.
+func checkHugepages() error {
+	pools, err := hugepages.System.Status()
+	if err != nil {
+		return fmt.Errorf("%w (%v)", dma.ErrNoHugepages, err)
+	}
+	if pools[0].Free == 0 {
+		return fmt.Errorf("%d of %d reserved 2 MiB hugepages are free: %w", pools[0].Free, pools[0].Total, dma.ErrNoHugepages)
+	}
+	return nil
+}
+
+// checkMemlock fails early, for a user without CAP_IPC_LOCK, when the
+// locked-memory limit cannot hold even the rings and one mempool.
+func checkMemlock() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return nil
+	}
+	const need = 32 << 20
+	if lim.Cur < need {
+		return fmt.Errorf("%w: the locked-memory limit is %d KiB and VFIO pins all DMA memory against it (at least %d MiB needed): raise it with ulimit -l unlimited, or run as root", vfio.ErrMemlock, lim.Cur/1024, need>>20)
+	}
+	return nil
+}
+
+func init() {
+	register(&command{
+		name:    "open",
+		summary: "open a PCI device through VFIO and show what it offers (regions, interrupts, IOMMU), without starting the driver",
+		usage:   "PCI-ADDRESS",
+		run:     runOpen,
+	})
+}
+
+func runOpen(args []string) error {
+	fs := newFlagSet("open")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errUsage
+	}
+	dev, err := openDevice(fs.Arg(0), openOptions{allowUnsupported: true, hugepages: dma.PreferHugepages, hugepagesSet: true})
+	if err != nil {
+		return err
+	}
+	defer closeDevice(dev)
+	d, ok := dev.(*vfio.Device)
+	if !ok {
+		fmt.Printf("%s: opened (simulated)\n", dev.Name())
+		return nil
+	}
+	vendor, device, err := d.IDs()
+	if err != nil {
+		return err
+	}
+	cmd, _ := d.Command()
+	fmt.Printf("%s: %04x:%04x, IOMMU group %d, PCI command %#04x (bus master %v)\n", d.Name(), vendor, device, d.IOMMUGroup(), cmd, cmd&(1<<2) != 0)
+	c := d.Container()
+	fmt.Printf("container: IOMMU type %d, IOVA ranges", c.IOMMUType())
+	for _, r := range c.IOVARanges() {
+		fmt.Printf(" [%#x-%#x]", r.Start, r.End)
+	}
+	fmt.Println()
+	for i := 0; i < d.NumRegions(); i++ {
+		r, err := d.RegionInfo(i)
+		if err != nil || r.Size == 0 {
+			continue
+		}
+		name := fmt.Sprintf("BAR%d", i)
+		switch i {
+		case vfio.RegionROM:
+			name = "ROM"
+		case vfio.RegionConfig:
+			name = "config"
+		}
+		fmt.Printf("  region %-6s %8d bytes at offset %#x, flags %#x (mmap %v)\n", name, r.Size, r.Offset, r.Flags, r.Mappable())
+	}
+	for i := 0; i < d.NumIRQs(); i++ {
+		info, err := d.IRQInfo(i)
+		if err != nil || info.Count == 0 {
+			continue
+		}
+		fmt.Printf("  interrupts %-5s %d vectors, eventfd %v\n", vfio.IRQIndexName(i), info.Count, info.Flags&vfio.IRQInfoEventfd != 0)
+	}
+	if d.Flags()&vfio.DeviceFlagsReset != 0 {
+		fmt.Println("  reset: supported")
+	}
+	fmt.Printf("  BAR0[0x0008] (status) = %#08x\n", d.Read32(8))
+	return nil
+}

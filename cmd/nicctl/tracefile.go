@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/verinic/verinic/ixgbe"
+	"github.com/verinic/verinic/trace"
+)
+
+// writeTrace writes the recorder's events to path with a header describing
+// the NICs' rings (device numbers are the NICs' positions in nics, which is
+// how the demo numbers them in its configs).
+func writeTrace(path string, rec *trace.Recorder, nics []*ixgbe.NIC) error {
+	h := trace.Header{Schema: trace.SchemaName, Version: trace.SchemaVersion, Clock: trace.ClockMonotonicNS,
+		Note: "nicctl " + strings.Join(commandLine, " ")}
+	for i, n := range nics {
+		d := trace.DeviceInfo{Dev: uint16(i), Name: n.Name()}
+		for q := 0; q < n.NumRxQueues(); q++ {
+			d.Queues = append(d.Queues, trace.QueueInfo{Dir: "rx", Queue: uint16(q), Ring: uint32(n.RxRingSize())})
+		}
+		for q := 0; q < n.NumTxQueues(); q++ {
+			d.Queues = append(d.Queues, trace.QueueInfo{Dir: "tx", Queue: uint16(q), Ring: uint32(n.TxRingSize())})
+		}
+		h.Devices = append(h.Devices, d)
+	}
+	if err := trace.WriteFile(path, h, rec); err != nil {
+		return fmt.Errorf("writing the trace: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,395 @@
+package ixgbe
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// Register addresses: the driver uses the canonical (82599) address of
+// every register, never the 82598-compatible aliases (SRRCTL at 0x02100,
+// DCA_RXCTRL at 0x02200, RAL/RAH at 0x05400), which ixy uses. The datasheet
+// backs each alias pair with one register, so either works on hardware; one
+// spelling keeps register-access logs comparable.
+
+// init runs the initialization sequence of datasheet 4.6.3-4.6.8, in the
+// order ixy's reset_and_init uses (facts/82599.md section 1), with a timeout
+// on every poll.
+func (n *NIC) init() error {
+	if n.dev.Read32(regs.STATUS) == allOnes {
+		n.setState(stateGone)
+		return fmt.Errorf("ixgbe: %s: STATUS reads 0xFFFFFFFF before reset: %w", n.name, ErrDeviceGone)
+	}
+	// 4.6.3.1: mask all interrupts (the driver polls).
+	n.disableInterrupts()
+
+	// 4.6.3.2: master disable (5.2.5.3.2), then global reset.
+	n.masterDisable()
+	n.dev.Write32(regs.CTRL, n.dev.Read32(regs.CTRL)|regs.CTRL_RST_MASK)
+	if err := n.waitClear(regs.CTRL, regs.CTRL_RST_MASK, "CTRL.RST|LNK_RST (bits 26, 3)", "4.6.3.2"); err != nil {
+		return err
+	}
+	// "Following a global reset the software driver should wait at least
+	// 10 msec to enable smooth initialization flow" (4.6.3.2).
+	n.clock.Sleep(10 * time.Millisecond)
+	// 4.6.3.1 again: reset re-enables nothing, but the datasheet asks for
+	// interrupts to be disabled after the reset as well.
+	n.disableInterrupts()
+
+	// 4.6.3: wait for the EEPROM auto-read and the DMA initialization.
+	if err := n.waitSet(regs.EEC, regs.EEC_ARD, "EEC.ARD (bit 9)", "4.6.3"); err != nil {
+		return err
+	}
+	if err := n.waitSet(regs.RDRXCTL, regs.RDRXCTL_DMAIDONE, "RDRXCTL.DMAIDONE (bit 3)", "4.6.3"); err != nil {
+		return err
+	}
+
+	// 4.6.4: link setup: 10G serial link mode, XAUI PMA/PMD, restart
+	// auto-negotiation. The link comes up asynchronously.
+	autoc := n.dev.Read32(regs.AUTOC)
+	autoc = autoc&^regs.AUTOC_LMS_MASK | regs.AUTOC_LMS_10G_SERIAL
+	autoc = autoc&^regs.AUTOC_10G_PMA_PMD_MASK | regs.AUTOC_10G_XAUI
+	n.dev.Write32(regs.AUTOC, autoc)
+	n.dev.Write32(regs.AUTOC, autoc|regs.AUTOC_AN_RESTART)
+
+	// 4.6.5: statistics are cleared by reading them (clear on read).
+	n.readHardwareStats()
+
+	// 4.6.6 (interrupts) is skipped: the driver polls.
+
+	if err := n.initRx(); err != nil {
+		return err
+	}
+	if err := n.initTx(); err != nil {
+		return err
+	}
+	for _, q := range n.rx {
+		if err := n.startRx(q); err != nil {
+			return err
+		}
+	}
+	for _, q := range n.tx {
+		if err := n.startTx(q); err != nil {
+			return err
+		}
+	}
+	n.setPromiscuousLocked(n.cfg.Promiscuous)
+	return nil
+}
+
+func (n *NIC) disableInterrupts() {
+	n.dev.Write32(regs.EIMC, regs.EIMC_IRQ_CLEAR_ALL)
+	n.dev.Read32(regs.EICR) // clear on read
+}
+
+// masterDisable stops the device's DMA before the reset (datasheet
+// 5.2.5.3.2): set CTRL.PCIE_MDE and wait for STATUS.GIO_MASTER_E to clear. As
+// in the datasheet's procedure, a device that does not clear it is reset
+// anyway, so this wait is short and not an error.
+func (n *NIC) masterDisable() {
+	n.dev.Write32(regs.CTRL, n.dev.Read32(regs.CTRL)|regs.CTRL_PCIE_MDE)
+	start := n.clock.Now()
+	for n.dev.Read32(regs.STATUS)&regs.STATUS_GIO_MASTER_E != 0 {
+		if n.clock.Now().Sub(start) >= time.Millisecond {
+			return
+		}
+		n.clock.Sleep(100 * time.Microsecond)
+	}
+}
+
+// Packet buffer sizes of the 82599 in KB (datasheet 4.6.11.3.1, the reset
+// values of RXPBSIZE[0] and TXPBSIZE[0]).
+const (
+	rxPacketBufferKB = 512
+	txPacketBufferKB = 160
+)
+
+// initRx is datasheet 4.6.7 without starting the queues.
+func (n *NIC) initRx() error {
+	// Receive off while the unit is configured.
+	n.clearBits(regs.RXCTRL, regs.RXCTRL_RXEN)
+	// Without DCB or virtualization all of the receive packet buffer goes
+	// to packet buffer 0 (4.6.11.3.1). ixy writes 128 KB here, leaving
+	// three quarters of the 512 KB unused.
+	n.dev.Write32(regs.RXPBSIZE(0), rxPacketBufferKB<<10)
+	for i := 1; i < 8; i++ {
+		n.dev.Write32(regs.RXPBSIZE(i), 0)
+	}
+	// Strip the CRC in the MAC and in DMA (both must agree, 8.2.3.8.8),
+	// accept broadcasts.
+	n.setBits(regs.HLREG0, regs.HLREG0_RXCRCSTRP)
+	n.setBits(regs.RDRXCTL, regs.RDRXCTL_CRCSTRIP)
+	n.setBits(regs.FCTRL, regs.FCTRL_BAM)
+
+	for i := 0; i < n.cfg.RxQueues; i++ {
+		q, err := n.newRxQueue(i)
+		if err != nil {
+			return err
+		}
+		n.rx = append(n.rx, q)
+		// Advanced one-buffer descriptors, buffer size from the pool,
+		// drop when no descriptor is free (8.2.3.8.7).
+		bsize := uint32(min(q.pool.BufSize()/1024, regs.SRRCTL_BSIZEPACKET_MASK))
+		srrctl := n.dev.Read32(regs.SRRCTL(i))
+		srrctl &^= regs.SRRCTL_DESCTYPE_MASK | regs.SRRCTL_BSIZEPACKET_MASK
+		srrctl |= regs.SRRCTL_DESCTYPE_ADV_ONE | bsize | regs.SRRCTL_DROP_EN
+		n.dev.Write32(regs.SRRCTL(i), srrctl)
+		// Ring base, length, head and tail (7.1.9, 8.2.3.8.1-5).
+		iova := q.ring.region.IOVA()
+		n.dev.Write32(regs.RDBAL(i), uint32(iova))
+		n.dev.Write32(regs.RDBAH(i), uint32(iova>>32))
+		n.dev.Write32(regs.RDLEN(i), q.ring.size*regs.DescSize)
+		n.dev.Write32(regs.RDH(i), 0)
+		n.dev.Write32(regs.RDT(i), 0)
+	}
+	// Queue i counts in statistics counter set i (RQSMR, 8.2.3.8.x).
+	mapQueueStats(n.dev, regs.RQSMR, n.cfg.RxQueues)
+	if n.cfg.RxQueues > 1 {
+		n.setupRSS()
+	}
+	// End of 4.6.7: no-snoop off; DCA_RXCTRL bit 12 "reserved, must be
+	// set to 0".
+	n.setBits(regs.CTRL_EXT, regs.CTRL_EXT_NS_DIS)
+	for i := 0; i < n.cfg.RxQueues; i++ {
+		n.clearBits(regs.DCA_RXCTRL(i), regs.DCA_RXCTRL_RESERVED12)
+	}
+	n.setBits(regs.RXCTRL, regs.RXCTRL_RXEN)
+	return nil
+}
+
+// mapQueueStats programs the queue statistic mapping registers (RQSMR or
+// TQSM, datasheet 8.2.3.8.x / 8.2.3.9.x): byte k of register r maps queue
+// 4r+k to counter set 4r+k.
+func mapQueueStats(dev Device, reg func(int) uint32, queues int) {
+	for r := 0; r*4 < queues; r++ {
+		var v uint32
+		for k := 0; k < 4 && 4*r+k < queues; k++ {
+			v |= uint32(4*r+k) << (8 * k)
+		}
+		dev.Write32(reg(r), v)
+	}
+}
+
+func (n *NIC) newRxQueue(i int) (*rxQueue, error) {
+	pc := n.cfg.Mempool
+	if pc.Name == "" {
+		pc.Name = fmt.Sprintf("%s-rx%d", n.name, i)
+	} else {
+		pc.Name = fmt.Sprintf("%s-rx%d", pc.Name, i)
+	}
+	pool, err := dma.NewMempool(n.dev.DMA(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("ixgbe: %s: RX queue %d: %w", n.name, i, err)
+	}
+	r, err := newRing(n.dev.DMA(), n.cfg.RxRingSize, n.cfg.InjectBugs)
+	if err != nil {
+		pool.Release()
+		return nil, fmt.Errorf("ixgbe: %s: RX queue %d: %w", n.name, i, err)
+	}
+	q := &rxQueue{
+		nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r, pool: pool,
+		rdt: regs.RDT(i), trace: n.trace, bugs: n.cfg.InjectBugs,
+		bufs:     make([]uint32, r.span),
+		dataIOVA: make([]uint64, pool.Size()),
+		headroom: uint16(pool.Headroom()),
+		bufSize:  uint32(pool.BufSize()),
+	}
+	for b := range q.bufs {
+		q.bufs[b] = noBuffer
+	}
+	for b := range q.dataIOVA {
+		q.dataIOVA[b] = pool.BufferIOVA(uint32(b)) + uint64(pool.Headroom())
+	}
+	return q, nil
+}
+
+// TXDCTL thresholds (datasheet 7.2.3.4.1, 8.2.3.9.10): prefetch when fewer
+// than 36 descriptors are cached and at least 8 are available in host
+// memory (ixy's values, from DPDK). WTHRESH is 0: every descriptor with RS
+// is written back as soon as it is done, so the buffers of the last frames
+// of a burst come back without waiting for more traffic (with WTHRESH > 0
+// up to WTHRESH-1 write-backs can stay pending while the queue is idle).
+const (
+	txPTHRESH = 36
+	txHTHRESH = 8
+	txWTHRESH = 0
+)
+
+// initTx is datasheet 4.6.8 without starting the queues.
+func (n *NIC) initTx() error {
+	// Append the CRC and pad short frames to 64 bytes.
+	n.setBits(regs.HLREG0, regs.HLREG0_TXCRCEN|regs.HLREG0_TXPADEN)
+	// All of the transmit packet buffer to packet buffer 0 (4.6.11.3.1;
+	// ixy writes 40 KB, the per-TC size with four traffic classes).
+	n.dev.Write32(regs.TXPBSIZE(0), txPacketBufferKB<<10)
+	for i := 1; i < 8; i++ {
+		n.dev.Write32(regs.TXPBSIZE(i), 0)
+	}
+	// MAX_BYTES_NUM_REQ is the 12-bit field 11:0 (8.2.3.9.x); ixy writes
+	// 0xFFFF, Snabb 0xFFF: the field's maximum either way.
+	n.dev.Write32(regs.DTXMXSZRQ, 0xFFF)
+	// Descriptor arbiter on (it is only disabled while DCB is changed).
+	n.clearBits(regs.RTTDCS, regs.RTTDCS_ARBDIS)
+
+	for i := 0; i < n.cfg.TxQueues; i++ {
+		r, err := newRing(n.dev.DMA(), n.cfg.TxRingSize, n.cfg.InjectBugs)
+		if err != nil {
+			return fmt.Errorf("ixgbe: %s: TX queue %d: %w", n.name, i, err)
+		}
+		q := &txQueue{
+			nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r,
+			tdt: regs.TDT(i), trace: n.trace, bugs: n.cfg.InjectBugs,
+			slots: make([]txSlot, r.span),
+		}
+		n.tx = append(n.tx, q)
+		iova := r.region.IOVA()
+		n.dev.Write32(regs.TDBAL(i), uint32(iova))
+		n.dev.Write32(regs.TDBAH(i), uint32(iova>>32))
+		n.dev.Write32(regs.TDLEN(i), r.size*regs.DescSize)
+		v := n.dev.Read32(regs.TXDCTL(i))
+		v &^= regs.TXDCTL_PTHRESH | regs.TXDCTL_HTHRESH | regs.TXDCTL_WTHRESH
+		v |= txPTHRESH | txHTHRESH<<regs.TXDCTL_HTHRESH_SHIFT | txWTHRESH<<regs.TXDCTL_WTHRESH_SHIFT
+		n.dev.Write32(regs.TXDCTL(i), v)
+	}
+	mapQueueStats(n.dev, regs.TQSM, n.cfg.TxQueues)
+	// Transmit DMA on.
+	n.dev.Write32(regs.DMATXCTL, regs.DMATXCTL_TE)
+	return nil
+}
+
+// startRx fills the ring with buffers, enables the queue, waits for the
+// enable to take, and hands the ring to the device (4.6.7: "bump the tail
+// pointer"), keeping one descriptor back (RDT = N-1).
+func (n *NIC) startRx(q *rxQueue) error {
+	if err := q.fill(); err != nil {
+		return fmt.Errorf("ixgbe: %s: RX queue %d: fill ring: %w", n.name, q.id, err)
+	}
+	i := int(q.id)
+	n.setBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+	if err := n.waitSet(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "4.6.7"); err != nil {
+		return err
+	}
+	q.next = 0
+	tail := q.ring.size - 1
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: tail})
+	}
+	n.dev.Write32(regs.RDT(i), tail)
+	return nil
+}
+
+// startTx enables a transmit queue (4.6.8) and waits for the enable.
+func (n *NIC) startTx(q *txQueue) error {
+	i := int(q.id)
+	n.dev.Write32(regs.TDH(i), 0)
+	n.dev.Write32(regs.TDT(i), 0)
+	n.setBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
+	return n.waitSet(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "4.6.8")
+}
+
+// stopLocked disables the queues and the units and reclaims the buffers.
+func (n *NIC) stopLocked() error {
+	if n.is(stateStopped) {
+		return nil
+	}
+	n.setState(stateStopped)
+	var firstErr error
+	note := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	gone := n.checkGone()
+	if !gone {
+		// Let the TX rings drain (every posted descriptor written back),
+		// reclaiming as they complete.
+		start := n.clock.Now()
+		for _, q := range n.tx {
+			for {
+				q.reclaim()
+				if q.clean == q.next || n.checkGone() {
+					break
+				}
+				if n.clock.Now().Sub(start) >= pollTimeout {
+					note(fmt.Errorf("ixgbe: %s: timeout after %v waiting for TX queue %d to drain (DD on descriptors %d..%d) (datasheet 7.2.3.5)",
+						n.name, pollTimeout, q.id, q.clean, q.ring.prev(q.next)))
+					break
+				}
+				n.clock.Sleep(100 * time.Microsecond)
+			}
+		}
+	}
+	// Disable the queues (4.6.7.1 / 4.6.8.1): clear ENABLE and wait until
+	// it reads 0, then turn the units off.
+	for _, q := range n.rx {
+		i := int(q.id)
+		if !n.is(stateGone) {
+			n.clearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+			note(n.waitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "4.6.7.1"))
+		}
+	}
+	for _, q := range n.tx {
+		i := int(q.id)
+		if !n.is(stateGone) {
+			n.clearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
+			note(n.waitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "4.6.8.1"))
+		}
+	}
+	if !n.is(stateGone) {
+		n.clearBits(regs.RXCTRL, regs.RXCTRL_RXEN)
+		n.clearBits(regs.DMATXCTL, regs.DMATXCTL_TE)
+	}
+	// The device no longer touches the rings: take every buffer back.
+	for _, q := range n.tx {
+		q.reclaimAll()
+	}
+	for _, q := range n.rx {
+		q.reclaimAll()
+	}
+	return firstErr
+}
+
+// Register helpers. setBits and clearBits are read-modify-write.
+
+func (n *NIC) setBits(reg, bits uint32)   { n.dev.Write32(reg, n.dev.Read32(reg)|bits) }
+func (n *NIC) clearBits(reg, bits uint32) { n.dev.Write32(reg, n.dev.Read32(reg)&^bits) }
+
+// waitSet polls reg until every bit of mask is set.
+func (n *NIC) waitSet(reg, mask uint32, what, section string) error {
+	return n.poll(reg, mask, mask, what, section)
+}
+
+// waitClear polls reg until every bit of mask is clear.
+func (n *NIC) waitClear(reg, mask uint32, what, section string) error {
+	return n.poll(reg, mask, 0, what, section)
+}
+
+// poll reads reg until reg&mask == want, for at most pollTimeout of the
+// NIC's clock, backing off from 10 µs to 10 ms between reads. A register
+// reading all ones means the device is gone.
+func (n *NIC) poll(reg, mask, want uint32, what, section string) error {
+	start := n.clock.Now()
+	wait := 10 * time.Microsecond
+	for {
+		v := n.dev.Read32(reg)
+		if v&mask == want && (v != allOnes || mask == allOnes) {
+			return nil
+		}
+		if v == allOnes && n.dev.Read32(regs.STATUS) == allOnes {
+			n.setState(stateGone)
+			return fmt.Errorf("ixgbe: %s: waiting for %s (datasheet %s): register %#05x reads 0xFFFFFFFF: %w", n.name, what, section, reg, ErrDeviceGone)
+		}
+		if elapsed := n.clock.Now().Sub(start); elapsed >= pollTimeout {
+			state := ""
+			if want == 0 {
+				state = " to clear"
+			}
+			return fmt.Errorf("ixgbe: %s: timeout after %v waiting for %s%s (datasheet %s)", n.name, pollTimeout, what, state, section)
+		}
+		n.clock.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
+	}
+}

@@ -1,0 +1,100 @@
+package ixgbesim
+
+import "sync"
+
+// maxPacketBuffer is the largest receive packet buffer (RXPBSIZE[0]'s reset
+// value, 512 KB, datasheet 8.2.3.8.10).
+const maxPacketBuffer = 512 << 10
+
+// minStored is the smallest frame the packet buffer holds (64 bytes on the
+// wire less a stripped FCS), which bounds the number of entries.
+const minStored = 60
+
+// pbEntry is one frame waiting in the receive packet buffer for its queue's
+// DMA engine, with what the MAC and the filters worked out for it.
+type pbEntry struct {
+	off     int    // offset in the arena (may wrap)
+	length  int    // bytes stored (FCS stripped or not)
+	queue   uint16 // destination queue
+	rssType uint8  // RSS type for the write-back (7.1.6.2)
+	hash    uint32 // RSS hash
+	ptype   uint16 // packet type bits (7.1.6.2)
+}
+
+// packetBuffer is the 82599's receive packet buffer 0 (no DCB): a bounded
+// FIFO of frames between the MAC and the RX DMA engines (datasheet 7.1.1).
+// Its capacity in bytes is RXPBSIZE[0]. Frames leave in arrival order: with
+// SRRCTL.DROP_EN clear, a queue without free descriptors holds up every
+// frame behind its own, as on the device.
+type packetBuffer struct {
+	mu      sync.Mutex
+	arena   []byte
+	head    int // arena offset of the oldest byte
+	used    int // bytes in use
+	entries []pbEntry
+	eh, en  int // first entry, number of entries
+}
+
+func (p *packetBuffer) init() {
+	p.arena = make([]byte, maxPacketBuffer)
+	p.entries = make([]pbEntry, maxPacketBuffer/minStored+1)
+}
+
+// push appends a frame if capacity bytes allow; the caller holds p.mu.
+func (p *packetBuffer) push(frame []byte, capacity int, e pbEntry) bool {
+	if capacity > len(p.arena) {
+		capacity = len(p.arena)
+	}
+	if p.used+len(frame) > capacity || p.en == len(p.entries) {
+		return false
+	}
+	e.off = (p.head + p.used) % len(p.arena)
+	e.length = len(frame)
+	k := copy(p.arena[e.off:], frame)
+	copy(p.arena, frame[k:])
+	p.used += len(frame)
+	p.entries[(p.eh+p.en)%len(p.entries)] = e
+	p.en++
+	return true
+}
+
+// front returns the oldest frame; the caller holds p.mu.
+func (p *packetBuffer) front() (*pbEntry, bool) {
+	if p.en == 0 {
+		return nil, false
+	}
+	return &p.entries[p.eh], true
+}
+
+// pop removes the oldest frame; the caller holds p.mu.
+func (p *packetBuffer) pop() {
+	e := &p.entries[p.eh]
+	p.head = (p.head + e.length) % len(p.arena)
+	p.used -= e.length
+	p.eh = (p.eh + 1) % len(p.entries)
+	p.en--
+	if p.en == 0 {
+		p.head, p.used = 0, 0
+	}
+}
+
+// copyOut copies bytes [from, from+len(dst)) of frame e into dst.
+func (p *packetBuffer) copyOut(dst []byte, e *pbEntry, from int) {
+	start := (e.off + from) % len(p.arena)
+	k := copy(dst, p.arena[start:])
+	copy(dst[k:], p.arena)
+}
+
+// clear empties the buffer (device reset).
+func (p *packetBuffer) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.head, p.used, p.eh, p.en = 0, 0, 0, 0
+}
+
+// Len returns the number of frames and bytes held.
+func (p *packetBuffer) len() (frames, bytes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.en, p.used
+}

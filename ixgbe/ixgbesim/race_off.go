@@ -1,0 +1,5 @@
+//go:build !race
+
+package ixgbesim
+
+const raceEnabled = false

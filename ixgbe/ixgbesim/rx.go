@@ -1,0 +1,440 @@
+package ixgbesim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"sync"
+	"sync/atomic"
+
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// rxQueue is one receive queue's DMA engine state.
+type rxQueue struct {
+	n   *NIC
+	idx int
+
+	mu       sync.Mutex // engine step, tail write, enable/disable
+	enabled  atomic.Bool
+	halted   bool // stopped by an IOMMU fault until re-enabled
+	ring     ring
+	owner    ownerCheck
+	lastTail uint32 // last tail value the engine read (for DevTailRead)
+	tailSeen bool
+}
+
+// Receive delivers a frame from the wire (FCS included) to the MAC: it is
+// checked (FCS, size), filtered (RAL/RAH, FCTRL, MTA), classified (RSS) and
+// copied into the receive packet buffer, from which the RX DMA engine of its
+// queue moves it to host memory. It returns false when the frame is not
+// accepted: link down, receiver off, bad, filtered out, or the packet
+// buffer full (counted in MPC). The frame is not kept.
+func (n *NIC) Receive(frame []byte) bool {
+	if n.removed.Load() || n.closed.Load() || !n.macLinkUp.Load() {
+		return false
+	}
+	// The receive path runs with RXCTRL.RXEN set and the security block's
+	// receive side not disabled (SECRXCTRL.RX_DIS, as in the 4.6.7 sequence TinyNF follows).
+	if n.reg(regs.RXCTRL)&regs.RXCTRL_RXEN == 0 || n.reg(regs.SECRXCTRL)&regs.SECRXCTRL_RX_DIS != 0 {
+		return false
+	}
+	l := len(frame)
+	// TPR/TOR count every frame the MAC sees (8.2.3.23.26, .28).
+	n.count(regs.TPR, 1)
+	n.count64(pairTOR, uint64(l))
+	if l < 18 {
+		n.count(regs.RFC, 1) // not even a header and an FCS
+		return false
+	}
+	fcsOK := crc32.ChecksumIEEE(frame[:l-4]) == binary.LittleEndian.Uint32(frame[l-4:])
+	hl := n.reg(regs.HLREG0)
+	maxLen := 1518
+	if frame[12] == 0x81 && frame[13] == 0x00 {
+		maxLen += 4 // 802.1Q tag
+	}
+	if hl&regs.HLREG0_JUMBOEN != 0 {
+		maxLen = int(n.reg(regs.MAXFRS) >> regs.MAXFRS_MFS_SHIFT)
+	}
+	if maxLen > maxFrame {
+		maxLen = maxFrame
+	}
+	// Size checks (8.2.3.23: RUC/RFC undersize with good/bad CRC, ROC/RJC
+	// oversize with good/bad CRC); CRCERRS counts frames of legal size.
+	switch {
+	case l < 64 && fcsOK:
+		n.count(regs.RUC, 1)
+		return false
+	case l < 64:
+		n.count(regs.RFC, 1)
+		return false
+	case l > maxLen && fcsOK:
+		n.count(regs.ROC, 1)
+		return false
+	case l > maxLen:
+		n.count(regs.RJC, 1)
+		return false
+	case !fcsOK:
+		n.count(regs.CRCERRS, 1)
+		return false
+	}
+	bcast, mcast, ok := n.l2Filter(frame)
+	if !ok {
+		return false
+	}
+	stored := frame
+	if hl&regs.HLREG0_RXCRCSTRP != 0 {
+		// The MAC strips the FCS (8.2.3.22.8); RDRXCTL.CRCSTRIP must be
+		// programmed to match (8.2.3.8.8).
+		stored = frame[:l-4]
+	}
+	var e pbEntry
+	q, hash, rssType, ptype := n.classify(stored)
+	e.queue, e.hash, e.rssType, e.ptype = uint16(q), hash, rssType, ptype
+	pbCap := int(n.reg(regs.RXPBSIZE(0)) & 0x000FFC00)
+	n.pb.mu.Lock()
+	ok = n.pb.push(stored, pbCap, e)
+	n.pb.mu.Unlock()
+	if !ok {
+		n.count(regs.MPC(0), 1) // missed: packet buffer full (8.2.3.23.4)
+		return false
+	}
+	// Good packets (8.2.3.23.18-.20): GPRC, GORC (DA through CRC), by size.
+	n.count(regs.GPRC, 1)
+	n.count64(pairGORC, uint64(l))
+	n.count(prcReg(l), 1)
+	switch {
+	case bcast:
+		n.count(regs.BPRC, 1)
+	case mcast:
+		n.count(regs.MPRC, 1)
+	}
+	n.kick()
+	return true
+}
+
+// prcReg returns the PRCxx counter for a frame of l bytes (FCS included).
+func prcReg(l int) uint32 {
+	switch {
+	case l <= 64:
+		return regs.PRC64
+	case l <= 127:
+		return regs.PRC127
+	case l <= 255:
+		return regs.PRC255
+	case l <= 511:
+		return regs.PRC511
+	case l <= 1023:
+		return regs.PRC1023
+	}
+	return regs.PRC1522
+}
+
+// ptcReg returns the PTCxx counter for a transmitted frame of l bytes.
+func ptcReg(l int) uint32 {
+	switch {
+	case l <= 64:
+		return regs.PTC64
+	case l <= 127:
+		return regs.PTC127
+	case l <= 255:
+		return regs.PTC255
+	case l <= 511:
+		return regs.PTC511
+	case l <= 1023:
+		return regs.PTC1023
+	}
+	return regs.PTC1522
+}
+
+// l2Filter applies the destination-address filters (datasheet 7.1.1.1):
+// broadcast with FCTRL.BAM; multicast with FCTRL.MPE or an MTA hit; unicast
+// with FCTRL.UPE or a valid RAL/RAH match.
+func (n *NIC) l2Filter(frame []byte) (bcast, mcast, ok bool) {
+	fctrl := n.reg(regs.FCTRL)
+	da := frame[:6]
+	if da[0]&1 != 0 {
+		if da[0] == 0xFF && da[1] == 0xFF && da[2] == 0xFF && da[3] == 0xFF && da[4] == 0xFF && da[5] == 0xFF {
+			return true, false, fctrl&regs.FCTRL_BAM != 0
+		}
+		if fctrl&regs.FCTRL_MPE != 0 {
+			return false, true, true
+		}
+		return false, true, n.mtaHit(da)
+	}
+	if fctrl&regs.FCTRL_UPE != 0 {
+		return false, false, true
+	}
+	lo := uint32(da[0]) | uint32(da[1])<<8 | uint32(da[2])<<16 | uint32(da[3])<<24
+	hi := uint32(da[4]) | uint32(da[5])<<8
+	for i := 0; i < 128; i++ {
+		rah := n.reg(regs.RAH(i))
+		if rah&regs.RAH_AV != 0 && rah&0xFFFF == hi && n.reg(regs.RAL(i)) == lo {
+			return false, false, true
+		}
+	}
+	return false, false, false
+}
+
+// mtaHit looks a multicast address up in the Multicast Table Array
+// (8.2.3.7.7): MCSTCTRL.MO selects 12 bits of the address.
+func (n *NIC) mtaHit(da []byte) bool {
+	mc := n.reg(regs.MCSTCTRL)
+	if mc&regs.MCSTCTRL_MFE == 0 {
+		return false
+	}
+	v := uint32(da[4]) | uint32(da[5])<<8
+	var h uint32
+	switch mc & regs.MCSTCTRL_MO_MASK {
+	case 0:
+		h = v >> 4 // bits 47:36
+	case 1:
+		h = v >> 3 // bits 46:35
+	case 2:
+		h = v >> 2 // bits 45:34
+	default:
+		h = v // bits 43:32
+	}
+	h &= 0xFFF
+	return n.reg(regs.MTA(int(h>>5)))&(1<<(h&31)) != 0
+}
+
+// statIndex returns the statistics counter set (0..15) queue q maps to
+// through RQSMR or TQSM (8.2.3.8.11, 8.2.3.9.14).
+func (n *NIC) statIndex(mapReg func(int) uint32, q int) int {
+	return int(n.reg(mapReg(q/4))>>(8*(q%4))) & 0xF
+}
+
+// ---- queue control ----
+
+func (n *NIC) writeRXDCTL(q int, c *atomic.Uint32, v uint32) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c.Store(v &^ regs.RXDCTL_ENABLE)
+	rq := &n.rxq[q]
+	on := v&regs.RXDCTL_ENABLE != 0
+	if on == rq.enabled.Load() {
+		return
+	}
+	if !on {
+		rq.disable(false)
+		return
+	}
+	rq.enable()
+}
+
+// enable starts the queue with the ring registers as programmed (7.1.9).
+func (q *rxQueue) enable() {
+	n := q.n
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	base := uint64(n.reg(regs.RDBAH(q.idx)))<<32 | uint64(n.reg(regs.RDBAL(q.idx)))
+	length := n.reg(regs.RDLEN(q.idx))
+	head, tail := n.reg(regs.RDH(q.idx)), n.reg(regs.RDT(q.idx))
+	size := length / regs.DescSize
+	if err := checkRing(length, head, tail); err != nil {
+		n.violate(Violation{Kind: BadRingConfig, Dir: trace.RX, Queue: q.idx, Detail: err.Error()})
+		return
+	}
+	if (n.reg(regs.HLREG0)&regs.HLREG0_RXCRCSTRP != 0) != (n.reg(regs.RDRXCTL)&regs.RDRXCTL_CRCSTRIP != 0) {
+		n.violate(Violation{Kind: ConfigMismatch, Dir: trace.RX, Queue: q.idx,
+			Detail: "HLREG0.RXCRCSTRP and RDRXCTL.CRCSTRIP differ (8.2.3.8.8: they must be equal); the MAC follows HLREG0"})
+	}
+	q.ring.setup(base, size)
+	q.owner = ownerCheck{n: n, dir: trace.RX, q: q.idx, r: &q.ring, bufOf: rxBufOf}
+	q.halted = false
+	q.tailSeen = false
+	q.owner.take(head, tail)
+	q.enabled.Store(true)
+}
+
+func checkRing(length, head, tail uint32) error {
+	size := length / regs.DescSize
+	switch {
+	case length == 0 || length%128 != 0:
+		return fmt.Errorf("ring length %d bytes is not a positive multiple of 128", length)
+	case size > 1<<16:
+		return fmt.Errorf("ring of %d descriptors exceeds the 16-bit head and tail", size)
+	case head >= size || tail >= size:
+		return fmt.Errorf("head %d or tail %d outside a ring of %d descriptors", head, tail, size)
+	}
+	return nil
+}
+
+// rxBufOf: the packet buffer address of an advanced (or legacy) receive
+// descriptor in read format; bit 0 is ignored (7.1.6.1).
+func rxBufOf(d []byte) (uint64, bool) { return le64(d) &^ 1, true }
+
+// disable stops the queue. On reset, the queue's registers are reset by
+// the caller.
+func (q *rxQueue) disable(reset bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.enabled.Store(false)
+	q.halted = false
+	q.ring.reset()
+}
+
+func (q *rxQueue) writeHead(c *atomic.Uint32, v uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v &= 0xFFFF
+	if q.enabled.Load() {
+		if v != c.Load() {
+			q.n.violate(Violation{Kind: HeadWrite, Dir: trace.RX, Queue: q.idx, Index: v,
+				Detail: fmt.Sprintf("RDH written with %d while the queue is enabled at head %d (ignored)", v, c.Load())})
+		}
+		return
+	}
+	c.Store(v)
+}
+
+func (q *rxQueue) writeTail(c *atomic.Uint32, v uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v &= 0xFFFF
+	if !q.enabled.Load() || q.halted {
+		c.Store(v)
+		return
+	}
+	head := q.n.reg(regs.RDH(q.idx))
+	if q.owner.moveTail(head, c.Load(), v) {
+		c.Store(v)
+	}
+}
+
+// ---- RX DMA engine ----
+
+// stepRx moves the frame at the front of the packet buffer into host
+// memory if it is for queue only (or any queue when only < 0). It reports
+// whether anything happened (a frame written or dropped).
+func (n *NIC) stepRx(only int) bool {
+	if n.removed.Load() || n.stalled.Load() || n.closed.Load() {
+		return false
+	}
+	n.pb.mu.Lock()
+	defer n.pb.mu.Unlock()
+	e, ok := n.pb.front()
+	if !ok || (only >= 0 && int(e.queue) != only) {
+		return false
+	}
+	q := &n.rxq[e.queue]
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.enabled.Load() || q.halted {
+		// Frames for a stopped queue are dropped (7.1.9).
+		n.dropRx(q, e, n.reg(regs.RDH(q.idx)))
+		return true
+	}
+	return q.dmaFrame(e)
+}
+
+func (n *NIC) dropRx(q *rxQueue, e *pbEntry, head uint32) {
+	n.tr.Record(trace.Event{Kind: trace.DevDrop, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: head, Len: uint32(e.length)})
+	n.count(regs.QPRDC(n.statIndex(regs.RQSMR, q.idx)), 1)
+	n.pb.pop()
+}
+
+// dmaFrame writes frame e through as many descriptors as it needs,
+// starting at RDH: data first, then the write-back with DD (and EOP on the
+// last), then the head (7.1.6, 7.1.9). Called with pb.mu and q.mu held.
+func (q *rxQueue) dmaFrame(e *pbEntry) bool {
+	n := q.n
+	size := q.ring.size
+	headReg := n.cell(regs.RDH(q.idx))
+	head := headReg.Load()
+	tail := n.reg(regs.RDT(q.idx))
+	if !q.tailSeen || tail != q.lastTail {
+		q.lastTail, q.tailSeen = tail, true
+		n.tr.Record(trace.Event{Kind: trace.DevTailRead, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: tail})
+	}
+	srrctl := n.reg(regs.SRRCTL(q.idx))
+	bufSize := int(srrctl&regs.SRRCTL_BSIZEPACKET_MASK) << 10
+	if bufSize == 0 {
+		bufSize = 2048 // BSIZEPACKET 0 is reserved; the model uses the reset value
+	}
+	legacy := srrctl&regs.SRRCTL_DESCTYPE_MASK == regs.SRRCTL_DESCTYPE_LEGACY
+	need := uint32((e.length + bufSize - 1) / bufSize)
+	avail := (tail + size - head) % size
+	if avail < need {
+		if srrctl&regs.SRRCTL_DROP_EN != 0 || need >= size {
+			// No free descriptor: drop and count (8.2.3.8.7 DROP_EN,
+			// 8.2.3.23.14 QPRDC).
+			n.dropRx(q, e, head)
+			return true
+		}
+		return false // wait in the packet buffer
+	}
+	for off, k := 0, uint32(0); k < need; k++ {
+		idx := head // advanced below, once per descriptor
+		d, ok := n.domain.access(n.name, q.ring.base+uint64(idx)*regs.DescSize, regs.DescSize, DMARead, trace.RX, q.idx, "descriptor", n.now())
+		if !ok {
+			q.fault(e)
+			return true
+		}
+		buf := le64desc(d) &^ 1
+		n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(bufSize)})
+		q.owner.fetched(idx, d)
+		chunk := min(bufSize, e.length-off)
+		dst, ok := n.domain.access(n.name, buf, chunk, DMAWrite, trace.RX, q.idx, "packet data", n.now())
+		if !ok {
+			q.fault(e)
+			return true
+		}
+		n.pb.copyOut(dst, e, off)
+		off += chunk
+		n.tr.Record(trace.Event{Kind: trace.DevDMA, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(chunk)})
+		status := uint32(regs.RXD_STAT_DD)
+		if k == need-1 {
+			status |= regs.RXD_STAT_EOP
+		}
+		n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(chunk)})
+		if legacy {
+			// Legacy write-back (7.1.5): length at bytes 8-9, status at
+			// byte 12, errors at 13, VLAN at 14-15.
+			store32(d, 8, uint32(chunk))
+			store32(d, 12, status)
+		} else {
+			// Advanced write-back (7.1.6.2): the status word is stored
+			// last, so DD publishes the rest.
+			store32(d, regs.RXD_WB_PKT_INFO, uint32(e.rssType)|uint32(e.ptype)<<4)
+			store32(d, regs.RXD_WB_RSS, e.hash)
+			store32(d, regs.RXD_WB_LENGTH, uint32(chunk))
+			store32(d, regs.RXD_WB_STATUS_ERROR, status)
+		}
+		head = (idx + 1) % size
+		n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: head})
+		headReg.Store(head)
+	}
+	st := n.statIndex(regs.RQSMR, q.idx)
+	n.count(regs.QPRC(st), 1)
+	n.count64(pairQBRC0+st, uint64(e.length))
+	n.raiseQueueInterrupt(q.idx, 0)
+	n.pb.pop()
+	return true
+}
+
+// fault stops the queue after an IOMMU fault (as a DMAR fault stops the
+// function's DMA); the frame is lost.
+func (q *rxQueue) fault(e *pbEntry) {
+	q.halted = true
+	q.n.dropRx(q, e, q.n.reg(regs.RDH(q.idx)))
+}
+
+func le64desc(d []byte) uint64 { return load64(d, 0) }
+
+// raiseQueueInterrupt sets the EICR bit of the vector IVAR assigns to
+// queue q's RX (dir 0) or TX (dir 1) cause, if the entry is valid
+// (8.2.3.5.16, 7.3.4).
+func (n *NIC) raiseQueueInterrupt(q int, dir int) {
+	ivar := n.reg(regs.IVAR(q >> 1))
+	entry := ivar >> (16*(q&1) + 8*dir) & 0xFF
+	if entry&regs.IVAR_ALLOC_VAL != 0 {
+		n.cellOr(regs.EICR, 1<<(entry&0xF))
+	}
+}
+
+// PacketBufferLen returns the frames and bytes waiting in the receive
+// packet buffer.
+func (n *NIC) PacketBufferLen() (frames, bytes int) { return n.pb.len() }

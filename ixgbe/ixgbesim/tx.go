@@ -1,0 +1,356 @@
+package ixgbesim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"sync"
+	"sync/atomic"
+
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// txQueue is one transmit queue's DMA engine state.
+type txQueue struct {
+	n   *NIC
+	idx int
+
+	mu       sync.Mutex
+	enabled  atomic.Bool
+	halted   bool
+	ring     ring
+	owner    ownerCheck
+	lastTail uint32
+	tailSeen bool
+
+	// Frame being assembled from its descriptors (7.2.3.2.4: a frame spans
+	// descriptors up to the one with EOP).
+	frame    []byte
+	frameLen int
+	inFrame  bool
+	ifcs     bool // FCS insertion requested by a descriptor of the frame
+	badFrame bool // a descriptor of this frame was bad: discard it
+
+	// Descriptors with RS processed but not yet written back (TXDCTL.WTHRESH
+	// batching, 7.2.3.5.1).
+	pending   []uint32
+	npending  int
+	cancelled []bool // pending write-back of slot i superseded by a repost
+}
+
+func (n *NIC) writeTXDCTL(q int, c *atomic.Uint32, v uint32) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	tq := &n.txq[q]
+	if v&regs.TXDCTL_SWFLSH != 0 {
+		// Software flush (8.2.3.9.10): write back pending descriptors now;
+		// the bit self-clears.
+		tq.mu.Lock()
+		tq.flushWriteBacks(n.reg(regs.TDH(q)))
+		tq.mu.Unlock()
+	}
+	c.Store(v &^ (regs.TXDCTL_ENABLE | regs.TXDCTL_SWFLSH))
+	on := v&regs.TXDCTL_ENABLE != 0
+	if on == tq.enabled.Load() {
+		return
+	}
+	if !on {
+		tq.disable(false)
+		return
+	}
+	tq.enable()
+}
+
+func (q *txQueue) enable() {
+	n := q.n
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	base := uint64(n.reg(regs.TDBAH(q.idx)))<<32 | uint64(n.reg(regs.TDBAL(q.idx)))
+	length := n.reg(regs.TDLEN(q.idx))
+	head, tail := n.reg(regs.TDH(q.idx)), n.reg(regs.TDT(q.idx))
+	if err := checkRing(length, head, tail); err != nil {
+		n.violate(Violation{Kind: BadRingConfig, Dir: trace.TX, Queue: q.idx, Detail: err.Error()})
+		return
+	}
+	size := length / regs.DescSize
+	q.ring.setup(base, size)
+	q.owner = ownerCheck{n: n, dir: trace.TX, q: q.idx, r: &q.ring, bufOf: txBufOf}
+	if cap(q.frame) < maxFrame+4 {
+		q.frame = make([]byte, maxFrame+4)
+	}
+	if cap(q.pending) < int(size) {
+		q.pending = make([]uint32, size)
+		q.cancelled = make([]bool, size)
+	}
+	q.pending = q.pending[:size]
+	q.cancelled = q.cancelled[:size]
+	q.npending = 0
+	q.frameLen, q.inFrame, q.badFrame = 0, false, false
+	q.halted = false
+	q.tailSeen = false
+	q.owner.take(head, tail)
+	q.enabled.Store(true)
+	n.txActive[q.idx/64].Or(1 << (q.idx % 64))
+}
+
+// txBufOf: the buffer of an advanced data or legacy descriptor; context
+// descriptors carry none.
+func txBufOf(d []byte) (uint64, bool) {
+	ctl := binary.LittleEndian.Uint32(d[regs.TXD_CMD_TYPE_LEN:])
+	if ctl&regs.TXD_DCMD_DEXT != 0 && ctl&regs.TXD_DTYP_MASK != regs.TXD_DTYP_DATA {
+		return 0, false
+	}
+	return le64(d), true
+}
+
+func (q *txQueue) disable(reset bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !reset && q.enabled.Load() {
+		q.flushWriteBacks(q.n.reg(regs.TDH(q.idx))) // disabling a queue completes its write-backs
+	}
+	q.enabled.Store(false)
+	q.n.txActive[q.idx/64].And(^uint64(1 << (q.idx % 64)))
+	q.halted = false
+	q.npending = 0
+	q.inFrame, q.frameLen = false, 0
+	q.ring.reset()
+}
+
+func (q *txQueue) writeHead(c *atomic.Uint32, v uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v &= 0xFFFF
+	if q.enabled.Load() {
+		if v != c.Load() {
+			q.n.violate(Violation{Kind: HeadWrite, Dir: trace.TX, Queue: q.idx, Index: v,
+				Detail: fmt.Sprintf("TDH written with %d while the queue is enabled at head %d (ignored)", v, c.Load())})
+		}
+		return
+	}
+	c.Store(v)
+}
+
+func (q *txQueue) writeTail(c *atomic.Uint32, v uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v &= 0xFFFF
+	if !q.enabled.Load() || q.halted {
+		c.Store(v)
+		return
+	}
+	head := q.n.reg(regs.TDH(q.idx))
+	old := c.Load()
+	if !q.owner.moveTail(head, old, v) {
+		return
+	}
+	// Slots handed over again while their write-back is still pending
+	// were reclaimed by the driver through the head; their late DD would
+	// land on the new descriptor, so it is cancelled.
+	if q.npending > 0 && (v+q.ring.size-head)%q.ring.size > (old+q.ring.size-head)%q.ring.size {
+		for k := 0; k < q.npending; k++ {
+			i := q.pending[k]
+			if inRange(i, old, v, q.ring.size) {
+				q.cancelled[i] = true
+			}
+		}
+	}
+	c.Store(v)
+}
+
+// inRange reports whether i lies in the ring interval [from, to).
+func inRange(i, from, to, size uint32) bool {
+	return (i+size-from)%size < (to+size-from)%size
+}
+
+// stepTx processes one descriptor of queue qi (7.2.3): fetch at TDH,
+// check, DMA its data, send the frame on EOP, queue the write-back when RS
+// is set, advance TDH. With nothing to do it flushes pending write-backs.
+// It reports whether anything happened.
+func (n *NIC) stepTx(qi int) bool {
+	if n.removed.Load() || n.stalled.Load() || n.closed.Load() {
+		return false
+	}
+	q := &n.txq[qi]
+	if !q.enabled.Load() {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.enabled.Load() || q.halted || n.reg(regs.DMATXCTL)&regs.DMATXCTL_TE == 0 {
+		return false
+	}
+	headReg := n.cell(regs.TDH(qi))
+	head := headReg.Load()
+	tail := n.reg(regs.TDT(qi))
+	if !q.tailSeen || tail != q.lastTail {
+		q.lastTail, q.tailSeen = tail, true
+		n.tr.Record(trace.Event{Kind: trace.DevTailRead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: tail})
+	}
+	if head == tail {
+		return q.flushWriteBacks(head)
+	}
+	if !n.macLinkUp.Load() {
+		// The MAC holds transmission while the link is down.
+		return false
+	}
+	size := q.ring.size
+	d, ok := n.domain.access(n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.now())
+	if !ok {
+		q.halted = true
+		return true
+	}
+	addr := load64(d, regs.TXD_BUFFER_ADDR)
+	ctl := load32(d, regs.TXD_CMD_TYPE_LEN)
+	length := int(ctl & regs.TXD_DTALEN_MASK)
+	n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
+	q.owner.fetched(head, d)
+
+	isData := true
+	bad := ""
+	if ctl&regs.TXD_DCMD_DEXT != 0 {
+		switch ctl & regs.TXD_DTYP_MASK {
+		case regs.TXD_DTYP_DATA:
+			if ctl&regs.TXD_DCMD_TSE != 0 {
+				bad = "TCP segmentation (TSE) is not modelled"
+			}
+		case regs.TXD_DTYP_CTXT:
+			isData = false // offload context: no data (7.2.3.2.3)
+		default:
+			bad = fmt.Sprintf("DEXT set with descriptor type %#x (neither data 0x3 nor context 0x2)", (ctl&regs.TXD_DTYP_MASK)>>20)
+		}
+	}
+	if bad == "" && isData {
+		switch {
+		case length == 0:
+			bad = "data descriptor with zero length"
+		case q.frameLen+length > maxFrame:
+			bad = fmt.Sprintf("frame grows past %d bytes", maxFrame)
+		}
+	}
+	eop := ctl&regs.TXD_DCMD_EOP != 0
+	if bad != "" {
+		n.violate(Violation{Kind: BadDescriptor, Dir: trace.TX, Queue: qi, Index: head, Buf: addr,
+			Detail: fmt.Sprintf("%s (cmd_type_len %#08x)", bad, ctl)})
+		if isData {
+			q.badFrame = true
+			q.inFrame = true
+		}
+	} else if isData {
+		src, ok := n.domain.access(n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.now())
+		if !ok {
+			q.halted = true
+			return true
+		}
+		if !q.inFrame {
+			q.inFrame = true
+			q.ifcs = false
+		}
+		// IFCS: drivers (ixy, DPDK) set it on every descriptor of a frame;
+		// the model inserts the FCS if any descriptor of the frame asks.
+		q.ifcs = q.ifcs || ctl&regs.TXD_DCMD_IFCS != 0
+		copy(q.frame[q.frameLen:], src)
+		q.frameLen += length
+		n.tr.Record(trace.Event{Kind: trace.DevDMA, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
+	}
+	if isData && eop {
+		if !q.badFrame {
+			q.send()
+		}
+		q.frameLen, q.inFrame, q.badFrame = 0, false, false
+	}
+	next := (head + 1) % size
+	if ctl&regs.TXD_DCMD_RS != 0 {
+		if q.npending == len(q.pending) {
+			q.flushWriteBacks(head)
+		}
+		q.pending[q.npending] = head
+		q.cancelled[head] = false
+		q.npending++
+	}
+	wthresh := int(n.reg(regs.TXDCTL(qi)) & regs.TXDCTL_WTHRESH >> regs.TXDCTL_WTHRESH_SHIFT)
+	if q.npending > 0 && q.npending >= wthresh {
+		q.flushWriteBacks(next)
+	}
+	n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: next})
+	headReg.Store(next)
+	n.raiseQueueInterrupt(qi, 1)
+	return true
+}
+
+// send pads, appends the FCS and transmits the assembled frame, counting
+// it (8.2.3.23: GPTC, GOTC, TPT, PTCxx, BPTC/MPTC, QPTC/QBTC).
+func (q *txQueue) send() {
+	n := q.n
+	hl := n.reg(regs.HLREG0)
+	l := q.frameLen
+	if hl&regs.HLREG0_TXPADEN != 0 && l < 60 {
+		clear(q.frame[l:60]) // pad to 64 bytes with the FCS (8.2.3.22.8)
+		l = 60
+	}
+	if q.ifcs && hl&regs.HLREG0_TXCRCEN != 0 {
+		binary.LittleEndian.PutUint32(q.frame[l:], crc32.ChecksumIEEE(q.frame[:l]))
+		l += 4
+	}
+	frame := q.frame[:l]
+	n.count(regs.GPTC, 1)
+	n.count(regs.TPT, 1)
+	n.count64(pairGOTC, uint64(l))
+	n.count(ptcReg(l), 1)
+	if l >= 6 && frame[0]&1 != 0 {
+		if frame[0]&frame[1]&frame[2]&frame[3]&frame[4]&frame[5] == 0xFF {
+			n.count(regs.BPTC, 1)
+		} else {
+			n.count(regs.MPTC, 1)
+		}
+	}
+	st := n.statIndex(regs.TQSM, q.idx)
+	n.count(regs.QPTC(st), 1)
+	n.count64(pairQBTC0+st, uint64(l))
+	if w := n.wire(); w != nil {
+		w.Transmit(frame)
+	}
+}
+
+// flushWriteBacks writes back every pending descriptor: DD in its status
+// word, or, with head write-back enabled (TDWBAL bit 0, 7.2.3.5.2), the
+// head (the value TDH takes with this step) to the host instead. It
+// reports whether anything was written.
+func (q *txQueue) flushWriteBacks(head uint32) bool {
+	if q.npending == 0 {
+		return false
+	}
+	n := q.n
+	wbal := n.reg(regs.TDWBAL(q.idx))
+	headWB := wbal&1 != 0
+	for k := 0; k < q.npending; k++ {
+		i := q.pending[k]
+		if q.cancelled[i] {
+			continue
+		}
+		n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.TX, Dev: n.dev, Queue: uint16(q.idx), Index: i})
+		if headWB {
+			continue
+		}
+		d, ok := n.domain.access(n.name, q.ring.base+uint64(i)*regs.DescSize, regs.DescSize, DMAWrite, trace.TX, q.idx, "descriptor write-back", n.now())
+		if !ok {
+			q.halted = true
+			q.npending = 0
+			return true
+		}
+		// Write-back format (7.2.3.2.4): STA in bits 3:0 of the last
+		// word, the buffer address left in place.
+		store32(d, regs.TXD_WB_STATUS, load32(d, regs.TXD_WB_STATUS)&^0xF|regs.TXD_STAT_DD)
+	}
+	if headWB {
+		addr := uint64(n.reg(regs.TDWBAH(q.idx)))<<32 | uint64(wbal&^3)
+		if m, ok := n.domain.access(n.name, addr, 4, DMAWrite, trace.TX, q.idx, "head write-back", n.now()); ok {
+			store32(m, 0, head)
+		} else {
+			q.halted = true
+		}
+	}
+	q.npending = 0
+	return true
+}

@@ -1,0 +1,451 @@
+package ixgbe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// Limits and defaults of Config.
+const (
+	// MaxQueues is the number of RX or TX queues the driver runs: one per
+	// per-queue statistics counter set of the 82599 (datasheet 8.2.3.23,
+	// QPRC[0..15]), so that every queue is counted on its own.
+	MaxQueues = regs.StatQueues
+	// MinRingSize and MaxRingSize bound a descriptor ring. RDLEN and TDLEN
+	// must be multiples of 128 bytes (8 descriptors, datasheet 8.2.3.8.3);
+	// ring sizes are powers of two so that index arithmetic is a mask.
+	MinRingSize     = 64
+	MaxRingSize     = 4096
+	DefaultRingSize = 512
+	// DefaultLinkTimeout is how long New waits for the link when
+	// Config.LinkTimeout is zero (ixy waits 10 s too).
+	DefaultLinkTimeout = 10 * time.Second
+	// pollTimeout bounds every wait for a register bit during
+	// initialization and shutdown (TinyNF uses 1 s as well; the datasheet
+	// gives no figure).
+	pollTimeout = time.Second
+)
+
+// Config configures a NIC. The zero value of every field selects its
+// default.
+type Config struct {
+	// RxQueues and TxQueues: number of queues, 1..MaxQueues (default 1).
+	// With more than one RX queue, RSS spreads flows over them
+	// (datasheet 7.1.2.8).
+	RxQueues, TxQueues int
+	// RxRingSize and TxRingSize: descriptors per ring, a power of two in
+	// MinRingSize..MaxRingSize (default DefaultRingSize).
+	RxRingSize, TxRingSize int
+	// Mempool describes the buffer pool the driver creates for each RX
+	// queue. Zero fields take dma's defaults, except Buffers, which
+	// defaults to max(dma.DefaultBuffers, 2*RxRingSize). BufSize must be at
+	// least 1024: SRRCTL.BSIZEPACKET is programmed from it in 1 KB units.
+	Mempool dma.MempoolConfig
+	// Clock times the driver's register polls (default RealClock). Tests
+	// with a stepped simulator pass its virtual clock.
+	Clock Clock
+	// Trace receives ring events; nil records nothing.
+	Trace *trace.Recorder
+	// DevID is the device number stamped on trace events.
+	DevID uint16
+	// LinkTimeout is how long New waits for the link to come up: 0 means
+	// DefaultLinkTimeout, negative means do not wait. A link still down
+	// at the end is not an error (a cable may be plugged in later); check
+	// Link.
+	LinkTimeout time.Duration
+	// Promiscuous makes the NIC accept every unicast and multicast frame
+	// (FCTRL.UPE|MPE). The default, false, accepts frames for the NIC's
+	// own MAC address and broadcasts only (FCTRL.BAM). ixy always turns
+	// promiscuous mode on; a forwarder should set this.
+	Promiscuous bool
+	// InjectBugs makes the driver commit deliberate protocol errors. It
+	// is for the verification tests only.
+	InjectBugs Bug
+}
+
+// Errors returned by the driver. They are sentinels so that the data path
+// returns them without allocating; wrap them with errors.Is.
+var (
+	// ErrDeviceGone reports a surprise removal: the device reads all ones
+	// (a PCIe read to a device that is no longer there completes with
+	// 0xFFFFFFFF). Every call on the NIC returns it from then on.
+	ErrDeviceGone = errors.New("ixgbe: device gone (registers read all ones: surprise removal?)")
+	// ErrBadQueue reports a queue number out of range.
+	ErrBadQueue = errors.New("ixgbe: no such queue")
+	// ErrBadPacket reports a packet TxBatch cannot send: no pool, zero
+	// length, or a frame that does not lie within its buffer. TxBatch stops
+	// at it; the caller keeps it.
+	ErrBadPacket = errors.New("ixgbe: bad packet: no pool, zero length or frame outside its buffer")
+	// ErrClosed reports a call on a closed NIC.
+	ErrClosed = errors.New("ixgbe: NIC is closed")
+	// ErrStopped reports a data-path call on a stopped NIC.
+	ErrStopped = errors.New("ixgbe: NIC is stopped")
+	// ErrBuffersOutstanding is returned (wrapped) by Close when a pool the
+	// driver created still had buffers out: held by the application, or
+	// sitting in another NIC's TX ring that was not stopped first.
+	ErrBuffersOutstanding = errors.New("buffers still out of the pool")
+)
+
+// LinkStatus is the state of the link (LINKS register, datasheet 8.2.3.22).
+type LinkStatus struct {
+	Up        bool
+	SpeedMbps int // 100, 1000 or 10000; 0 when down or unknown
+}
+
+// String formats the status for humans: "up 10000 Mb/s" or "down".
+func (l LinkStatus) String() string {
+	if !l.Up {
+		return "down"
+	}
+	return fmt.Sprintf("up %d Mb/s", l.SpeedMbps)
+}
+
+// NIC is an initialized 82599 port. RxBatch and TxBatch on one queue must be
+// called by one goroutine at a time; different queues may be polled by
+// different goroutines concurrently. The other methods are safe for
+// concurrent use.
+//
+// Buffer ownership rule: a dma.Mempool is not safe for concurrent use, and
+// TxBatch frees each sent buffer into the pool it came from when it cleans
+// the ring. A goroutine that forwards frames received on RX queue q of one
+// NIC to TX queue t of another (or the same) NIC must therefore be the only
+// goroutine that calls RxBatch on q and TxBatch on t: the TX cleaning of t
+// then frees into RxPool(q) from the goroutine that owns that pool.
+type NIC struct {
+	dev   Device
+	name  string
+	clock Clock
+	cfg   Config
+	trace *trace.Recorder
+
+	rx []*rxQueue
+	tx []*txQueue
+
+	// state holds stateGone, stateStopped and stateClosed bits: once any
+	// is set, RxBatch and TxBatch refuse to touch the rings (one atomic
+	// load per call checks all three).
+	state atomic.Uint32
+
+	// mu serializes the control path: MAC and filter changes, statistics,
+	// Stop and Close.
+	mu    sync.Mutex
+	stats rawStats
+}
+
+// New resets dev and runs the full initialization sequence of datasheet
+// 4.6.3-4.6.8: interrupts off, global reset, EEPROM and DMA init done, link
+// setup, statistics cleared, receive and transmit initialization, queues
+// started, MAC filters, and (unless LinkTimeout is negative) a wait for the
+// link. The returned NIC's queues are running.
+func New(dev Device, cfg Config) (*NIC, error) {
+	if dev == nil {
+		return nil, errors.New("ixgbe: New: nil device")
+	}
+	if err := cfg.normalize(); err != nil {
+		return nil, fmt.Errorf("ixgbe: %s: %w", dev.Name(), err)
+	}
+	if dev.DMA() == nil {
+		return nil, fmt.Errorf("ixgbe: %s: device has no DMA allocator", dev.Name())
+	}
+	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, trace: cfg.Trace}
+	if err := n.init(); err != nil {
+		n.releaseMemory()
+		return nil, err
+	}
+	if cfg.LinkTimeout >= 0 {
+		if _, err := n.WaitForLink(cfg.LinkTimeout); errors.Is(err, ErrDeviceGone) {
+			n.releaseMemory()
+			return nil, fmt.Errorf("ixgbe: %s: waiting for link: %w", n.name, err)
+		}
+	}
+	return n, nil
+}
+
+// normalize fills defaults and validates.
+func (c *Config) normalize() error {
+	if c.RxQueues == 0 {
+		c.RxQueues = 1
+	}
+	if c.TxQueues == 0 {
+		c.TxQueues = 1
+	}
+	if c.RxQueues < 1 || c.RxQueues > MaxQueues || c.TxQueues < 1 || c.TxQueues > MaxQueues {
+		return fmt.Errorf("config: %d RX and %d TX queues: each must be 1..%d", c.RxQueues, c.TxQueues, MaxQueues)
+	}
+	if c.RxRingSize == 0 {
+		c.RxRingSize = DefaultRingSize
+	}
+	if c.TxRingSize == 0 {
+		c.TxRingSize = DefaultRingSize
+	}
+	for _, s := range []int{c.RxRingSize, c.TxRingSize} {
+		if s < MinRingSize || s > MaxRingSize || s&(s-1) != 0 {
+			return fmt.Errorf("config: ring size %d: must be a power of two in %d..%d", s, MinRingSize, MaxRingSize)
+		}
+	}
+	if c.Mempool.Buffers == 0 {
+		c.Mempool.Buffers = max(dma.DefaultBuffers, 2*c.RxRingSize)
+	}
+	if c.Mempool.BufSize == 0 {
+		c.Mempool.BufSize = dma.DefaultBufSize
+	}
+	if c.Mempool.Buffers <= c.RxRingSize {
+		return fmt.Errorf("config: a pool of %d buffers cannot keep an RX ring of %d descriptors filled and refill it: give it more than %d (twice the ring is comfortable)",
+			c.Mempool.Buffers, c.RxRingSize, c.RxRingSize)
+	}
+	if c.Mempool.BufSize < 1024 {
+		return fmt.Errorf("config: buffer data room %d B: SRRCTL.BSIZEPACKET counts 1 KB units, so at least 1024 B are needed (datasheet 8.2.3.8.7)", c.Mempool.BufSize)
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock
+	}
+	if c.LinkTimeout == 0 {
+		c.LinkTimeout = DefaultLinkTimeout
+	}
+	return nil
+}
+
+// Name returns the device's name.
+func (n *NIC) Name() string { return n.name }
+
+// NumRxQueues returns the number of RX queues.
+func (n *NIC) NumRxQueues() int { return len(n.rx) }
+
+// NumTxQueues returns the number of TX queues.
+func (n *NIC) NumTxQueues() int { return len(n.tx) }
+
+// RxPool returns the buffer pool of RX queue q (nil if q is out of range).
+// The goroutine that polls queue q owns it.
+func (n *NIC) RxPool(q int) *dma.Mempool {
+	if q < 0 || q >= len(n.rx) {
+		return nil
+	}
+	return n.rx[q].pool
+}
+
+// Allocator returns the allocator of DMA memory the device can reach, for
+// pools of frames built by the application.
+func (n *NIC) Allocator() *dma.Allocator { return n.dev.DMA() }
+
+// RxRingSize and TxRingSize return the configured ring sizes.
+func (n *NIC) RxRingSize() int { return n.cfg.RxRingSize }
+func (n *NIC) TxRingSize() int { return n.cfg.TxRingSize }
+
+const (
+	stateGone    = 1 << iota // the device read all ones
+	stateStopped             // Stop ran: the rings hold no buffers
+	stateClosed              // Close ran: the rings are freed
+)
+
+func (n *NIC) setState(bit uint32) { n.state.Or(bit) }
+func (n *NIC) is(bit uint32) bool  { return n.state.Load()&bit != 0 }
+
+// haltedErr returns the error for a data-path call on a NIC whose state is
+// not zero.
+func (n *NIC) haltedErr() error {
+	switch s := n.state.Load(); {
+	case s&stateGone != 0:
+		return ErrDeviceGone
+	case s&stateClosed != 0:
+		return ErrClosed
+	default:
+		return ErrStopped
+	}
+}
+
+// checkGone reads STATUS, which can never read all ones on a present device
+// (its reserved bits read 0, datasheet 8.2.3.1.2), and marks the NIC gone if
+// it does.
+func (n *NIC) checkGone() bool {
+	if n.is(stateGone) {
+		return true
+	}
+	if n.dev.Read32(regs.STATUS) == allOnes {
+		n.setState(stateGone)
+		return true
+	}
+	return false
+}
+
+const allOnes = 0xFFFFFFFF
+
+// MAC returns the NIC's MAC address (receive address 0, RAL[0]/RAH[0]).
+func (n *NIC) MAC() net.HardwareAddr {
+	lo := n.dev.Read32(regs.RAL(0))
+	hi := n.dev.Read32(regs.RAH(0))
+	return net.HardwareAddr{byte(lo), byte(lo >> 8), byte(lo >> 16), byte(lo >> 24), byte(hi), byte(hi >> 8)}
+}
+
+// SetMAC programs receive address 0 with mac and marks it valid (RAH.AV,
+// datasheet 8.2.3.7.9). mac must be a 6-byte unicast address.
+func (n *NIC) SetMAC(mac net.HardwareAddr) error {
+	if len(mac) != 6 {
+		return fmt.Errorf("ixgbe: %s: set MAC %v: need 6 bytes, got %d", n.name, mac, len(mac))
+	}
+	if mac[0]&1 != 0 {
+		return fmt.Errorf("ixgbe: %s: set MAC %v: a multicast address cannot be a station address", n.name, mac)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.checkGone() {
+		return fmt.Errorf("ixgbe: %s: set MAC: %w", n.name, ErrDeviceGone)
+	}
+	lo := uint32(mac[0]) | uint32(mac[1])<<8 | uint32(mac[2])<<16 | uint32(mac[3])<<24
+	hi := uint32(mac[4]) | uint32(mac[5])<<8 | regs.RAH_AV
+	// Clear AV first so that the filter never matches a half-written address.
+	n.dev.Write32(regs.RAH(0), 0)
+	n.dev.Write32(regs.RAL(0), lo)
+	n.dev.Write32(regs.RAH(0), hi)
+	return nil
+}
+
+// SetPromiscuous turns unicast and multicast promiscuous mode on or off
+// (FCTRL.UPE and FCTRL.MPE, datasheet 8.2.3.7.1). Broadcasts are always
+// accepted (FCTRL.BAM).
+func (n *NIC) SetPromiscuous(on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.checkGone() {
+		return
+	}
+	n.setPromiscuousLocked(on)
+}
+
+func (n *NIC) setPromiscuousLocked(on bool) {
+	v := n.dev.Read32(regs.FCTRL)
+	if on {
+		v |= regs.FCTRL_UPE | regs.FCTRL_MPE
+	} else {
+		v &^= regs.FCTRL_UPE | regs.FCTRL_MPE
+	}
+	n.dev.Write32(regs.FCTRL, v|regs.FCTRL_BAM)
+	n.cfg.Promiscuous = on
+}
+
+// Promiscuous reports whether promiscuous mode is on.
+func (n *NIC) Promiscuous() bool {
+	return n.dev.Read32(regs.FCTRL)&(regs.FCTRL_UPE|regs.FCTRL_MPE) == regs.FCTRL_UPE|regs.FCTRL_MPE
+}
+
+// Link reads the link state from LINKS (datasheet 8.2.3.22.19; decoding as
+// ixy's get_link_speed). A device that is gone reads as down.
+func (n *NIC) Link() LinkStatus {
+	v := n.dev.Read32(regs.LINKS)
+	if v == allOnes {
+		n.setState(stateGone)
+		return LinkStatus{}
+	}
+	return decodeLinks(v)
+}
+
+func decodeLinks(v uint32) LinkStatus {
+	if v&regs.LINKS_UP == 0 {
+		return LinkStatus{}
+	}
+	switch v & regs.LINKS_SPEED_MASK {
+	case regs.LINKS_SPEED_100M:
+		return LinkStatus{Up: true, SpeedMbps: 100}
+	case regs.LINKS_SPEED_1G:
+		return LinkStatus{Up: true, SpeedMbps: 1000}
+	case regs.LINKS_SPEED_10G:
+		return LinkStatus{Up: true, SpeedMbps: 10000}
+	}
+	return LinkStatus{Up: true}
+}
+
+// linkPollInterval is how often WaitForLink reads LINKS (ixy: 100 ms; a
+// shorter interval costs nothing and makes tests quicker).
+const linkPollInterval = 10 * time.Millisecond
+
+// WaitForLink polls LINKS until the link is up or timeout passes, and returns
+// the last status. On timeout the error names the register and bit.
+func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
+	start := n.clock.Now()
+	for {
+		if n.is(stateClosed) {
+			return LinkStatus{}, ErrClosed
+		}
+		st := n.Link()
+		if n.is(stateGone) {
+			return LinkStatus{}, fmt.Errorf("ixgbe: %s: LINKS reads 0xFFFFFFFF: %w", n.name, ErrDeviceGone)
+		}
+		if st.Up {
+			return st, nil
+		}
+		if n.clock.Now().Sub(start) >= timeout {
+			return st, fmt.Errorf("ixgbe: %s: timeout after %v waiting for LINKS.LINK_UP (bit 30) (datasheet 8.2.3.22.19)", n.name, timeout)
+		}
+		n.clock.Sleep(min(linkPollInterval, max(timeout, time.Millisecond)))
+	}
+}
+
+// Stop disables every queue and the receive and transmit units, waits (up
+// to one second) for the TX rings to drain, and takes every buffer back from
+// the rings: sent TX buffers go back to their pools, RX buffers to the RX
+// pools. The memory stays allocated until Close, so a NIC that still holds
+// frames from this NIC's pools in its TX ring is not disturbed. Calling Stop
+// again does nothing. No RxBatch or TxBatch may run concurrently.
+func (n *NIC) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stopLocked()
+}
+
+// Close stops the NIC (Stop), then releases the rings and the RX pools. Stop
+// every NIC that may hold this NIC's buffers in its TX ring before closing
+// this one. Close reports ErrBuffersOutstanding (wrapped) when a pool still
+// had buffers out, but releases everything regardless.
+func (n *NIC) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.is(stateClosed) {
+		return nil
+	}
+	err := n.stopLocked()
+	var outstanding []string
+	for i, q := range n.rx {
+		if q.pool != nil && q.pool.InUse() != 0 {
+			outstanding = append(outstanding, fmt.Sprintf("RX pool %d: %d of %d", i, q.pool.InUse(), q.pool.Size()))
+		}
+	}
+	n.setState(stateClosed)
+	if rerr := n.releaseMemory(); err == nil {
+		err = rerr
+	}
+	if len(outstanding) > 0 && err == nil {
+		err = fmt.Errorf("ixgbe: %s: close: %v: %w", n.name, outstanding, ErrBuffersOutstanding)
+	}
+	return err
+}
+
+// releaseMemory frees the rings and pools.
+func (n *NIC) releaseMemory() error {
+	var errs []error
+	for _, q := range n.rx {
+		if q.ring.region != nil {
+			errs = append(errs, q.ring.region.Free())
+			q.ring.region = nil
+		}
+		if q.pool != nil {
+			errs = append(errs, q.pool.Release())
+		}
+	}
+	for _, q := range n.tx {
+		if q.ring.region != nil {
+			errs = append(errs, q.ring.region.Free())
+			q.ring.region = nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ixgbe: %s: release memory: %w", n.name, err)
+	}
+	return nil
+}

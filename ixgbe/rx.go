@@ -1,0 +1,203 @@
+package ixgbe
+
+import (
+	"sync/atomic"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// goneCheckInterval: after this many consecutive calls on a queue that made
+// no progress (nothing received, or nothing accepted for sending), the queue
+// reads STATUS to find out whether the device is still there. A removed
+// device stops completing descriptors, so every queue of it soon makes no
+// progress; this bounds the detection of a surprise removal to that many
+// calls, at the cost of one register read per that many idle polls.
+const goneCheckInterval = 1024
+
+// rxQueue is one receive queue: its descriptor ring, the buffer behind each
+// descriptor, and its pool. Only the goroutine polling the queue touches it,
+// except for the counters, which are atomic.
+type rxQueue struct {
+	nic   *NIC
+	dev   Device
+	id    uint16
+	devID uint16
+	ring  ring
+	pool  *dma.Mempool
+	rdt   uint32 // RDT register offset
+	trace *trace.Recorder
+	bugs  Bug
+
+	// next is the first descriptor not yet seen done (ixy's rx_index).
+	next uint32
+	// bufs[i] is the pool index of the buffer posted in descriptor i.
+	bufs []uint32
+	// dataIOVA[b] is the device address of buffer b's data room (after the
+	// headroom): cached because deriving it takes a division.
+	dataIOVA []uint64
+	headroom uint16
+	bufSize  uint32
+	// discarding is set while the driver skips the rest of a frame that
+	// spans several descriptors.
+	discarding bool
+	idle       uint32
+
+	multiDescDrops atomic.Uint64 // frames dropped for spanning descriptors
+	errorDrops     atomic.Uint64 // frames dropped with a MAC error or bad length
+	allocFailures  atomic.Uint64 // polls cut short because the pool was empty
+}
+
+// post writes buffer b into descriptor i in the read format (datasheet
+// 7.1.6.1): packet buffer address, then header address 0, whose bit 0 is
+// where the device writes DD, so the store clears any old write-back. The
+// trace event comes before the stores that publish the descriptor.
+func (q *rxQueue) post(i, b uint32) {
+	addr := q.dataIOVA[b]
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: q.bufSize, Buf: addr})
+	}
+	atomic.StoreUint64(&q.ring.q64[2*i], addr)
+	atomic.StoreUint64(&q.ring.q64[2*i+1], 0)
+	q.bufs[i] = b
+}
+
+// fill posts a fresh buffer in every descriptor (start of the queue).
+func (q *rxQueue) fill() error {
+	for i := uint32(0); i < q.ring.span; i++ {
+		p, err := q.pool.Alloc()
+		if err != nil {
+			return err
+		}
+		q.post(i, p.Index)
+	}
+	return nil
+}
+
+// RxBatch receives up to len(pkts) frames from queue q into pkts and returns
+// how many. The caller owns the returned packets: free them (Packet.Free)
+// or pass them to TxBatch. Each descriptor handed up is refilled with a
+// fresh buffer from the queue's pool, and RDT is written once per call
+// (datasheet 7.1.9). A frame spanning several descriptors (larger than the
+// pool's data room) or flagged with a MAC error is dropped and counted. If
+// the pool runs dry the call returns what it has; the rest stays in the ring
+// (and the device drops when the ring is full).
+func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) {
+	if n.state.Load() != 0 {
+		return 0, n.haltedErr()
+	}
+	if uint(q) >= uint(len(n.rx)) {
+		return 0, ErrBadQueue
+	}
+	return n.rx[q].receive(pkts)
+}
+
+func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
+	r := &q.ring
+	i := q.next
+	got := 0
+	seen := 0
+	for got < len(pkts) {
+		status := atomic.LoadUint32(&r.w32[4*i+2])
+		if status&regs.RXD_STAT_DD == 0 {
+			break
+		}
+		lenVLAN := atomic.LoadUint32(&r.w32[4*i+3])
+		length := lenVLAN & 0xFFFF
+		if q.trace != nil {
+			q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length})
+		}
+		old := q.bufs[i]
+		if status&(regs.RXD_STAT_EOP|regs.RXD_ERR_RXE) != regs.RXD_STAT_EOP || q.discarding || length == 0 || length > q.bufSize {
+			// Slow path: part of a multi-descriptor frame, a MAC error or
+			// an impossible length. Give the same buffer back to the
+			// device; nothing is handed up.
+			q.dropDescriptor(status)
+			q.post(i, old)
+			seen++
+			i = r.next(i)
+			continue
+		}
+		nb, err := q.pool.Alloc()
+		if err != nil {
+			q.allocFailures.Add(1)
+			break
+		}
+		if q.trace != nil {
+			q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: q.dataIOVA[old]})
+		}
+		pkts[got] = dma.Packet{Pool: q.pool, Index: old, Off: q.headroom, Len: uint16(length)}
+		got++
+		q.post(i, nb.Index)
+		seen++
+		i = r.next(i)
+	}
+	if seen == 0 {
+		q.idle++
+		if q.idle%goneCheckInterval == 0 && q.nic.checkGone() {
+			return 0, ErrDeviceGone
+		}
+		return 0, nil
+	}
+	q.idle = 0
+	q.next = i
+	if q.bugs.Has(BugRefillOwnedSlot) {
+		q.refillOwnedSlot(i)
+	}
+	// RDT gets the last descriptor processed, not the next one: RDT == RDH
+	// means "no descriptors for the device", so the slot at RDT always
+	// stays with the driver (datasheet 7.1.9; ixy's off-by-one).
+	tail := r.prev(i)
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: tail})
+	}
+	q.dev.Write32(q.rdt, tail)
+	return got, nil
+}
+
+// dropDescriptor accounts for a descriptor whose frame is not handed up.
+func (q *rxQueue) dropDescriptor(status uint32) {
+	eop := status&regs.RXD_STAT_EOP != 0
+	switch {
+	case q.discarding || !eop:
+		// A frame spanning descriptors: count it once, at its last one.
+		q.discarding = !eop
+		if eop {
+			q.multiDescDrops.Add(1)
+		}
+	default:
+		q.errorDrops.Add(1)
+	}
+}
+
+// refillOwnedSlot is BugRefillOwnedSlot: it refills descriptor i, one past
+// the last one processed, while the device still owns it (DD clear: not yet
+// written back), and returns the buffer that was there to the pool while the
+// device may still write it.
+func (q *rxQueue) refillOwnedSlot(i uint32) {
+	if atomic.LoadUint32(&q.ring.w32[4*i+2])&regs.RXD_STAT_DD != 0 {
+		return // written back already: the slot is no longer the device's
+	}
+	nb, err := q.pool.Alloc()
+	if err != nil {
+		return
+	}
+	old := q.bufs[i]
+	q.post(i, nb.Index)
+	_ = q.pool.FreeIndex(old)
+}
+
+// reclaimAll takes every buffer out of the ring back into the pool (the
+// queue must be disabled).
+func (q *rxQueue) reclaimAll() {
+	for i := uint32(0); i < q.ring.span; i++ {
+		if q.bufs[i] != noBuffer {
+			_ = q.pool.FreeIndex(q.bufs[i])
+			q.bufs[i] = noBuffer
+		}
+	}
+}
+
+// noBuffer marks a ring slot without a buffer.
+const noBuffer = ^uint32(0)

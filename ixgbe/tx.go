@@ -1,0 +1,223 @@
+package ixgbe
+
+import (
+	"sync/atomic"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// txCleanBatch is how many TX descriptors are reclaimed per DD check: DD is
+// read on the last descriptor of a batch only (the device completes
+// descriptors in order, datasheet 7.2.3.5), as ixy does with 32.
+const txCleanBatch = 32
+
+// txCmd is the command part of every data descriptor (datasheet 7.2.3.2.4):
+// end of packet, insert FCS, report status (write back DD), advanced
+// descriptor, data type. The length goes in the low 16 bits.
+const txCmd = regs.TXD_DCMD_EOP | regs.TXD_DCMD_IFCS | regs.TXD_DCMD_RS | regs.TXD_DCMD_DEXT | regs.TXD_DTYP_DATA
+
+// txSlot remembers which buffer a TX descriptor carries, to free it to its
+// own pool once the device is done with it.
+type txSlot struct {
+	pool  *dma.Mempool
+	index uint32
+	off   uint16 // frame offset in the buffer (for the trace)
+}
+
+// txQueue is one transmit queue.
+type txQueue struct {
+	nic   *NIC
+	dev   Device
+	id    uint16
+	devID uint16
+	ring  ring
+	tdt   uint32 // TDT register offset
+	trace *trace.Recorder
+	bugs  Bug
+
+	// next is the next descriptor to fill (ixy's tx_index); clean the
+	// oldest descriptor not yet reclaimed. [clean, next) is in flight.
+	next, clean uint32
+	slots       []txSlot
+	idle        uint32
+
+	freeErrors atomic.Uint64 // buffers whose pool refused them back
+	badPackets atomic.Uint64 // packets rejected by TxBatch
+}
+
+// TxBatch queues up to len(pkts) frames for sending on queue q and returns
+// how many it took: the first k packets now belong to the driver, which
+// frees each to its own pool once the device has sent it. It returns fewer
+// when the ring is full (the caller keeps the rest: retry or free them), and
+// stops with ErrBadPacket at a packet it cannot send. Completed descriptors
+// are reclaimed first, in batches; TDT is written once per call.
+func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) {
+	if n.state.Load() != 0 {
+		return 0, n.haltedErr()
+	}
+	if uint(q) >= uint(len(n.tx)) {
+		return 0, ErrBadQueue
+	}
+	return n.tx[q].send(pkts)
+}
+
+// reclaim frees the buffers of completed descriptors, in batches of up to
+// txCleanBatch: DD is checked on the last descriptor of each batch.
+func (q *txQueue) reclaim() {
+	r := &q.ring
+	for {
+		inFlight := r.dist(q.clean, q.next)
+		if inFlight == 0 {
+			return
+		}
+		batch := min(inFlight, txCleanBatch)
+		last := r.add(q.clean, batch-1)
+		if !q.bugs.Has(BugReclaimWithoutDD) {
+			if atomic.LoadUint32(&r.w32[4*last+3])&regs.TXD_STAT_DD == 0 {
+				return
+			}
+			if q.trace != nil {
+				q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: last})
+			}
+		}
+		i := q.clean
+		for k := uint32(0); k < batch; k++ {
+			s := &q.slots[i]
+			if q.trace != nil {
+				q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Buf: s.pool.BufferIOVA(s.index) + uint64(s.off)})
+			}
+			if s.pool.FreeIndex(s.index) != nil {
+				q.freeErrors.Add(1)
+			}
+			s.pool = nil
+			i = r.next(i)
+		}
+		q.clean = i
+	}
+}
+
+func (q *txQueue) send(pkts []dma.Packet) (int, error) {
+	q.reclaim()
+	r := &q.ring
+	if q.bugs&(BugTailBeforeDescriptor|BugDoublePost) != 0 {
+		return q.sendBuggy(pkts)
+	}
+	i := q.next
+	sent := 0
+	var err error
+	for sent < len(pkts) {
+		ni := r.next(i)
+		if ni == q.clean {
+			break // full: one slot always stays empty
+		}
+		p := &pkts[sent]
+		if p.Pool == nil || p.Len == 0 || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() {
+			q.badPackets.Add(1)
+			err = ErrBadPacket
+			break
+		}
+		q.post(i, p)
+		sent++
+		i = ni
+	}
+	if sent == 0 {
+		if len(pkts) > 0 && err == nil {
+			q.idle++
+			if q.idle%goneCheckInterval == 0 && q.nic.checkGone() {
+				return 0, ErrDeviceGone
+			}
+		}
+		return 0, err
+	}
+	q.idle = 0
+	q.next = i
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i})
+	}
+	q.dev.Write32(q.tdt, i)
+	return sent, err
+}
+
+// post fills descriptor i with packet p in the advanced data format
+// (datasheet 7.2.3.2.4): buffer address, then command, type and length
+// together with PAYLEN and a zero status (clearing an old DD) in one 64-bit
+// store. The trace event precedes the stores.
+func (q *txQueue) post(i uint32, p *dma.Packet) {
+	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
+	length := uint32(p.Len)
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr})
+	}
+	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
+	atomic.StoreUint64(&q.ring.q64[2*i], addr)
+	atomic.StoreUint64(&q.ring.q64[2*i+1], uint64(txCmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32)
+}
+
+// sendBuggy is send with BugTailBeforeDescriptor and/or BugDoublePost.
+func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
+	r := &q.ring
+	// Count what fits (and is valid) first.
+	free := r.dist(q.next, q.clean)
+	if free == 0 {
+		free = r.span
+	}
+	room := int(free) - 1
+	want := 0
+	for want < len(pkts) && want < room {
+		p := &pkts[want]
+		if p.Pool == nil || p.Len == 0 || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() {
+			break
+		}
+		want++
+	}
+	posts := want
+	double := q.bugs.Has(BugDoublePost) && want > 0 && want < room
+	if double {
+		posts++
+	}
+	if want == 0 {
+		return 0, nil
+	}
+	end := r.add(q.next, uint32(posts))
+	if q.bugs.Has(BugTailBeforeDescriptor) {
+		if q.trace != nil {
+			q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: end})
+		}
+		q.dev.Write32(q.tdt, end)
+	}
+	i := q.next
+	for k := 0; k < want; k++ {
+		q.post(i, &pkts[k])
+		i = r.next(i)
+		if k == 0 && double {
+			q.post(i, &pkts[0])
+			i = r.next(i)
+		}
+	}
+	q.next = i
+	if !q.bugs.Has(BugTailBeforeDescriptor) {
+		if q.trace != nil {
+			q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i})
+		}
+		q.dev.Write32(q.tdt, i)
+	}
+	return want, nil
+}
+
+// reclaimAll frees every buffer still in the ring (the queue must be
+// disabled or drained).
+func (q *txQueue) reclaimAll() {
+	r := &q.ring
+	for i := q.clean; i != q.next; i = r.next(i) {
+		s := &q.slots[i]
+		if s.pool != nil {
+			if s.pool.FreeIndex(s.index) != nil {
+				q.freeErrors.Add(1)
+			}
+			s.pool = nil
+		}
+	}
+	q.clean = q.next
+}

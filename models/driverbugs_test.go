@@ -1,0 +1,160 @@
+package models
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/verinic/verinic/ixgbe"
+	"github.com/verinic/verinic/ixgbe/ixgbesim"
+	"github.com/verinic/verinic/trace"
+)
+
+// Each deliberate driver bug of ixgbe/bugs.go, recorded from the real
+// driver against the stepped simulator, is rejected by trace validation;
+// and, where the bug shows at the FIFO level, by porcupine.
+func TestDriverBugsRejected(t *testing.T) {
+	cases := []struct {
+		name   string
+		bugsA  ixgbe.Bug // sender: TX bugs
+		bugsB  ixgbe.Bug // receiver: RX bugs
+		reason string    // part of the validation failure
+		// which porcupine check must fail ("" when the bug cannot show at
+		// the FIFO level in this run; see the report below)
+		fifo string
+		// drive: how the traffic is scheduled to expose the bug
+		drive func(t *testing.T, r *rig)
+	}{
+		{
+			name: "reclaim without DD", bugsA: ixgbe.BugReclaimWithoutDD,
+			reason: "no DD", fifo: "wire",
+			// The device does not move between three calls: the second
+			// call's cleaning frees the first batch's buffers while the
+			// device still owns them; the third builds new frames in them
+			// (the pool is LIFO) and posts them again, so the device sends
+			// the new frames twice and the old ones never.
+			drive: func(t *testing.T, r *rig) {
+				for i := 0; i < 10; i++ {
+					r.send(t, 16, 1<<30)
+					r.send(t, 1, 1<<30)
+					r.send(t, 16, 1<<30)
+					r.step()
+					r.receive(t)
+				}
+			},
+		},
+		{
+			name: "tail before descriptor", bugsA: ixgbe.BugTailBeforeDescriptor,
+			reason: "WriteTail", fifo: "",
+			drive: func(t *testing.T, r *rig) { r.run(t, 300, 16) },
+		},
+		{
+			name: "double post", bugsA: ixgbe.BugDoublePost,
+			reason: "posted twice", fifo: "wire",
+			drive: func(t *testing.T, r *rig) { r.run(t, 300, 16) },
+		},
+		{
+			name: "wrap off by one", bugsA: ixgbe.BugWrapOffByOne,
+			reason: "outside the ring", fifo: "ring",
+			drive: func(t *testing.T, r *rig) { r.run(t, 300, 16) },
+		},
+		{
+			name: "refill owned slot", bugsB: ixgbe.BugRefillOwnedSlot,
+			reason: "ReuseOnlyAfterDD", fifo: "ring",
+			drive: func(t *testing.T, r *rig) { r.run(t, 300, 16) },
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, rigOpts{mode: ixgbesim.Stepped, bugsA: c.bugsA, bugsB: c.bugsB})
+			c.drive(t, r)
+			path, h, evs := saveTrace(t, r, "bug "+c.name)
+			rep, err := ValidateRings(h, evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Violation == nil {
+				t.Fatalf("trace validation accepted a trace with the bug (%d ring events)", rep.Events)
+			}
+			if !strings.Contains(rep.Violation.Reason, c.reason) {
+				t.Errorf("violation %q, want it to mention %q", rep.Violation.Reason, c.reason)
+			}
+			t.Logf("validation: %v", rep.Violation)
+			opt := FIFOOptions{VisualizeDir: filepath.Dir(path)}
+			results := map[string]*FIFOReport{}
+			for name, check := range map[string]func([]trace.Event, FIFOOptions) (*FIFOReport, error){
+				"ring": CheckRingFIFO, "wire": CheckWireFIFO,
+			} {
+				fr, err := check(evs, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				results[name] = fr
+				t.Logf("%s FIFO: %v %s %s", name, fr.Result, fr.Failed, fr.FailedWhere)
+			}
+			if c.fifo != "" {
+				fr := results[c.fifo]
+				if fr.Result != porcupine.Illegal {
+					t.Fatalf("porcupine (%s FIFO) did not see the bug: %v", c.fifo, fr.Result)
+				}
+				if fr.HTML == "" {
+					t.Fatalf("no visualization written")
+				}
+			}
+		})
+	}
+}
+
+// Faults on the wire (drop, duplicate, reorder) do not break the ring
+// protocol: the trace validates at ring level and the rings are FIFO. The
+// wire is a lossy FIFO under drops, and not a FIFO at all under
+// duplication or reordering, which porcupine reports.
+func TestWireFaults(t *testing.T) {
+	cases := []struct {
+		name     string
+		faults   ixgbesim.Faults
+		wireFIFO bool
+	}{
+		{"drop", ixgbesim.Faults{Seed: 1, Drop: 0.05}, true},
+		{"duplicate", ixgbesim.Faults{Seed: 2, Duplicate: 0.05}, false},
+		{"reorder", ixgbesim.Faults{Seed: 3, Reorder: 0.05}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := c.faults
+			r := newRig(t, rigOpts{mode: ixgbesim.Stepped, faults: &f})
+			r.run(t, 3000, 32)
+			st := r.cable.Stats()
+			t.Logf("sent %d, received %d; cable %+v", r.sent, r.recv, st)
+			path, h, evs := saveTrace(t, r, "wire fault "+c.name)
+			rep, err := ValidateRings(h, evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Violation != nil {
+				t.Fatalf("ring-level validation failed under a wire fault:\n%v", rep.Violation)
+			}
+			opt := FIFOOptions{VisualizeDir: filepath.Dir(path)}
+			ring, err := CheckRingFIFO(evs, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ring.Result != porcupine.Ok {
+				t.Fatalf("ring FIFO: %v in %s", ring.Result, ring.Failed)
+			}
+			wire, err := CheckWireFIFO(evs, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wire FIFO: %v %s %s", wire.Result, wire.Failed, wire.FailedWhere)
+			if got := wire.Result == porcupine.Ok; got != c.wireFIFO {
+				t.Fatalf("wire FIFO linearizable = %v, want %v", got, c.wireFIFO)
+			}
+			if !c.wireFIFO && wire.HTML == "" {
+				t.Fatal("no visualization written for the failure")
+			}
+		})
+	}
+}

@@ -1,0 +1,363 @@
+package models
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Bug names a deliberately broken variant of a spec (the TLA+ constant Bug).
+type Bug string
+
+// The broken variants, with the same names as in the TLA+ configs.
+const (
+	BugNone             Bug = "none"
+	BugReclaimWithoutDD Bug = "reclaim_without_dd"
+	BugTailBeforeDesc   Bug = "tail_before_desc"
+	BugDoublePost       Bug = "double_post"
+	BugWrapOffByOne     Bug = "wrap_off_by_one"
+	BugRefillOwnedSlot  Bug = "refill_owned_slot"
+	BugDoubleFree       Bug = "double_free"
+)
+
+// Desc is a descriptor in memory: the buffer it points at and its DD bit.
+type Desc struct {
+	Buf uint32
+	DD  bool
+}
+
+// TxState holds TxRing.tla's variables.
+type TxState struct {
+	Desc  []Desc
+	Slot  []uint32
+	TDT   uint32
+	TDH   uint32
+	WB    uint32
+	TXI   uint32
+	Clean uint32
+	Pool  BufSet
+	App   BufSet
+	Order []uint32
+}
+
+// Clone returns a deep copy.
+func (s *TxState) Clone() *TxState {
+	t := *s
+	t.Desc = slices.Clone(s.Desc)
+	t.Slot = slices.Clone(s.Slot)
+	t.Pool = s.Pool.Clone()
+	t.App = s.App.Clone()
+	t.Order = slices.Clone(s.Order)
+	return &t
+}
+
+func (s *TxState) String() string {
+	return fmt.Sprintf("desc=%v slot=%v tdt=%d tdh=%d wb=%d txi=%d clean=%d pool=%v app=%v order=%v",
+		s.Desc, s.Slot, s.TDT, s.TDH, s.WB, s.TXI, s.Clean, setList(s.Pool), setList(s.App), s.Order)
+}
+
+func setList(s BufSet) []uint32 {
+	var out []uint32
+	for b := range s.All() {
+		out = append(out, b)
+	}
+	return out
+}
+
+// TxRing holds TxRing.tla's constants: N slots, buffers 1..B, the variant.
+type TxRing struct {
+	N   uint32
+	B   uint32
+	Bug Bug
+}
+
+func (m *TxRing) devNext(i uint32) uint32 { return (i + 1) % m.N }
+
+func (m *TxRing) drvNext(i uint32) uint32 {
+	if m.Bug == BugWrapOffByOne {
+		if i == m.N {
+			return 0
+		}
+		return i + 1
+	}
+	return (i + 1) % m.N
+}
+
+// Init is TxRing.tla's Init.
+func (m *TxRing) Init() *TxState {
+	return &TxState{
+		Desc: make([]Desc, m.N),
+		Slot: make([]uint32, m.N),
+		Pool: FullBufSet(m.B),
+		App:  NewBufSet(m.B),
+	}
+}
+
+// Alloc(b): the application takes b from the mempool.
+func (m *TxRing) Alloc(s *TxState, b uint32) bool {
+	if !s.Pool.Has(b) {
+		return false
+	}
+	s.Pool.Del(b)
+	s.App.Add(b)
+	return true
+}
+
+// Free(b): the application frees a buffer it did not send.
+func (m *TxRing) Free(s *TxState, b uint32) bool {
+	if !s.App.Has(b) {
+		return false
+	}
+	s.App.Del(b)
+	s.Pool.Add(b)
+	return true
+}
+
+// Post(b): TxBatch fills descriptor txi with buffer b.
+func (m *TxRing) Post(s *TxState, b uint32) bool {
+	if !s.App.Has(b) || m.drvNext(s.TXI) == s.Clean {
+		return false
+	}
+	if s.TXI < m.N { // [f EXCEPT ![i] = v] leaves f unchanged outside DOMAIN f
+		s.Desc[s.TXI] = Desc{Buf: b}
+		s.Slot[s.TXI] = b
+	}
+	if m.Bug != BugDoublePost {
+		s.App.Del(b)
+	}
+	s.TXI = m.drvNext(s.TXI)
+	s.Order = append(s.Order, b)
+	return true
+}
+
+// WriteTail: TDT = txi.
+func (m *TxRing) WriteTail(s *TxState) bool {
+	if s.TDT == s.TXI {
+		return false
+	}
+	s.TDT = s.TXI
+	return true
+}
+
+// WriteTailEarly: the broken variant's tail write ahead of the descriptor.
+func (m *TxRing) WriteTailEarly(s *TxState) bool {
+	if m.Bug != BugTailBeforeDesc || s.TDT != s.TXI || m.drvNext(s.TXI) == s.Clean {
+		return false
+	}
+	s.TDT = m.drvNext(s.TXI)
+	return true
+}
+
+// DevFetch: the device fetches descriptor tdh and reads its frame.
+func (m *TxRing) DevFetch(s *TxState) bool {
+	if s.TDH == s.TDT {
+		return false
+	}
+	s.TDH = m.devNext(s.TDH)
+	return true
+}
+
+// DevWriteBack: the device sets DD on descriptor wb.
+func (m *TxRing) DevWriteBack(s *TxState) bool {
+	if s.WB == s.TDH {
+		return false
+	}
+	s.Desc[s.WB].DD = true
+	s.WB = m.devNext(s.WB)
+	return true
+}
+
+// Reclaim: after DD, the buffer of slot clean returns to the pool.
+func (m *TxRing) Reclaim(s *TxState) bool {
+	if s.Clean == s.TXI || s.Clean >= m.N {
+		return false
+	}
+	if !s.Desc[s.Clean].DD && m.Bug != BugReclaimWithoutDD {
+		return false
+	}
+	b := s.Slot[s.Clean]
+	s.Pool.Add(b)
+	s.Slot[s.Clean] = NoBuf
+	s.Clean = m.drvNext(s.Clean)
+	s.Order = removeAll(s.Order, b)
+	return true
+}
+
+// Next enumerates TxRing.tla's Next in the order of its disjuncts.
+func (m *TxRing) Next(s *TxState, yield func(string, *TxState)) {
+	for b := uint32(1); b <= m.B; b++ {
+		try(s, func(t *TxState) bool { return m.Alloc(t, b) }, "Alloc", yield)
+		try(s, func(t *TxState) bool { return m.Free(t, b) }, "Free", yield)
+		try(s, func(t *TxState) bool { return m.Post(t, b) }, "Post", yield)
+	}
+	try(s, m.WriteTail, "WriteTail", yield)
+	try(s, m.WriteTailEarly, "WriteTailEarly", yield)
+	try(s, m.DevFetch, "DevFetch", yield)
+	try(s, m.DevWriteBack, "DevWriteBack", yield)
+	try(s, m.Reclaim, "Reclaim", yield)
+}
+
+type cloner[S any] interface{ Clone() S }
+
+func try[S cloner[S]](s S, act func(S) bool, name string, yield func(string, S)) {
+	t := s.Clone()
+	if act(t) {
+		yield(name, t)
+	}
+}
+
+// AppendKey encodes s canonically.
+func (m *TxRing) AppendKey(b []byte, s *TxState) []byte {
+	for _, d := range s.Desc {
+		b = appendU32(b, d.Buf)
+		if d.DD {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	for _, x := range s.Slot {
+		b = appendU32(b, x)
+	}
+	for _, x := range [...]uint32{s.TDT, s.TDH, s.WB, s.TXI, s.Clean} {
+		b = appendU32(b, x)
+	}
+	b = appendSet(b, s.Pool)
+	b = appendSet(b, s.App)
+	b = appendU32(b, uint32(len(s.Order)))
+	for _, x := range s.Order {
+		b = appendU32(b, x)
+	}
+	return b
+}
+
+// ringSeq is RingSeq(start): the non-empty slots read cyclically from start.
+func ringSeq(slot []uint32, start, n uint32) []uint32 {
+	out := make([]uint32, 0, n)
+	for k := uint32(0); k < n; k++ {
+		if x := slot[(start+k)%n]; x != NoBuf {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TypeOK is TxRing.tla's TypeOK.
+func (m *TxRing) TypeOK(s *TxState) bool {
+	for i := range s.Desc {
+		if s.Desc[i].Buf > m.B || s.Slot[i] > m.B {
+			return false
+		}
+	}
+	for _, x := range [...]uint32{s.TDT, s.TDH, s.WB, s.TXI, s.Clean} {
+		if x >= m.N {
+			return false
+		}
+	}
+	if !s.Pool.Within(m.B) || !s.App.Within(m.B) {
+		return false
+	}
+	for _, x := range s.Order {
+		if x == NoBuf || x > m.B {
+			return false
+		}
+	}
+	return true
+}
+
+// Conservation: every buffer is free, in exactly one slot, or in the app.
+func (m *TxRing) Conservation(s *TxState) bool { return conservation(m.B, s.Pool, s.App, s.Slot) }
+
+func conservation(nb uint32, pool, app BufSet, slot []uint32) bool {
+	for b := uint32(1); b <= nb; b++ {
+		c := 0
+		if pool.Has(b) {
+			c++
+		}
+		if app.Has(b) {
+			c++
+		}
+		for _, x := range slot {
+			if x == b {
+				c++
+			}
+		}
+		if c != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// IndexOrder: clean <= wb <= tdh <= tdt <= txi cyclically.
+func (m *TxRing) IndexOrder(s *TxState) bool {
+	n := m.N
+	return dist(s.Clean, s.WB, n)+dist(s.WB, s.TDH, n)+dist(s.TDH, s.TDT, n)+dist(s.TDT, s.TXI, n) == dist(s.Clean, s.TXI, n)
+}
+
+// DescriptorState: slots hold buffers exactly on [clean, txi), descriptors
+// point at them, DD exactly on [clean, wb).
+func (m *TxRing) DescriptorState(s *TxState) bool {
+	for i := uint32(0); i < m.N; i++ {
+		full := s.Slot[i] != NoBuf
+		if full != inRange(s.Clean, s.TXI, i, m.N) {
+			return false
+		}
+		if full && (s.Desc[i].Buf != s.Slot[i] || s.Desc[i].DD != inRange(s.Clean, s.WB, i, m.N)) {
+			return false
+		}
+	}
+	return true
+}
+
+// FIFO: order = RingSeq(clean).
+func (m *TxRing) FIFO(s *TxState) bool { return slices.Equal(s.Order, ringSeq(s.Slot, s.Clean, m.N)) }
+
+// DeviceTouchesOwnedOnly is the action property of the same name.
+func (m *TxRing) DeviceTouchesOwnedOnly(s, t *TxState) bool {
+	if t.TDH != s.TDH && (s.Slot[s.TDH] == NoBuf || s.Desc[s.TDH].Buf != s.Slot[s.TDH]) {
+		return false
+	}
+	if t.WB != s.WB && s.Slot[s.WB] == NoBuf {
+		return false
+	}
+	return true
+}
+
+// ReuseOnlyAfterDD is the action property of the same name.
+func (m *TxRing) ReuseOnlyAfterDD(s, t *TxState) bool {
+	return reuseOnlyAfterDD(s.Slot, t.Slot, s.Desc)
+}
+
+func reuseOnlyAfterDD(before, after []uint32, desc []Desc) bool {
+	for i := range before {
+		if before[i] != NoBuf && after[i] != before[i] && !desc[i].DD {
+			return false
+		}
+	}
+	return true
+}
+
+// Spec returns the explorer's view of the TxRing spec.
+func (m *TxRing) Spec() Spec[*TxState] {
+	return Spec[*TxState]{
+		Name:      "TxRing",
+		Init:      func() []*TxState { return []*TxState{m.Init()} },
+		Next:      m.Next,
+		AppendKey: m.AppendKey,
+		Invariants: []Invariant[*TxState]{
+			{"TypeOK", m.TypeOK}, {"Conservation", m.Conservation}, {"IndexOrder", m.IndexOrder},
+			{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO},
+		},
+		Actions: []ActionProperty[*TxState]{
+			{"DeviceTouchesOwnedOnly", m.DeviceTouchesOwnedOnly}, {"ReuseOnlyAfterDD", m.ReuseOnlyAfterDD},
+		},
+		Fair: []string{"WriteTail", "DevFetch", "DevWriteBack", "Reclaim"},
+		Liveness: []LeadsTo[*TxState]{{
+			Name:  "EventuallyReturned",
+			Count: int(m.B),
+			Pending: func(s *TxState, k int) bool {
+				return slices.Contains(s.Slot, uint32(k+1))
+			},
+		}},
+	}
+}

@@ -1,0 +1,655 @@
+package stack
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"runtime"
+	"time"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/proto/arp"
+	"github.com/verinic/verinic/proto/checksum"
+	"github.com/verinic/verinic/proto/header"
+	"github.com/verinic/verinic/proto/reassembly"
+	"github.com/verinic/verinic/proto/socket"
+	"github.com/verinic/verinic/proto/timer"
+	"github.com/verinic/verinic/proto/udp"
+)
+
+// ethIPHeaders is the room a frame needs before its IP payload.
+const ethIPHeaders = header.EthernetHeaderLen + header.IPv4MinHeaderLen
+
+// icmpQuoteMax is how much of an offending datagram an ICMP error quotes:
+// as much as fits in 576 bytes (RFC 1812 4.3.2.3; Linux does the same).
+const icmpQuoteMax = 576 - header.IPv4MinHeaderLen - header.ICMPv4HeaderLen
+
+// pendingPkt is a frame waiting for its next hop's MAC.
+type pendingPkt struct {
+	pkt     dma.Packet
+	nextHop header.IPv4Addr
+	since   time.Time
+}
+
+// loop is the poll loop of one (interface, queue).
+type loop struct {
+	s    *Stack
+	nic  *NIC
+	q    int
+	pool *dma.Mempool
+
+	rx []dma.Packet
+	tx []dma.Packet
+
+	timers       timer.Queue
+	housekeeping timer.Timer
+	reasm        *reassembly.Reassembler
+
+	handoff      *socket.DatagramQueue // datagrams from application goroutines
+	handoffSpace socket.Notifier       // signalled when the loop frees hand-off space
+	wakeC        chan struct{}
+
+	pending    []pendingPkt
+	pendingGen uint64
+	arpReqs    []arp.Request
+
+	now     time.Time
+	c       counterSet
+	errQuot [header.IPv4MaxHeaderLen + 8]byte
+}
+
+func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *loop {
+	lp := &loop{
+		s: s, nic: n, q: q, pool: pool,
+		rx:      make([]dma.Packet, s.cfg.Batch),
+		tx:      make([]dma.Packet, 0, 8*s.cfg.Batch),
+		handoff: socket.NewDatagramQueue(s.cfg.HandoffBytes, s.cfg.HandoffBytes/64),
+		wakeC:   make(chan struct{}, 1),
+		pending: make([]pendingPkt, 0, s.cfg.PendingPackets),
+		arpReqs: make([]arp.Request, 0, 64),
+	}
+	lp.handoffSpace.Init()
+	rcfg := s.cfg.Reassembly
+	rcfg.TimeExceeded = lp.reassemblyTimeExceeded
+	lp.reasm = reassembly.New(rcfg, &lp.timers)
+	lp.housekeeping.Init(lp.housekeep)
+	lp.now = s.clock.Now()
+	lp.timers.Schedule(&lp.housekeeping, lp.now.Add(s.cfg.Housekeeping))
+	return lp
+}
+
+func (lp *loop) wake() {
+	select {
+	case lp.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+// run polls until stop is closed, sleeping briefly when idle.
+func (lp *loop) run(stop <-chan struct{}) {
+	idle := 0
+	sleep := lp.s.cfg.IdleSleep
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if lp.poll() > 0 {
+			idle = 0
+			continue
+		}
+		idle++
+		if sleep < 0 || idle < 64 {
+			runtime.Gosched()
+			continue
+		}
+		t.Reset(sleep)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-lp.wakeC:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// release frees frames the loop still holds (after its goroutine ended).
+func (lp *loop) release() {
+	for _, p := range lp.pending {
+		p.pkt.Free()
+	}
+	lp.pending = lp.pending[:0]
+	for _, p := range lp.tx {
+		p.Free()
+	}
+	lp.tx = lp.tx[:0]
+}
+
+// poll runs one iteration and returns the work done.
+func (lp *loop) poll() int {
+	lp.now = lp.s.clock.Now()
+	work := lp.timers.Run(lp.now)
+	if lp.q == 0 {
+		select {
+		case a := <-lp.nic.announce:
+			lp.sendARP(header.ARPRequest, header.BroadcastMAC, header.MAC{}, a, a)
+			work++
+		default:
+		}
+	}
+	n, err := lp.nic.link.RxBatch(lp.q, lp.rx)
+	if err != nil {
+		lp.c.inc(RxErrors)
+	}
+	for i := 0; i < n; i++ {
+		p := lp.rx[i]
+		lp.c.inc(RxFrames)
+		lp.c.add(RxBytes, uint64(p.Len))
+		lp.input(p.Data())
+		p.Free()
+	}
+	work += n
+	drained := 0
+	for drained < 4*lp.s.cfg.Batch {
+		data, m, ok := lp.handoff.Peek()
+		if !ok {
+			break
+		}
+		lp.output(m.Local.Addr().As4(), m.Remote.Addr().As4(), m.Proto, m.TOS, m.TTL, data, nil)
+		lp.handoff.Discard()
+		drained++
+	}
+	if drained > 0 {
+		lp.handoffSpace.Notify()
+		work += drained
+	}
+	if len(lp.pending) > 0 && lp.nic.arp.Generation() != lp.pendingGen {
+		lp.flushPending()
+	}
+	lp.flushTx()
+	return work
+}
+
+// housekeep runs every Housekeeping period: ARP timers (queue 0 of each
+// interface) and aging of packets waiting for resolution.
+func (lp *loop) housekeep(now time.Time) {
+	if lp.q == 0 {
+		lp.arpReqs = lp.nic.arp.Tick(now, lp.arpReqs[:0])
+		for _, r := range lp.arpReqs {
+			lp.sendARPRequest(r)
+		}
+	}
+	if len(lp.pending) > 0 {
+		lp.flushPending()
+	}
+	lp.timers.Schedule(&lp.housekeeping, now.Add(lp.s.cfg.Housekeeping))
+}
+
+// input processes one received frame. The frame's buffer is freed by the
+// caller afterwards: everything kept is copied.
+func (lp *loop) input(frame []byte) {
+	eth, err := header.ParseEthernet(frame)
+	if err != nil {
+		lp.c.inc(EthTruncated)
+		return
+	}
+	dst := eth.Dst()
+	if dst != lp.nic.mac && !dst.IsBroadcast() {
+		lp.c.inc(EthOtherHost)
+		return
+	}
+	if eth.HeaderLen() != header.EthernetHeaderLen {
+		lp.c.inc(EthVLAN)
+		return
+	}
+	switch eth.EtherType() {
+	case header.EtherTypeARP:
+		lp.arpInput(eth.Payload())
+	case header.EtherTypeIPv4:
+		lp.ipInput(eth.Payload())
+	default:
+		lp.c.inc(EthUnknownType)
+	}
+}
+
+// arpInput handles an ARP packet (RFC 826 "Packet Reception").
+func (lp *loop) arpInput(b []byte) {
+	a, err := header.ParseARP(b)
+	if err != nil {
+		lp.c.inc(ARPMalformed)
+		return
+	}
+	op, sip, sha, tip := a.Op(), a.SenderIP(), a.SenderMAC(), a.TargetIP()
+	switch op {
+	case header.ARPRequest:
+		lp.c.inc(ARPRequestsIn)
+	case header.ARPReply:
+		lp.c.inc(ARPRepliesIn)
+	default:
+		lp.c.inc(ARPMalformed)
+		return
+	}
+	if lp.nic.hasAddr(sip) {
+		if sha != lp.nic.mac {
+			lp.c.inc(ARPConflicts) // another host claims our address
+		}
+		return
+	}
+	targetIsUs := lp.nic.hasAddr(tip)
+	lp.nic.arp.Learn(sip, sha, op == header.ARPReply, targetIsUs && op == header.ARPRequest, lp.now)
+	if op == header.ARPRequest && targetIsUs && !sip.IsUnspecified() {
+		lp.sendARP(header.ARPReply, sha, sha, sip, tip)
+	} else if op == header.ARPRequest && targetIsUs {
+		// RFC 5227 probe (sender 0.0.0.0): answer by broadcast so the
+		// prober sees the address is taken.
+		lp.sendARP(header.ARPReply, header.BroadcastMAC, sha, sip, tip)
+	}
+}
+
+// sendARP builds and queues an ARP packet from this interface.
+func (lp *loop) sendARP(op uint16, ethDst, tha header.MAC, tpa, spa header.IPv4Addr) {
+	p, err := lp.pool.Alloc()
+	if err != nil {
+		lp.c.inc(TxNoBuffers)
+		return
+	}
+	room := p.Room()
+	n := header.EncodeEthernet(room, ethDst, lp.nic.mac, header.EtherTypeARP)
+	n += header.EncodeARP(room[n:], op, lp.nic.mac, spa, tha, tpa)
+	p.Len = uint16(padFrame(room, n))
+	if op == header.ARPRequest {
+		lp.c.inc(ARPRequestsOut)
+	} else {
+		lp.c.inc(ARPRepliesOut)
+	}
+	lp.queueTx(p)
+}
+
+func (lp *loop) sendARPRequest(r arp.Request) {
+	src, ok := lp.nic.sourceFor(netip.AddrFrom4(r.Target))
+	if !ok {
+		return
+	}
+	dst := header.BroadcastMAC
+	if r.Unicast {
+		dst = r.MAC
+	}
+	lp.sendARP(header.ARPRequest, dst, header.MAC{}, r.Target, src.As4())
+}
+
+// padFrame zero-pads a frame of n bytes to the Ethernet minimum.
+func padFrame(room []byte, n int) int {
+	if n < header.EthernetMinFrameLen {
+		clear(room[n:header.EthernetMinFrameLen])
+		return header.EthernetMinFrameLen
+	}
+	return n
+}
+
+func fixIPChecksum(ip []byte) { header.IPv4(ip).SetChecksum() }
+
+// ipInput handles an IPv4 packet (RFC 791, RFC 1122 3.2.1).
+func (lp *loop) ipInput(b []byte) {
+	ip, err := header.ParseIPv4(b)
+	if err != nil {
+		if errors.Is(err, header.ErrChecksum) {
+			lp.c.inc(IPBadChecksum)
+		} else {
+			lp.c.inc(IPMalformed)
+		}
+		return
+	}
+	src, dst := ip.Src(), ip.Dst()
+	if src.IsBroadcast() || src.IsMulticast() || lp.nic.isBroadcast(src) {
+		lp.c.inc(IPMartian)
+		return
+	}
+	bcast := lp.nic.isBroadcast(dst)
+	if !bcast && !lp.s.isLocal4(dst) {
+		lp.c.inc(IPNotForUs)
+		return
+	}
+	if ip.IsFragment() {
+		lp.c.inc(IPFragments)
+		k := reassembly.Key{Src: src, Dst: dst, ID: ip.ID(), Proto: ip.Protocol()}
+		out, whole := lp.reasm.Add(k, ip[:ip.HeaderLen()], ip.FragmentOffset(), ip.MoreFragments(), ip.Payload(), lp.now, fixIPChecksum)
+		switch out {
+		case reassembly.Complete:
+			lp.c.inc(IPReassembled)
+			ip = header.IPv4(whole)
+		case reassembly.Dropped:
+			lp.c.inc(IPFragDropped)
+			return
+		default:
+			return
+		}
+	}
+	lp.c.inc(IPDelivered)
+	switch ip.Protocol() {
+	case header.IPProtocolICMP:
+		lp.icmpInput(ip, bcast)
+	case header.IPProtocolUDP:
+		lp.udpInput(ip, bcast)
+	default:
+		lp.c.inc(IPUnknownProto)
+		if !bcast {
+			lp.sendICMPError(ip, header.ICMPv4DestinationUnreachable, header.ICMPv4ProtocolUnreachable, 0)
+		}
+	}
+}
+
+func (lp *loop) udpInput(ip header.IPv4, bcast bool) {
+	src, dst := ip.Src(), ip.Dst()
+	u, err := header.ParseUDP(ip.Payload(), src, dst)
+	if err != nil {
+		if errors.Is(err, header.ErrChecksum) {
+			lp.c.inc(UDPBadChecksum)
+		} else {
+			lp.c.inc(UDPMalformed)
+		}
+		return
+	}
+	from := netip.AddrPortFrom(netip.AddrFrom4(src), u.SrcPort())
+	to := netip.AddrPortFrom(netip.AddrFrom4(dst), u.DstPort())
+	switch lp.s.udp.Deliver(from, to, ip.TTL(), ip.TOS(), u.Payload()) {
+	case udp.Delivered:
+		lp.c.inc(UDPDelivered)
+	case udp.QueueFull:
+		lp.c.inc(UDPRcvbufErrors)
+	case udp.NoSocket:
+		lp.c.inc(UDPNoPort)
+		if !bcast {
+			lp.sendICMPError(ip, header.ICMPv4DestinationUnreachable, header.ICMPv4PortUnreachable, 0)
+		}
+	}
+}
+
+func (lp *loop) icmpInput(ip header.IPv4, bcast bool) {
+	m, err := header.ParseICMPv4(ip.Payload())
+	if err != nil {
+		if errors.Is(err, header.ErrChecksum) {
+			lp.c.inc(ICMPBadChecksum)
+		} else {
+			lp.c.inc(ICMPMalformed)
+		}
+		return
+	}
+	switch m.Type() {
+	case header.ICMPv4Echo:
+		lp.c.inc(ICMPEchoIn)
+		if bcast {
+			lp.c.inc(ICMPEchoBcast) // icmp_echo_ignore_broadcasts=1
+			return
+		}
+		// Echo reply (RFC 792): same identifier, sequence and data;
+		// the checksum is patched for the type change (RFC 1624).
+		var hdr [header.ICMPv4HeaderLen]byte
+		copy(hdr[:], m[:header.ICMPv4HeaderLen])
+		hdr[0] = header.ICMPv4EchoReply
+		binary.BigEndian.PutUint16(hdr[2:4], checksum.Update16(m.Checksum(), uint16(header.ICMPv4Echo)<<8|uint16(m.Code()), uint16(header.ICMPv4EchoReply)<<8|uint16(m.Code())))
+		lp.c.inc(ICMPEchoOut)
+		lp.output(ip.Dst(), ip.Src(), header.IPProtocolICMP, ip.TOS(), header.DefaultTTL, hdr[:], m.Payload())
+	case header.ICMPv4EchoReply:
+		lp.c.inc(ICMPReplyIn)
+		lp.s.icmp.DeliverReply(netip.AddrFrom4(ip.Src()), netip.AddrFrom4(ip.Dst()), ip.TTL(), m.Ident(), m.Seq(), m.Payload())
+	case header.ICMPv4DestinationUnreachable:
+		lp.c.inc(ICMPUnreachIn)
+		lp.icmpErrorInput(m)
+	default:
+		lp.c.inc(ICMPOtherIn)
+	}
+}
+
+// icmpErrorInput passes an ICMP error about a datagram we sent to the
+// transport that sent it (RFC 1122 3.2.2.1, 4.1.3.3).
+func (lp *loop) icmpErrorInput(m header.ICMPv4) {
+	q := m.Payload()
+	if len(q) < header.IPv4MinHeaderLen || q[0]>>4 != 4 {
+		return
+	}
+	hl := int(q[0]&0xf) * 4
+	if hl < header.IPv4MinHeaderLen || len(q) < hl+8 {
+		return
+	}
+	quoted := header.IPv4(q)
+	if quoted.Protocol() != header.IPProtocolUDP || quoted.FragmentOffset() != 0 {
+		return
+	}
+	local := netip.AddrPortFrom(netip.AddrFrom4(quoted.Src()), binary.BigEndian.Uint16(q[hl:]))
+	remote := netip.AddrPortFrom(netip.AddrFrom4(quoted.Dst()), binary.BigEndian.Uint16(q[hl+2:]))
+	lp.s.udp.HandleError(local, remote, m.Type(), m.Code())
+}
+
+// sendICMPError answers the datagram orig with an ICMP error, unless RFC
+// 1122 3.2.2 forbids it or the rate limiter refuses.
+func (lp *loop) sendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
+	src := orig.Src()
+	if orig.FragmentOffset() != 0 || src.IsUnspecified() || src.IsBroadcast() || src.IsMulticast() || lp.nic.isBroadcast(src) {
+		return
+	}
+	if orig.Protocol() == header.IPProtocolICMP {
+		if p := orig.Payload(); len(p) < 1 || header.ICMPv4(p[:1:1]).IsError() || p[0] > header.ICMPv4TimestampReply {
+			return // never an error about an error (or an unknown type)
+		}
+	}
+	if !lp.s.limiter.Allow(src, typ, code, lp.now) {
+		return
+	}
+	quote := orig[:min(len(orig), icmpQuoteMax)]
+	var hdr [header.ICMPv4HeaderLen]byte
+	hdr[0], hdr[1] = typ, code
+	binary.BigEndian.PutUint32(hdr[4:8], rest)
+	binary.BigEndian.PutUint16(hdr[2:4], checksum.Checksum(quote, checksum.Sum(hdr[:], 0)))
+	if typ == header.ICMPv4DestinationUnreachable {
+		lp.c.inc(ICMPUnreachOut)
+	}
+	lp.output(orig.Dst(), src, header.IPProtocolICMP, 0, header.DefaultTTL, hdr[:], quote)
+}
+
+// reassemblyTimeExceeded sends ICMP Time Exceeded, code 1 (RFC 792), for a
+// datagram that timed out in reassembly with its first fragment in.
+func (lp *loop) reassemblyTimeExceeded(quote []byte) {
+	n := copy(lp.errQuot[:], quote)
+	ip := header.IPv4(lp.errQuot[:n])
+	if n < header.IPv4MinHeaderLen || ip.HeaderLen() > n {
+		return
+	}
+	// Present the quote as a datagram of its own length for sendICMPError.
+	binary.BigEndian.PutUint16(ip[2:4], uint16(n))
+	lp.sendICMPError(ip, header.ICMPv4TimeExceeded, header.ICMPv4ReassemblyExceeded, 0)
+}
+
+// output sends an IP datagram whose payload is a followed by b, from src to
+// dst: it routes, fragments to the interface MTU (RFC 791 3.2,
+// "fragmentation"), resolves the next hop and queues the frames. A datagram
+// routed out of another interface is handed to that interface's loop.
+func (lp *loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(dst))
+	if !ok {
+		lp.c.inc(IPNoRoute)
+		return
+	}
+	if r.NIC != lp.nic.id {
+		lp.handOver(r.NIC, src, dst, proto, tos, ttl, a, b)
+		return
+	}
+	nextHop := r.NextHop(netip.AddrFrom4(dst)).As4()
+	total := len(a) + len(b)
+	if total+header.IPv4MinHeaderLen > header.IPv4MaxTotalLen {
+		lp.c.inc(IPMalformed)
+		return
+	}
+	id := lp.s.nextID()
+	maxData := lp.nic.mtu - header.IPv4MinHeaderLen
+	if total <= maxData {
+		lp.frame(src, dst, proto, tos, ttl, id, 0, false, a, b, 0, total, nextHop)
+		return
+	}
+	chunk := maxData &^ 7 // fragment data is a multiple of 8 bytes
+	for off := 0; off < total; off += chunk {
+		n := min(chunk, total-off)
+		lp.frame(src, dst, proto, tos, ttl, id, off, off+n < total, a, b, off, n, nextHop)
+		lp.c.inc(IPFragmentsOut)
+	}
+}
+
+// frame builds one frame carrying bytes [off, off+n) of a||b.
+func (lp *loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, more bool, a, b []byte, off, n int, nextHop header.IPv4Addr) {
+	p, err := lp.pool.Alloc()
+	if err != nil {
+		lp.c.inc(TxNoBuffers)
+		return
+	}
+	room := p.Room()
+	var flags uint8
+	if more {
+		flags = header.IPv4FlagMoreFragments
+	}
+	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
+	header.EncodeIPv4(room[header.EthernetHeaderLen:], header.IPv4Fields{
+		TOS: tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: id, Flags: flags,
+		FragOffset: uint16(fragOff), TTL: ttl, Protocol: proto, Src: src, Dst: dst,
+	})
+	copyRange(room[ethIPHeaders:ethIPHeaders+n], a, b, off)
+	p.Len = uint16(padFrame(room, ethIPHeaders+n))
+	lp.resolveAndSend(p, nextHop)
+}
+
+// copyRange copies bytes [off, off+len(dst)) of a||b into dst.
+func copyRange(dst, a, b []byte, off int) {
+	if off < len(a) {
+		k := copy(dst, a[off:])
+		dst = dst[k:]
+		off = 0
+	} else {
+		off -= len(a)
+	}
+	if len(dst) > 0 {
+		copy(dst, b[off:])
+	}
+}
+
+// handOver passes a datagram to another interface's loop (non-blocking).
+func (lp *loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+	n := lp.s.NIC(nic)
+	if n == nil {
+		lp.c.inc(IPNoRoute)
+		return
+	}
+	m := socket.Meta{Local: netip.AddrPortFrom(netip.AddrFrom4(src), 0), Remote: netip.AddrPortFrom(netip.AddrFrom4(dst), 0), Proto: proto, TOS: tos, TTL: ttl}
+	other := n.loops[flowHash(m, len(n.loops))]
+	if !other.handoff.Push(m, a, b) {
+		lp.c.inc(TxHandoffDrops)
+		return
+	}
+	other.wake()
+}
+
+// resolveAndSend fills in the destination MAC for nextHop and queues the
+// frame, or parks it until ARP resolves the next hop.
+func (lp *loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) {
+	eth := header.Ethernet(p.Data())
+	if lp.nic.isBroadcast(nextHop) {
+		eth.SetDst(header.BroadcastMAC)
+		lp.queueTx(p)
+		return
+	}
+	mac, ok, req, full := lp.nic.arp.Resolve(nextHop, lp.now)
+	if req.Target != (header.IPv4Addr{}) {
+		lp.sendARPRequest(req)
+	}
+	switch {
+	case ok:
+		eth.SetDst(mac)
+		lp.queueTx(p)
+	case full:
+		p.Free()
+	default:
+		lp.park(p, nextHop)
+	}
+}
+
+// park keeps a frame until its next hop resolves, within the queue limits.
+func (lp *loop) park(p dma.Packet, nextHop header.IPv4Addr) {
+	same := 0
+	for i := range lp.pending {
+		if lp.pending[i].nextHop == nextHop {
+			same++
+		}
+	}
+	if len(lp.pending) == cap(lp.pending) || same >= lp.s.cfg.PendingPerNeighbour {
+		lp.c.inc(ARPQueueFull)
+		p.Free()
+		return
+	}
+	if len(lp.pending) == 0 {
+		lp.pendingGen = lp.nic.arp.Generation()
+	}
+	lp.pending = append(lp.pending, pendingPkt{pkt: p, nextHop: nextHop, since: lp.now})
+}
+
+// flushPending sends parked frames whose next hop resolved and drops those
+// whose resolution failed or that waited longer than resolution can take.
+func (lp *loop) flushPending() {
+	lp.pendingGen = lp.nic.arp.Generation()
+	cfg := lp.nic.arp.Config()
+	maxWait := time.Duration(cfg.MaxProbes+1) * cfg.RetransTime
+	keep := lp.pending[:0]
+	for _, pp := range lp.pending {
+		mac, st := lp.nic.arp.Lookup(pp.nextHop)
+		switch {
+		case st == arp.Reachable || st == arp.Stale || st == arp.Probe:
+			header.Ethernet(pp.pkt.Data()).SetDst(mac)
+			lp.queueTx(pp.pkt)
+		case st == arp.Absent || lp.now.Sub(pp.since) > maxWait:
+			lp.c.inc(ARPFailed)
+			pp.pkt.Free()
+		default:
+			keep = append(keep, pp)
+		}
+	}
+	clear(lp.pending[len(keep):])
+	lp.pending = keep
+}
+
+// queueTx adds a frame to the transmit batch, sending when it is full.
+func (lp *loop) queueTx(p dma.Packet) {
+	if len(lp.tx) == cap(lp.tx) {
+		lp.flushTx()
+		if len(lp.tx) == cap(lp.tx) {
+			lp.c.inc(TxRingFull)
+			p.Free()
+			return
+		}
+	}
+	lp.tx = append(lp.tx, p)
+}
+
+// flushTx hands the batch to the link. Frames it does not accept stay for
+// the next flush.
+func (lp *loop) flushTx() {
+	if len(lp.tx) == 0 {
+		return
+	}
+	n, err := lp.nic.link.TxBatch(lp.q, lp.tx)
+	for _, p := range lp.tx[:n] {
+		lp.c.add(TxBytes, uint64(p.Len))
+	}
+	lp.c.add(TxFrames, uint64(n))
+	if err != nil {
+		lp.c.inc(TxErrors)
+		for _, p := range lp.tx[n:] {
+			p.Free()
+		}
+		lp.tx = lp.tx[:0]
+		return
+	}
+	rest := copy(lp.tx, lp.tx[n:])
+	clear(lp.tx[rest:])
+	lp.tx = lp.tx[:rest]
+}

@@ -1,0 +1,330 @@
+package trace
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+)
+
+// NDJSON trace files (schema "verinic-trace", version 1). The format is
+// documented in SCHEMA.md next to this file; in short:
+//
+//	line 1:  a Header object: {"schema":"verinic-trace","version":1,
+//	         "devices":[{"dev":0,"name":"sim0","queues":[{"dir":"rx","queue":0,"ring":512},…]}],
+//	         "events":N,"dropped":0,"clock":"monotonic-ns"}
+//	line 2…: one Event object per line, in Seq order:
+//	         {"seq":0,"t":1234,"kind":"post","dev":0,"dir":"tx","queue":0,"index":3,"len":60,"buf":"0x200080"}
+//
+// "buf" is a hexadecimal string so that 64-bit IOVAs survive JSON readers
+// that hold numbers as float64 or 32-bit integers (TLC's Json module).
+const (
+	SchemaName    = "verinic-trace"
+	SchemaVersion = 1
+	// ClockMonotonicNS names the clock of the "t" field: nanoseconds since
+	// the recorder started, from one monotonic clock shared by every actor.
+	ClockMonotonicNS = "monotonic-ns"
+)
+
+// QueueInfo describes one descriptor ring of a device.
+type QueueInfo struct {
+	Dir   string `json:"dir"`   // "rx" or "tx"
+	Queue uint16 `json:"queue"` // queue number
+	Ring  uint32 `json:"ring"`  // descriptors in the ring
+}
+
+// DeviceInfo describes one device whose events are in the trace.
+type DeviceInfo struct {
+	Dev    uint16      `json:"dev"`  // the number events carry in "dev"
+	Name   string      `json:"name"` // PCI address or simulator name
+	Queues []QueueInfo `json:"queues"`
+}
+
+// Header is the first line of a trace file.
+type Header struct {
+	Schema  string       `json:"schema"`
+	Version int          `json:"version"`
+	Devices []DeviceInfo `json:"devices"`
+	Events  uint64       `json:"events"`  // event lines that follow
+	Dropped uint64       `json:"dropped"` // events the recorder could not keep
+	Clock   string       `json:"clock"`
+	// Note is free text: what was run, with which faults or bugs.
+	Note string `json:"note,omitempty"`
+}
+
+// RingSize returns the ring size the header declares for (dev, dir, queue).
+func (h *Header) RingSize(dev uint16, dir uint8, queue uint16) (uint32, bool) {
+	d := DirString(dir)
+	for _, di := range h.Devices {
+		if di.Dev != dev {
+			continue
+		}
+		for _, q := range di.Queues {
+			if q.Dir == d && q.Queue == queue {
+				return q.Ring, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// DirString names a ring direction as written in NDJSON.
+func DirString(d uint8) string {
+	if d == TX {
+		return "tx"
+	}
+	return "rx"
+}
+
+// DirFromString is the inverse of DirString.
+func DirFromString(s string) (uint8, bool) {
+	switch s {
+	case "rx":
+		return RX, true
+	case "tx":
+		return TX, true
+	}
+	return 0, false
+}
+
+// ErrSchema reports a trace file this package cannot read.
+var ErrSchema = errors.New("trace: not a verinic-trace file of a supported version")
+
+// Writer writes a trace as NDJSON. It is not safe for concurrent use.
+type Writer struct {
+	w    *bufio.Writer
+	line []byte
+	n    uint64
+}
+
+// NewWriter writes h (with Schema, Version and Clock filled in) as the first
+// line and returns a Writer for the events.
+func NewWriter(w io.Writer, h Header) (*Writer, error) {
+	h.Schema, h.Version = SchemaName, SchemaVersion
+	if h.Clock == "" {
+		h.Clock = ClockMonotonicNS
+	}
+	if h.Devices == nil {
+		h.Devices = []DeviceInfo{}
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("trace: encoding header: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	if _, err := bw.Write(append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("trace: writing header: %w", err)
+	}
+	return &Writer{w: bw, line: make([]byte, 0, 256)}, nil
+}
+
+// AppendEventJSON appends e's NDJSON encoding (without newline) to b.
+func AppendEventJSON(b []byte, e Event) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, e.T, 10)
+	b = append(b, `,"kind":"`...)
+	b = append(b, e.Kind.String()...)
+	b = append(b, `","dev":`...)
+	b = strconv.AppendUint(b, uint64(e.Dev), 10)
+	b = append(b, `,"dir":"`...)
+	b = append(b, DirString(e.Dir)...)
+	b = append(b, `","queue":`...)
+	b = strconv.AppendUint(b, uint64(e.Queue), 10)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendUint(b, uint64(e.Index), 10)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendUint(b, uint64(e.Len), 10)
+	b = append(b, `,"buf":"0x`...)
+	b = strconv.AppendUint(b, e.Buf, 16)
+	b = append(b, `"}`...)
+	return b
+}
+
+// Write appends one event line.
+func (w *Writer) Write(e Event) error {
+	w.line = AppendEventJSON(w.line[:0], e)
+	w.line = append(w.line, '\n')
+	if _, err := w.w.Write(w.line); err != nil {
+		return fmt.Errorf("trace: writing event %d: %w", e.Seq, err)
+	}
+	w.n++
+	return nil
+}
+
+// Count returns the number of events written.
+func (w *Writer) Count() uint64 { return w.n }
+
+// Flush writes buffered lines to the underlying writer.
+func (w *Writer) Flush() error {
+	if err := w.w.Flush(); err != nil {
+		return fmt.Errorf("trace: flushing: %w", err)
+	}
+	return nil
+}
+
+// WriteEvents writes a header and events to w.
+func WriteEvents(w io.Writer, h Header, events []Event) error {
+	h.Events = uint64(len(events))
+	tw, err := NewWriter(w, h)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if err := tw.Write(e); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}
+
+// WriteFile writes the recorder's events, preceded by header h (its Events
+// and Dropped fields are filled in from r), to the file at path. Call it
+// when the recording actors have stopped.
+func WriteFile(path string, h Header, r *Recorder) error {
+	if r == nil {
+		return errors.New("trace: WriteFile: nil recorder (tracing was off)")
+	}
+	h.Dropped = r.Dropped()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	if err := WriteEvents(f, h, r.Events()); err != nil {
+		f.Close()
+		return fmt.Errorf("trace: writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("trace: closing %s: %w", path, err)
+	}
+	return nil
+}
+
+// eventJSON is the decoding form of an event line.
+type eventJSON struct {
+	Seq   *uint64 `json:"seq"`
+	T     int64   `json:"t"`
+	Kind  string  `json:"kind"`
+	Dev   uint16  `json:"dev"`
+	Dir   string  `json:"dir"`
+	Queue uint16  `json:"queue"`
+	Index uint32  `json:"index"`
+	Len   uint32  `json:"len"`
+	Buf   string  `json:"buf"`
+}
+
+// Reader reads an NDJSON trace.
+type Reader struct {
+	sc     *bufio.Scanner
+	header Header
+	line   int
+}
+
+// NewReader reads and checks the header line.
+func NewReader(r io.Reader) (*Reader, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
+	rd := &Reader{sc: sc}
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("trace: reading header: %w", err)
+		}
+		return nil, fmt.Errorf("trace: empty file: %w", ErrSchema)
+	}
+	rd.line = 1
+	if err := json.Unmarshal(sc.Bytes(), &rd.header); err != nil {
+		return nil, fmt.Errorf("trace: line 1: header: %v: %w", err, ErrSchema)
+	}
+	if rd.header.Schema != SchemaName || rd.header.Version != SchemaVersion {
+		return nil, fmt.Errorf("trace: line 1: schema %q version %d (want %q version %d): %w",
+			rd.header.Schema, rd.header.Version, SchemaName, SchemaVersion, ErrSchema)
+	}
+	return rd, nil
+}
+
+// Header returns the trace's header.
+func (r *Reader) Header() Header { return r.header }
+
+// Next returns the next event, or io.EOF after the last one.
+func (r *Reader) Next() (Event, error) {
+	for r.sc.Scan() {
+		r.line++
+		b := r.sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var j eventJSON
+		if err := json.Unmarshal(b, &j); err != nil {
+			return Event{}, fmt.Errorf("trace: line %d: %w", r.line, err)
+		}
+		k, ok := KindFromString(j.Kind)
+		if !ok {
+			return Event{}, fmt.Errorf("trace: line %d: unknown kind %q", r.line, j.Kind)
+		}
+		dir, ok := DirFromString(j.Dir)
+		if !ok {
+			return Event{}, fmt.Errorf("trace: line %d: unknown dir %q", r.line, j.Dir)
+		}
+		if j.Seq == nil {
+			return Event{}, fmt.Errorf("trace: line %d: missing seq", r.line)
+		}
+		var buf uint64
+		if j.Buf != "" {
+			s := j.Buf
+			if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+				s = s[2:]
+			}
+			v, err := strconv.ParseUint(s, 16, 64)
+			if err != nil {
+				return Event{}, fmt.Errorf("trace: line %d: buf %q: %w", r.line, j.Buf, err)
+			}
+			buf = v
+		}
+		return Event{Seq: *j.Seq, T: j.T, Kind: k, Dir: dir, Dev: j.Dev, Queue: j.Queue,
+			Index: j.Index, Len: j.Len, Buf: buf}, nil
+	}
+	if err := r.sc.Err(); err != nil {
+		return Event{}, fmt.Errorf("trace: line %d: %w", r.line+1, err)
+	}
+	return Event{}, io.EOF
+}
+
+// ReadAll reads every remaining event.
+func (r *Reader) ReadAll() ([]Event, error) {
+	var out []Event
+	if r.header.Events > 0 && r.header.Events < 1<<26 {
+		out = make([]Event, 0, r.header.Events)
+	}
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+}
+
+// ReadFile reads a whole trace file.
+func ReadFile(path string) (Header, []Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, nil, fmt.Errorf("trace: %w", err)
+	}
+	defer f.Close()
+	r, err := NewReader(f)
+	if err != nil {
+		return Header{}, nil, fmt.Errorf("trace: %s: %w", path, err)
+	}
+	ev, err := r.ReadAll()
+	if err != nil {
+		return r.header, ev, fmt.Errorf("trace: %s: %w", path, err)
+	}
+	return r.header, ev, nil
+}

@@ -1,0 +1,418 @@
+// Package guest boots a small Linux guest under QEMU to test VFIO against the
+// real kernel (facts/vfio.md, "Testing against the real Linux kernel"): a q35
+// machine with an emulated Intel IOMMU and an emulated e1000e NIC (8086:10d3),
+// Debian's 6.1 kernel booted as an ELF vmlinux through PVH, and an initramfs
+// of busybox, the VFIO modules and the project's statically built test
+// binaries. The guest's init runs the programs it is given and reports each
+// one's exit status on the serial console; Run reads them back.
+//
+// The kernel parts are prepared by .ci/guest-deps.sh into a cache outside the
+// repository (CacheDir).
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sentinels on the guest's serial console.
+const (
+	SentinelBooted = "VERINIC-GUEST-BOOTED"
+	SentinelResult = "VERINIC-RESULT" // VERINIC-RESULT <name> <exit status>
+	SentinelDone   = "VERINIC-GUEST-DONE"
+	SentinelError  = "VERINIC-GUEST-ERROR"
+)
+
+// NICEnv is the environment variable through which the guest's programs
+// learn the PCI address of the first e1000e, which sits alone in its IOMMU
+// group behind a PCIe root port; NICsEnv lists all four in address order
+// (see QEMUArgs for the topology).
+const (
+	NICEnv  = "VERINIC_GUEST_NIC"
+	NICsEnv = "VERINIC_GUEST_NICS"
+)
+
+// E1000eVendorDevice is the NIC QEMU emulates for the guest.
+const E1000eVendorDevice = "0x8086:0x10d3"
+
+// CacheDir returns where .ci/guest-deps.sh keeps the kernel parts:
+// $VERINIC_GUEST_CACHE, else $XDG_CACHE_HOME/verinic/guest, else
+// /var/cache/verinic/guest for root and ~/.cache/verinic/guest otherwise.
+func CacheDir() string {
+	if d := os.Getenv("VERINIC_GUEST_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "verinic/guest")
+	}
+	if os.Geteuid() == 0 {
+		return "/var/cache/verinic/guest"
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache/verinic/guest")
+}
+
+// Parts are the prepared kernel parts.
+type Parts struct {
+	Dir     string
+	Vmlinux string
+	Modules []string // .ko files in load order
+	Package string   // the Debian package they came from
+}
+
+// LoadParts reads a prepared cache.
+func LoadParts(dir string) (*Parts, error) {
+	pkg, err := os.ReadFile(filepath.Join(dir, "complete"))
+	if err != nil {
+		return nil, fmt.Errorf("guest kernel parts not prepared in %s (run .ci/guest-deps.sh): %w", dir, err)
+	}
+	order, err := os.ReadFile(filepath.Join(dir, "modules/order"))
+	if err != nil {
+		return nil, fmt.Errorf("guest kernel parts in %s: %w", dir, err)
+	}
+	p := &Parts{Dir: dir, Vmlinux: filepath.Join(dir, "vmlinux"), Package: strings.TrimSpace(string(pkg))}
+	for _, m := range strings.Fields(string(order)) {
+		ko := filepath.Join(dir, "modules", m+".ko")
+		if _, err := os.Stat(ko); err != nil {
+			return nil, fmt.Errorf("guest kernel parts in %s: %w (run .ci/guest-deps.sh)", dir, err)
+		}
+		p.Modules = append(p.Modules, ko)
+	}
+	if _, err := os.Stat(p.Vmlinux); err != nil {
+		return nil, fmt.Errorf("guest kernel parts in %s: %w (run .ci/guest-deps.sh)", dir, err)
+	}
+	for _, m := range requiredModules {
+		if !strings.Contains(" "+strings.Join(strings.Fields(string(order)), " ")+" ", " "+m+" ") {
+			return nil, fmt.Errorf("guest kernel parts in %s lack module %s (an older cache: run .ci/guest-deps.sh)", dir, m)
+		}
+	}
+	return p, nil
+}
+
+// requiredModules are the modules the guest needs: VFIO for the tests, and
+// e1000e so that nicctl bind and unbind have a kernel driver to move the NIC
+// from and back to.
+var requiredModules = []string{"vfio", "vfio_iommu_type1", "vfio-pci", "e1000e"}
+
+// EnsureParts returns the prepared parts, running the preparation script
+// first when they are missing and it can (as root with apt-get). The script
+// also installs QEMU and busybox-static when absent.
+func EnsureParts(script string) (*Parts, error) {
+	dir := CacheDir()
+	haveTools := Available() == nil
+	if p, err := LoadParts(dir); err == nil && haveTools {
+		return p, nil
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: the guest kernel parts or QEMU are missing and installing them needs root (run %s as root)", ErrUnavailable, script)
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return nil, fmt.Errorf("%w: the guest kernel parts or QEMU are missing and apt-get is not available to install them", ErrUnavailable)
+	}
+	cmd := exec.Command("bash", script)
+	cmd.Env = append(os.Environ(), "VERINIC_GUEST_CACHE="+dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s failed: %w\n%s", script, err, tail(out.String(), 30))
+	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	return LoadParts(dir)
+}
+
+// ErrUnavailable reports that the guest cannot be run on this machine.
+var ErrUnavailable = errors.New("the QEMU guest cannot run here")
+
+// Available checks for the host tools: qemu-system-x86_64 and a static
+// busybox.
+func Available() error {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return fmt.Errorf("%w: qemu-system-x86_64 not found (apt-get install qemu-system-x86)", ErrUnavailable)
+	}
+	if _, err := Busybox(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Busybox returns the path of a statically linked busybox.
+func Busybox() (string, error) {
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		if static, err := IsStatic(p); err == nil && static {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no static busybox (apt-get install busybox-static)", ErrUnavailable)
+}
+
+// IsStatic reports whether an ELF executable is statically linked (has no
+// PT_INTERP program header), so that it runs in the initramfs, which has no
+// dynamic loader.
+func IsStatic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Program is a program the guest runs, in order, reporting its exit status.
+type Program struct {
+	Name string   // for the result line
+	Path string   // host path; copied to /bin/<base name>
+	Args []string // arguments in the guest
+	Pre  string   // shell run before the program (optional)
+}
+
+// Config describes one guest run.
+type Config struct {
+	Parts    *Parts
+	Programs []Program
+	Extra    []Entry // more files for the initramfs
+	// Setup is shell run by init after the modules load and before the
+	// programs (e.g. reserving hugepages).
+	Setup   string
+	Memory  int // MiB, default 512
+	Timeout time.Duration
+	WorkDir string    // where the initramfs and the serial log go
+	Log     io.Writer // receives the serial console as it arrives (optional)
+}
+
+// Result is what the guest reported.
+type Result struct {
+	Booted   bool
+	Done     bool
+	Exit     map[string]int // program name -> exit status
+	Order    []string
+	Errors   []string // SentinelError lines
+	Serial   string   // the whole serial log
+	Duration time.Duration
+}
+
+// Failed lists the programs that did not exit 0 or did not report.
+func (r *Result) Failed(progs []Program) []string {
+	var bad []string
+	for _, p := range progs {
+		if st, ok := r.Exit[p.Name]; !ok {
+			bad = append(bad, p.Name+" (no result)")
+		} else if st != 0 {
+			bad = append(bad, fmt.Sprintf("%s (exit %d)", p.Name, st))
+		}
+	}
+	return bad
+}
+
+// initScript is the guest's /init: mount the pseudo file systems, load the
+// modules, find the e1000e, run the setup and the programs, power off.
+func initScript(cfg Config) string {
+	var b strings.Builder
+	b.WriteString(`#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+echo ` + SentinelBooted + `
+for m in $(cat /lib/modules/order); do
+  insmod /lib/modules/$m.ko || echo "` + SentinelError + ` insmod $m failed"
+done
+NICS=
+for d in /sys/bus/pci/devices/*; do
+  if [ "$(cat $d/vendor):$(cat $d/device)" = "` + E1000eVendorDevice + `" ]; then NICS="$NICS ${d##*/}"; fi
+done
+NIC=$(echo $NICS | cut -d" " -f1)
+[ -n "$NIC" ] || echo "` + SentinelError + ` no e1000e found"
+export ` + NICEnv + `=$NIC ` + NICsEnv + `="$(echo $NICS)" TMPDIR=/tmp HOME=/tmp PATH=/bin:/sbin:/usr/bin:/usr/sbin
+ip link set lo up
+`)
+	b.WriteString(cfg.Setup + "\n")
+	for _, p := range cfg.Programs {
+		b.WriteString(p.Pre + "\n")
+		fmt.Fprintf(&b, "cd /tmp; /bin/%s", filepath.Base(p.Path))
+		for _, a := range p.Args {
+			b.WriteString(" " + shellQuote(a))
+		}
+		fmt.Fprintf(&b, " 2>&1 </dev/null\necho \"%s %s $?\"\n", SentinelResult, p.Name)
+	}
+	b.WriteString("echo " + SentinelDone + "\npoweroff -f\n")
+	return b.String()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// BuildInitramfs writes the guest's initramfs to path.
+func BuildInitramfs(cfg Config, path string) error {
+	bb, err := Busybox()
+	if err != nil {
+		return err
+	}
+	entries := []Entry{
+		{Path: "init", Mode: TypeRegular | 0o755, Data: []byte(initScript(cfg))},
+		{Path: "bin/busybox", Mode: TypeRegular | 0o755, Source: bb},
+		{Path: "bin/sh", Mode: TypeSymlink | 0o777, Data: []byte("busybox")},
+		{Path: "dev/console", Mode: TypeCharDev | 0o600, Major: 5, Minor: 1},
+		{Path: "dev/null", Mode: TypeCharDev | 0o666, Major: 1, Minor: 3},
+		{Path: "tmp", Mode: TypeDir | 0o1777},
+	}
+	var order []string
+	for _, ko := range cfg.Parts.Modules {
+		name := strings.TrimSuffix(filepath.Base(ko), ".ko")
+		order = append(order, name)
+		entries = append(entries, Entry{Path: "lib/modules/" + name + ".ko", Mode: TypeRegular | 0o644, Source: ko})
+	}
+	entries = append(entries, Entry{Path: "lib/modules/order", Mode: TypeRegular | 0o644, Data: []byte(strings.Join(order, "\n") + "\n")})
+	for _, p := range cfg.Programs {
+		entries = append(entries, Entry{Path: "bin/" + filepath.Base(p.Path), Mode: TypeRegular | 0o755, Source: p.Path})
+	}
+	entries = append(entries, cfg.Extra...)
+	for _, e := range entries[len(entries)-len(cfg.Programs)-len(cfg.Extra):] {
+		if e.Source != "" && e.Mode&0o111 != 0 {
+			if static, err := IsStatic(e.Source); err == nil && !static {
+				return fmt.Errorf("initramfs: %s is dynamically linked and cannot run in the guest (build it with CGO_ENABLED=0)", e.Source)
+			}
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	if err := WriteCPIO(f, entries); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// QEMUArgs returns the QEMU command line: q35 with the Intel IOMMU placed
+// before every PCI device; e1000es: one alone behind a PCIe root port (its
+// own IOMMU group), two behind a PCIe-to-PCI bridge (one IOMMU group for
+// both, as the IOMMU cannot tell conventional PCI devices apart), and one
+// alone behind another such bridge (whose secondary bus reset QEMU 7.2
+// carries out, unlike the power-management reset and the root port's bus
+// reset, which leave the registers as they were); no network behind any of them
+// (frames they send go nowhere); TCG (KVM is not usable on the build
+// machines); the serial console on standard output.
+func QEMUArgs(cfg Config, initramfs string) []string {
+	mem := cfg.Memory
+	if mem == 0 {
+		mem = 512
+	}
+	return []string{
+		"-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(mem),
+		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-serial", "stdio",
+		"-no-reboot",
+		"-device", "intel-iommu,intremap=on",
+		"-device", "pcie-root-port,id=rp0,chassis=1",
+		"-device", "e1000e,bus=rp0",
+		"-device", "pcie-pci-bridge,id=br0",
+		"-device", "e1000e,bus=br0,addr=1",
+		"-device", "e1000e,bus=br0,addr=2",
+		"-device", "pcie-pci-bridge,id=br1",
+		"-device", "e1000e,bus=br1,addr=1",
+		"-kernel", cfg.Parts.Vmlinux, "-initrd", initramfs,
+		"-append", "console=ttyS0 intel_iommu=on panic=-1 quiet loglevel=3",
+	}
+}
+
+// Run boots the guest and collects what it reports.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 3 * time.Minute
+	}
+	initramfs := filepath.Join(cfg.WorkDir, "initramfs.cpio")
+	if err := BuildInitramfs(cfg, initramfs); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", QEMUArgs(cfg, initramfs)...)
+	cmd.WaitDelay = 5 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	res := &Result{Exit: map[string]int{}}
+	var serial bytes.Buffer
+	var mu sync.Mutex
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		mu.Lock()
+		serial.WriteString(line + "\n")
+		mu.Unlock()
+		if cfg.Log != nil {
+			fmt.Fprintln(cfg.Log, line)
+		}
+		parseLine(res, line)
+	}
+	werr := cmd.Wait()
+	res.Duration = time.Since(start)
+	res.Serial = serial.String()
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("the guest did not finish within %v (booted: %v)", cfg.Timeout, res.Booted)
+	}
+	if werr != nil {
+		return res, fmt.Errorf("qemu: %w\n%s", werr, tail(stderr.String(), 20))
+	}
+	return res, nil
+}
+
+func parseLine(res *Result, line string) {
+	i := strings.Index(line, "VERINIC-")
+	if i < 0 {
+		return
+	}
+	f := strings.Fields(line[i:])
+	switch f[0] {
+	case SentinelBooted:
+		res.Booted = true
+	case SentinelDone:
+		res.Done = true
+	case SentinelError:
+		res.Errors = append(res.Errors, strings.Join(f[1:], " "))
+	case SentinelResult:
+		if len(f) == 3 {
+			if st, err := strconv.Atoi(f[2]); err == nil {
+				res.Exit[f[1]] = st
+				res.Order = append(res.Order, f[1])
+			}
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

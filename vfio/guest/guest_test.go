@@ -1,0 +1,137 @@
+package guest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// readCPIO parses a newc archive (the inverse of WriteCPIO) for the test.
+func readCPIO(t *testing.T, b []byte) map[string]Entry {
+	t.Helper()
+	out := map[string]Entry{}
+	var order []string
+	for off := 0; ; {
+		if off+110 > len(b) || string(b[off:off+6]) != "070701" {
+			t.Fatalf("bad header at %d", off)
+		}
+		field := func(i int) int {
+			v, err := strconv.ParseUint(string(b[off+6+8*i:off+14+8*i]), 16, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(v)
+		}
+		mode, size, major, minor, namesize := field(1), field(6), field(9), field(10), field(11)
+		name := string(b[off+110 : off+110+namesize-1])
+		off += (110 + namesize + 3) &^ 3
+		data := b[off : off+size]
+		off += (size + 3) &^ 3
+		if name == "TRAILER!!!" {
+			if off != len(b) {
+				t.Errorf("%d bytes after the trailer", len(b)-off)
+			}
+			break
+		}
+		for _, p := range order {
+			if strings.HasPrefix(name, p+"/") && out[p].Mode&0o170000 != TypeDir {
+				t.Errorf("%s inside non-directory %s", name, p)
+			}
+		}
+		if d := filepath.Dir(name); d != "." {
+			if _, ok := out[d]; !ok {
+				t.Errorf("%s comes before its directory %s", name, d)
+			}
+		}
+		order = append(order, name)
+		out[name] = Entry{Path: name, Mode: uint32(mode), Data: append([]byte(nil), data...), Major: uint32(major), Minor: uint32(minor)}
+	}
+	return out
+}
+
+func TestWriteCPIO(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "big")
+	big := bytes.Repeat([]byte("0123456789"), 1001) // not a multiple of 4
+	if err := os.WriteFile(src, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err := WriteCPIO(&buf, []Entry{
+		{Path: "/init", Mode: TypeRegular | 0o755, Data: []byte("#!/bin/sh\n")},
+		{Path: "lib/modules/a/b.ko", Mode: TypeRegular | 0o644, Source: src},
+		{Path: "dev/console", Mode: TypeCharDev | 0o600, Major: 5, Minor: 1},
+		{Path: "bin/sh", Mode: TypeSymlink | 0o777, Data: []byte("busybox")},
+		{Path: "lib", Mode: TypeDir | 0o755}, // already added as a parent
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readCPIO(t, buf.Bytes())
+	if e := got["init"]; string(e.Data) != "#!/bin/sh\n" || e.Mode != TypeRegular|0o755 {
+		t.Errorf("init: %+v", e)
+	}
+	if e := got["lib/modules/a/b.ko"]; !bytes.Equal(e.Data, big) {
+		t.Errorf("streamed file: %d bytes, want %d", len(e.Data), len(big))
+	}
+	if e := got["dev/console"]; e.Major != 5 || e.Minor != 1 || e.Mode&0o170000 != TypeCharDev {
+		t.Errorf("console: %+v", e)
+	}
+	if e := got["bin/sh"]; string(e.Data) != "busybox" || e.Mode&0o170000 != TypeSymlink {
+		t.Errorf("symlink: %+v", e)
+	}
+	for _, d := range []string{"lib", "lib/modules", "lib/modules/a", "dev", "bin"} {
+		if e, ok := got[d]; !ok || e.Mode&0o170000 != TypeDir {
+			t.Errorf("directory %s missing", d)
+		}
+	}
+	if len(got) != 9 {
+		t.Errorf("%d entries, want 9 (no duplicate directories)", len(got))
+	}
+	if err := WriteCPIO(&buf, []Entry{{Path: "x", Mode: TypeRegular, Source: "/nonexistent/file"}}); err == nil {
+		t.Error("a missing source file was not reported")
+	}
+}
+
+func TestInitScriptAndResults(t *testing.T) {
+	progs := []Program{{Name: "vfio", Path: "/tmp/x/vfio.test", Args: []string{"-test.run", "^TestInGuest|Facts$"}, Pre: "echo 8 > /proc/sys/vm/nr_hugepages"}}
+	s := initScript(Config{Programs: progs, Setup: "echo setup"})
+	for _, w := range []string{"insmod /lib/modules/$m.ko", "mount -t devtmpfs", "echo setup", "echo 8 > /proc/sys/vm/nr_hugepages",
+		"/bin/vfio.test '-test.run' '^TestInGuest|Facts$'", SentinelResult + " vfio $?", "poweroff -f", NICEnv + "=$NIC"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("init script lacks %q:\n%s", w, s)
+		}
+	}
+	res := &Result{Exit: map[string]int{}}
+	for _, l := range []string{"noise", SentinelBooted, "[  3.1] x " + SentinelError + " insmod e1000e failed", SentinelResult + " vfio 1", SentinelResult + " dma 0", SentinelResult + " bad", SentinelDone} {
+		parseLine(res, l)
+	}
+	if !res.Booted || !res.Done || res.Exit["vfio"] != 1 || res.Exit["dma"] != 0 || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "e1000e") {
+		t.Errorf("parsed %+v", res)
+	}
+	bad := res.Failed(append(progs, Program{Name: "dma"}, Program{Name: "nicctl"}))
+	if strings.Join(bad, ",") != "vfio (exit 1),nicctl (no result)" {
+		t.Errorf("failed programs %v", bad)
+	}
+	if shellQuote("it's") != `'it'\''s'` {
+		t.Errorf("shellQuote: %s", shellQuote("it's"))
+	}
+}
+
+func TestQEMUArgsPlaceTheIOMMUFirst(t *testing.T) {
+	args := strings.Join(QEMUArgs(Config{Parts: &Parts{Vmlinux: "/k"}}, "/i"), " ")
+	iommu := strings.Index(args, "intel-iommu")
+	if iommu < 0 || strings.Index(args, "e1000e") < iommu || strings.Index(args, "pcie-root-port") < iommu {
+		t.Errorf("the IOMMU must come before every PCI device: %s", args)
+	}
+	for _, w := range []string{"-machine q35", "-accel tcg", "intel_iommu=on", "console=ttyS0", "-no-reboot", "-kernel /k", "-initrd /i"} {
+		if !strings.Contains(args, w) {
+			t.Errorf("QEMU arguments lack %q", w)
+		}
+	}
+	if strings.Contains(args, "-netdev") || strings.Contains(args, "-nic ") {
+		t.Error("the guest must have no network backend")
+	}
+}

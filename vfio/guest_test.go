@@ -1,0 +1,163 @@
+package vfio
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verinic/verinic/vfio/guest"
+)
+
+// TestGuest is the VFIO tier against the real Linux kernel: it builds this
+// package's and dma's tests and nicctl statically, boots a QEMU guest with an
+// emulated Intel IOMMU and an e1000e (package guest), runs them there, and
+// fails when any of them fails inside. It installs what it needs through
+// .ci/guest-deps.sh when it runs as root with apt-get.
+//
+// It boots a VM (about a minute under TCG), so it runs when asked for by name
+// (go test ./vfio/ -run TestGuest -v) or with VERINIC_GUEST=1, not in every
+// go test ./vfio/.
+func TestGuest(t *testing.T) {
+	if os.Getenv(guestEnv) != "" {
+		t.Skip("already inside the guest")
+	}
+	if !guestRequested() {
+		t.Skip("the QEMU guest tier runs when asked for: go test ./vfio/ -run TestGuest -v (or VERINIC_GUEST=1)")
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	start := time.Now()
+	root := repoRoot(t)
+	parts, err := guest.EnsureParts(filepath.Join(root, ".ci/guest-deps.sh"))
+	if errors.Is(err, guest.ErrUnavailable) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest kernel from %s (%v to prepare)", parts.Package, time.Since(start).Round(time.Millisecond))
+
+	work := t.TempDir()
+	build := func(out string, args ...string) {
+		t.Helper()
+		goTool := "go"
+		if _, err := exec.LookPath(goTool); err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(goTool, args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		if _, err := os.Stat(out); err != nil {
+			t.Fatalf("go %s produced no %s", strings.Join(args, " "), out)
+		}
+	}
+	bstart := time.Now()
+	vfioTest := filepath.Join(work, "vfio.test")
+	dmaTest := filepath.Join(work, "dma.test")
+	nicctl := filepath.Join(work, "nicctl")
+	build(vfioTest, "test", "-c", "-o", vfioTest, "./vfio/")
+	build(dmaTest, "test", "-c", "-o", dmaTest, "./dma/")
+	if pre := os.Getenv("VERINIC_GUEST_NICCTL"); pre != "" {
+		nicctl = pre // a prebuilt static nicctl (when cmd/nicctl is being changed)
+	} else {
+		build(nicctl, "build", "-o", nicctl, "./cmd/nicctl/")
+	}
+	t.Logf("static binaries built in %v", time.Since(bstart).Round(time.Millisecond))
+
+	progs := []guest.Program{
+		{Name: "vfio", Path: vfioTest, Args: []string{"-test.v", "-test.run", "^TestInGuest|Facts$", "-test.timeout", "120s"}},
+		// The dma tests run with hugepages reserved, so that their hugepage
+		// paths run on real 2 MiB pages.
+		{Name: "dma", Path: dmaTest, Args: []string{"-test.v", "-test.timeout", "120s"}, Pre: "echo 32 > /proc/sys/vm/nr_hugepages"},
+	}
+	log, err := os.Create(filepath.Join(work, "serial.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	res, err := guest.Run(context.Background(), guest.Config{
+		Parts:    parts,
+		Programs: progs,
+		Extra:    []guest.Entry{{Path: "bin/nicctl", Mode: guest.TypeRegular | 0o755, Source: nicctl}},
+		Timeout:  4 * time.Minute,
+		WorkDir:  work,
+		Log:      log,
+	})
+	if res != nil {
+		reportGuest(t, res)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Booted {
+		t.Fatal("the guest did not boot (no sentinel on the serial console)")
+	}
+	for _, e := range res.Errors {
+		t.Errorf("guest init: %s", e)
+	}
+	if !res.Done {
+		t.Error("the guest did not finish its programs")
+	}
+	if bad := res.Failed(progs); len(bad) > 0 {
+		t.Errorf("failed inside the guest: %s", strings.Join(bad, ", "))
+	}
+	t.Logf("guest ran in %v; whole tier %v", res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// reportGuest logs the inner tests' results: one line per test, then the
+// whole serial console when something failed or with -v.
+func reportGuest(t *testing.T, res *guest.Result) {
+	t.Helper()
+	var summary []string
+	failing := 0
+	lines := strings.Split(res.Serial, "\n")
+	for _, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "--- PASS"), strings.HasPrefix(trimmed, "--- SKIP"):
+			summary = append(summary, trimmed)
+		case strings.HasPrefix(trimmed, "--- FAIL"), strings.HasPrefix(trimmed, "panic:"):
+			summary = append(summary, trimmed)
+			failing++
+		}
+	}
+	t.Logf("inside the guest:\n%s", strings.Join(summary, "\n"))
+	if testing.Verbose() || failing > 0 || !res.Done || len(res.Errors) > 0 {
+		t.Logf("serial console:\n%s", res.Serial)
+	}
+}
+
+// guestRequested reports whether -run names TestGuest or VERINIC_GUEST=1.
+func guestRequested() bool {
+	if os.Getenv("VERINIC_GUEST") == "1" {
+		return true
+	}
+	f := flag.Lookup("test.run")
+	return f != nil && strings.Contains(f.Value.String(), "TestGuest")
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	t.Fatalf("no go.mod above %s", dir)
+	return ""
+}
