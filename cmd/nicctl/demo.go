@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,7 @@ type demoResult struct {
 	agree          bool
 }
 
-func demo(o demoOptions, out *os.File) (demoResult, error) {
+func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	var rec *trace.Recorder
 	if o.trace != "" {
 		rec = trace.NewRecorder(o.traceCap)
