@@ -7,6 +7,7 @@ import (
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
 )
 
 func newFakeNIC(t testing.TB, cfg Config) (*fakeDev, *NIC) {
@@ -345,28 +346,38 @@ func TestMACAndPromiscuous(t *testing.T) {
 	}
 }
 
+// TestZeroAllocsFake asserts that RxBatch and TxBatch allocate nothing in
+// steady state, with tracing off and on.
 func TestZeroAllocsFake(t *testing.T) {
-	f, n := newFakeNIC(t, Config{})
-	f.autoRx = true
-	f.deliver(0, -1)
-	pkts := make([]dma.Packet, 32)
-	forwarded := 0
-	forward := func() {
-		k, err := n.RxBatch(0, pkts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := n.TxBatch(0, pkts[:k])
-		n.RxPool(0).FreeBatch(pkts[m:k])
-		forwarded += m
-	}
-	for i := 0; i < 100; i++ {
-		forward()
-	}
-	if a := testing.AllocsPerRun(1000, forward); a != 0 {
-		t.Fatalf("%v allocations per batch of RxBatch+TxBatch", a)
-	}
-	if forwarded < 1100*16 {
-		t.Fatalf("only %d packets forwarded in 1100 batches of 32", forwarded)
+	for _, traced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trace=%v", traced), func(t *testing.T) {
+			cfg := Config{}
+			if traced {
+				cfg.Trace = trace.NewRecorder(1 << 16) // fills up, then counts drops
+			}
+			f, n := newFakeNIC(t, cfg)
+			f.autoRx = true
+			f.deliver(0, -1)
+			pkts := make([]dma.Packet, 32)
+			forwarded := 0
+			forward := func() {
+				k, err := n.RxBatch(0, pkts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, _ := n.TxBatch(0, pkts[:k])
+				n.RxPool(0).FreeBatch(pkts[m:k])
+				forwarded += m
+			}
+			for i := 0; i < 100; i++ {
+				forward()
+			}
+			if a := testing.AllocsPerRun(1000, forward); a != 0 {
+				t.Fatalf("%v allocations per batch of RxBatch+TxBatch", a)
+			}
+			if forwarded < 1100*16 {
+				t.Fatalf("only %d packets forwarded in 1100 batches of 32", forwarded)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
+	"github.com/verinic/verinic/trace"
 )
 
 // bufKey names one packet buffer.
@@ -80,10 +81,10 @@ const (
 	rapidPool   = 96
 )
 
-func newRapidPair(bugs Bug) (*rapidPair, error) {
+func newRapidPair(bugs Bug, rec *trace.Recorder) (*rapidPair, error) {
 	p := &rapidPair{dom: ixgbesim.NewDomain()}
 	for i := range p.sims {
-		s, err := ixgbesim.New(ixgbesim.Config{Name: fmt.Sprintf("rsim%d", i), Mode: ixgbesim.Stepped, Domain: p.dom, Policy: dma.NoHugepages, DevID: uint16(i)})
+		s, err := ixgbesim.New(ixgbesim.Config{Name: fmt.Sprintf("rsim%d", i), Mode: ixgbesim.Stepped, Domain: p.dom, Policy: dma.NoHugepages, DevID: uint16(i), Trace: rec})
 		if err != nil {
 			p.close()
 			return nil, err
@@ -94,7 +95,7 @@ func newRapidPair(bugs Bug) (*rapidPair, error) {
 	for i, s := range p.sims {
 		n, err := New(s, Config{
 			RxQueues: rapidQueues, TxQueues: rapidQueues, RxRingSize: rapidRing, TxRingSize: rapidRing,
-			Mempool: dma.MempoolConfig{Buffers: rapidPool}, Clock: s.Clock(), DevID: uint16(i),
+			Mempool: dma.MempoolConfig{Buffers: rapidPool}, Clock: s.Clock(), DevID: uint16(i), Trace: rec,
 			Promiscuous: true, InjectBugs: bugs,
 		})
 		if err != nil {
@@ -278,7 +279,7 @@ func (p *rapidPair) actions(t *rapid.T) map[string]func(*rapid.T) {
 // IOMMU no fault.
 func TestRapidDriverAgainstSteppedSim(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		p, err := newRapidPair(0)
+		p, err := newRapidPair(0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +324,11 @@ func TestRapidDriverAgainstSteppedSim(t *testing.T) {
 // RxBatch calls, and returns the first invariant failure, simulator
 // violation or IOMMU fault.
 func runBugScenario(t *testing.T, bugs Bug) error {
-	p, err := newRapidPair(bugs)
+	return runScenario(t, bugs, nil)
+}
+
+func runScenario(t *testing.T, bugs Bug, rec *trace.Recorder) error {
+	p, err := newRapidPair(bugs, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

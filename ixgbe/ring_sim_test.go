@@ -112,3 +112,42 @@ func TestRxRingFullSim(t *testing.T) {
 	}
 	p.checkClean(t)
 }
+
+// TestTxRingFullSim fills a TX ring the (stepped) device does not move:
+// TxBatch takes N-1 frames and then returns 0; once the device sends them
+// and the driver reclaims, the rest goes through.
+func TestTxRingFullSim(t *testing.T) {
+	const ring = 64
+	p := newSimPair(t, pairOpts{mode: ixgbesim.Stepped, cfgA: Config{TxRingSize: ring}})
+	p.waitLinks(t)
+	pool, err := dma.NewMempool(p.a.Allocator(), dma.MempoolConfig{Buffers: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Release()
+	spec := frameSpec{srcMAC: p.a.MAC(), dstMAC: p.b.MAC(), srcPort: 1}
+	pkts := make([]dma.Packet, 100)
+	pool.AllocBatch(pkts)
+	for i := range pkts {
+		pkts[i].Len = 60
+		buildFrame(pkts[i].Data(), &spec, 0, 0, i)
+	}
+	k, err := p.a.TxBatch(0, pkts)
+	if err != nil || k != ring-1 {
+		t.Fatalf("TxBatch on an idle ring of %d = %d, %v; want %d", ring, k, err, ring-1)
+	}
+	if k2, err := p.a.TxBatch(0, pkts[k:]); err != nil || k2 != 0 {
+		t.Fatalf("TxBatch on a full ring = %d, %v; want 0", k2, err)
+	}
+	p.sa.Drain(0)
+	k3, err := p.a.TxBatch(0, pkts[k:])
+	if err != nil || k3 != len(pkts)-k {
+		t.Fatalf("TxBatch after the device sent = %d, %v; want %d", k3, err, len(pkts)-k)
+	}
+	p.sa.Drain(0)
+	p.a.TxBatch(0, nil)
+	if pool.InUse() != 0 {
+		t.Fatalf("%d buffers not reclaimed", pool.InUse())
+	}
+	p.checkClean(t)
+}

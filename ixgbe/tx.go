@@ -64,19 +64,21 @@ func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) {
 }
 
 // reclaim frees the buffers of completed descriptors, in batches of up to
-// txCleanBatch: DD is checked on the last descriptor of each batch.
-func (q *txQueue) reclaim() {
+// txCleanBatch: DD is checked on the last descriptor of each batch. It
+// returns how many it freed.
+func (q *txQueue) reclaim() uint32 {
 	r := &q.ring
+	freed := uint32(0)
 	for {
 		inFlight := r.dist(q.clean, q.next)
 		if inFlight == 0 {
-			return
+			return freed
 		}
 		batch := min(inFlight, txCleanBatch)
 		last := r.add(q.clean, batch-1)
 		if !q.bugs.Has(BugReclaimWithoutDD) {
 			if atomic.LoadUint32(&r.w32[4*last+3])&regs.TXD_STAT_DD == 0 {
-				return
+				return freed
 			}
 			if q.trace != nil {
 				q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: last})
@@ -95,11 +97,12 @@ func (q *txQueue) reclaim() {
 			i = r.next(i)
 		}
 		q.clean = i
+		freed += batch
 	}
 }
 
 func (q *txQueue) send(pkts []dma.Packet) (int, error) {
-	q.reclaim()
+	freed := q.reclaim()
 	r := &q.ring
 	if q.bugs&(BugTailBeforeDescriptor|BugDoublePost) != 0 {
 		return q.sendBuggy(pkts)
@@ -123,7 +126,9 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 		i = ni
 	}
 	if sent == 0 {
-		if len(pkts) > 0 && err == nil {
+		// No progress (nothing sent, nothing completed): a removed device
+		// looks like this, so check now and then.
+		if freed == 0 && err == nil {
 			q.idle++
 			if q.idle%goneCheckInterval == 0 && q.nic.checkGone() {
 				return 0, ErrDeviceGone

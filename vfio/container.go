@@ -175,6 +175,9 @@ func (c *Container) attachGroup(num int) (*group, error) {
 		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 			return nil, fmt.Errorf("open %s: %w: run as root, or give your user the group file (chown $USER %s) and a large enough ulimit -l", path, ErrPermission, path)
 		case errors.Is(err, unix.EBUSY):
+			if heldInProcess(num) {
+				return nil, fmt.Errorf("open %s: IOMMU group %d is already held by another container of this process (%w): open the group's devices through one container (vfio.Open shares one)", path, num, ErrBusy)
+			}
 			return nil, fmt.Errorf("open %s: IOMMU group %d is in use by another process (%w): a VFIO group can be held by one process at a time; stop the other program", path, num, ErrBusy)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -214,6 +217,7 @@ func (c *Container) attachGroup(num int) (*group, error) {
 	}
 	g := &group{num: num, fd: fd}
 	c.groups[num] = g
+	holdGroup(num, true)
 	return g, nil
 }
 
@@ -502,6 +506,7 @@ func (c *Container) Close() error {
 		if err := unix.Close(g.fd); err != nil {
 			errs = append(errs, fmt.Errorf("vfio: close group %d: %w", num, err))
 		}
+		holdGroup(num, false)
 	}
 	c.groups = nil
 	c.maps = nil
@@ -515,7 +520,26 @@ func (c *Container) Close() error {
 var (
 	sharedMu        sync.Mutex
 	sharedContainer *Container
+
+	heldMu sync.Mutex
+	held   = map[int]bool{} // IOMMU groups open in some container of this process
 )
+
+func holdGroup(num int, on bool) {
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	if on {
+		held[num] = true
+	} else {
+		delete(held, num)
+	}
+}
+
+func heldInProcess(num int) bool {
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	return held[num]
+}
 
 // Open opens a device in the process-wide container that all devices opened
 // this way share (one IOMMU domain, as ixy does): their DMA memory comes from
@@ -562,6 +586,15 @@ func (c *Container) openDevices() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.devices)
+}
+
+// Check reports, from sysfs and without opening anything, why the device at
+// address cannot be opened through VFIO: no such device, no IOMMU, not bound
+// to vfio-pci, VFIO not loaded. It returns nil when nothing is known to be
+// in the way (the group may still not be viable, which only opening tells).
+func Check(address string) error {
+	_, err := precheck(pci.System, "/dev/vfio", address)
+	return err
 }
 
 // precheck explains, from sysfs, why a device cannot be opened through VFIO

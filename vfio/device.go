@@ -178,10 +178,10 @@ func (d *Device) Read32(off uint32) uint32 {
 
 // Write32 is an atomic 32-bit store to BAR0 at byte offset off. It is
 // ordered after every memory write that precedes it (descriptors before a
-// tail write).
+// tail write); see mmioStore32 for why it is not sync/atomic's store.
 func (d *Device) Write32(off uint32, v uint32) {
 	if p := d.reg(off); p != nil {
-		atomic.StoreUint32(p, v)
+		mmioStore32(p, v)
 	}
 }
 
@@ -332,7 +332,8 @@ func (d *Device) Reset() error {
 
 // Close disables interrupts and bus mastering, unmaps BAR0 and closes the
 // device. A device of the shared container (Open) also closes the container
-// when it is the last one, releasing its DMA memory.
+// when it is the last one, releasing its DMA memory. No other goroutine may
+// be using the device's registers while it closes (the mapping goes away).
 func (d *Device) Close() error {
 	err := d.closeDevice()
 	if d.c.shared {
@@ -399,4 +400,5 @@ func (c *Container) releaseGroupLocked(g *group) {
 	ioctlInt(g.fd, ioctlGroupUnsetContainer, 0)
 	unix.Close(g.fd)
 	delete(c.groups, g.num)
+	holdGroup(g.num, false)
 }

@@ -1,6 +1,11 @@
 package vfio
 
+import "github.com/verinic/verinic/vfio/guest"
+
 // guestEnv names the environment variable that the test guest's init sets to
-// the PCI address of its e1000e NIC; the in-guest tests run only where it is
-// set.
-const guestEnv = "VERINIC_GUEST_NIC"
+// the PCI address of its first e1000e; the in-guest tests run only where it
+// is set. guestNICsEnv lists all the guest's e1000es.
+const (
+	guestEnv     = guest.NICEnv
+	guestNICsEnv = guest.NICsEnv
+)

@@ -21,15 +21,15 @@ import (
 // fails when any of them fails inside. It installs what it needs through
 // .ci/guest-deps.sh when it runs as root with apt-get.
 //
-// It boots a VM (about a minute under TCG), so it runs when asked for by name
-// (go test ./vfio/ -run TestGuest -v) or with VERINIC_GUEST=1, not in every
-// go test ./vfio/.
+// It boots a VM (15-60 s under TCG), so it runs when asked for by name
+// (go test ./vfio/ -run TestGuest -v), with VERINIC_GUEST=1, or in CI
+// (CI=true), not in every developer's go test ./vfio/.
 func TestGuest(t *testing.T) {
 	if os.Getenv(guestEnv) != "" {
 		t.Skip("already inside the guest")
 	}
 	if !guestRequested() {
-		t.Skip("the QEMU guest tier runs when asked for: go test ./vfio/ -run TestGuest -v (or VERINIC_GUEST=1)")
+		t.Skip("the QEMU guest tier runs when asked for: go test ./vfio/ -run TestGuest -v (or VERINIC_GUEST=1; always in CI)")
 	}
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
@@ -138,9 +138,10 @@ func reportGuest(t *testing.T, res *guest.Result) {
 	}
 }
 
-// guestRequested reports whether -run names TestGuest or VERINIC_GUEST=1.
+// guestRequested reports whether -run names TestGuest, VERINIC_GUEST=1 or
+// CI=true.
 func guestRequested() bool {
-	if os.Getenv("VERINIC_GUEST") == "1" {
+	if os.Getenv("VERINIC_GUEST") == "1" || os.Getenv("CI") == "true" {
 		return true
 	}
 	f := flag.Lookup("test.run")

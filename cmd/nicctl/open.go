@@ -65,6 +65,10 @@ func openDevice(name string, opts ...openOptions) (ixgbe.Device, error) {
 	if !info.Supported && !o.allowUnsupported {
 		return nil, fmt.Errorf("%s is %s, not an 82599 this driver supports (supported Intel device IDs: %s)", addr, info.VendorDevice(), supportedIDs())
 	}
+	// What is wrong with the device comes first, then what the process lacks.
+	if err := vfio.Check(addr); err != nil {
+		return nil, err
+	}
 	policy := dma.RequireHugepages
 	if o.hugepagesSet {
 		policy = o.hugepages
@@ -135,20 +139,25 @@ func init() {
 	register(&command{
 		name:    "open",
 		summary: "open a PCI device through VFIO and show what it offers (regions, interrupts, IOMMU), without starting the driver",
-		usage:   "PCI-ADDRESS",
+		usage:   "[--hugepages] PCI-ADDRESS",
 		run:     runOpen,
 	})
 }
 
 func runOpen(args []string) error {
 	fs := newFlagSet("open")
-	if err := fs.Parse(args); err != nil {
+	requireHugepages := fs.Bool("hugepages", false, "require free hugepages, as the driver does")
+	if err := fs.Parse(splitFlags(args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return errUsage
 	}
-	dev, err := openDevice(fs.Arg(0), openOptions{allowUnsupported: true, hugepages: dma.PreferHugepages, hugepagesSet: true})
+	policy := dma.PreferHugepages
+	if *requireHugepages {
+		policy = dma.RequireHugepages
+	}
+	dev, err := openDevice(fs.Arg(0), openOptions{allowUnsupported: true, hugepages: policy, hugepagesSet: true})
 	if err != nil {
 		return err
 	}

@@ -88,3 +88,36 @@ func TestFreeRunningBackToBack(t *testing.T) {
 	}
 	t.Logf("received %d, dropped %d", len(got), drops)
 }
+
+// TestFreeRunningDelayedCable: in real time, the delay line is emptied by
+// the receiving NIC's engine.
+func TestFreeRunningDelayedCable(t *testing.T) {
+	dom := NewDomain()
+	a := newFree(t, "la", dom)
+	b := newFree(t, "lb", dom)
+	c := Connect(a, b, &Faults{Delay: 2 * time.Millisecond, Reorder: 0.3, Seed: 1}, nil)
+	da := initDriver(t, a, 1)
+	db := initDriver(t, b, 1)
+	a.Start()
+	b.Start()
+	defer a.Stop()
+	defer b.Stop()
+	da.waitLink()
+	db.waitLink()
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		da.send(0, testFrame(b.MAC(), a.MAC(), 64, uint32(i)))
+	}
+	var got [][]byte
+	for len(got) < 10 && time.Since(start) < 5*time.Second {
+		got = append(got, db.recv(0)...)
+		time.Sleep(100 * time.Microsecond)
+	}
+	if len(got) != 10 {
+		t.Fatalf("received %d of 10 frames (cable %+v)", len(got), c.Stats().AB)
+	}
+	if el := time.Since(start); el < 2*time.Millisecond {
+		t.Fatalf("frames arrived after %v, before the 2 ms delay", el)
+	}
+	checkAccounting(t, c.Stats().AB)
+}

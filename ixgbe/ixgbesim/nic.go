@@ -11,6 +11,15 @@
 // same driver code runs against it and against a real 82599 through VFIO.
 // Two modes: FreeRunning (engines on a goroutine, real time) and Stepped
 // (the test moves each engine and a virtual clock; deterministic).
+//
+// Wires: Connect joins two NICs back to back with fault injection per
+// direction (drop, corrupt, duplicate, reorder, delay, link flap);
+// PcapCapture records what a NIC sends and ReplayPcap feeds a capture in;
+// package hostlink joins a NIC to the Linux kernel (TAP, AF_PACKET).
+//
+// Under the race detector the NIC's DMA memory comes from the Go heap (see
+// Config.Policy), so that `go test -race` checks the ordering of the
+// driver's and the device's descriptor and buffer accesses.
 package ixgbesim
 
 import (

@@ -268,13 +268,69 @@ func FuzzParseTCP(f *testing.F) {
 	})
 }
 
+// chain decodes b with the exported per-layer parsers, as a demultiplexer
+// would: the reference DecodeFrame's fast paths must agree with.
+func chain(b []byte) (header.Frame, error) {
+	var f header.Frame
+	eth, err := header.ParseEthernet(b)
+	if err != nil {
+		return f, err
+	}
+	f.Ethernet = eth
+	switch eth.EtherType() {
+	case header.EtherTypeARP:
+		f.ARP, err = header.ParseARP(eth.Payload())
+		return f, err
+	case header.EtherTypeIPv4:
+	default:
+		return f, nil
+	}
+	ip, err := header.ParseIPv4(eth.Payload())
+	if err != nil {
+		return f, err
+	}
+	f.IPv4 = ip
+	if ip.IsFragment() {
+		return f, nil
+	}
+	switch ip.Protocol() {
+	case header.IPProtocolICMP:
+		f.ICMPv4, err = header.ParseICMPv4(ip.Payload())
+	case header.IPProtocolUDP:
+		f.UDP, err = header.ParseUDP(ip.Payload(), ip.Src(), ip.Dst())
+	case header.IPProtocolTCP:
+		f.TCP, err = header.ParseTCP(ip.Payload(), ip.Src(), ip.Dst())
+	}
+	return f, err
+}
+
+func sameView(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+func sameFrame(a, b header.Frame) bool {
+	return sameView(a.Ethernet, b.Ethernet) && sameView(a.ARP, b.ARP) && sameView(a.IPv4, b.IPv4) &&
+		sameView(a.ICMPv4, b.ICMPv4) && sameView(a.UDP, b.UDP) && sameView(a.TCP, b.TCP)
+}
+
+// FuzzDecodeFrame checks that DecodeFrame agrees exactly (same error, same
+// views of the same bytes) with the chain of per-layer parsers, and that
+// skipping verified checksums changes nothing on frames whose checksums are
+// good.
 func FuzzDecodeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr header.Frame
 		var err error
 		parseUnchanged(t, b, func() { err = header.DecodeFrame(b, &fr) })
-		if err == nil && fr.Ethernet == nil {
-			t.Fatalf("no error and no Ethernet layer")
+		want, wantErr := chain(b)
+		if err != wantErr || !sameFrame(fr, want) {
+			t.Fatalf("DecodeFrame = %v, %+v; per-layer parsers = %v, %+v", err, fr, wantErr, want)
+		}
+		if err == nil {
+			var v header.Frame
+			if err := header.DecodeFrameVerified(b, &v, header.VerifiedIPv4|header.VerifiedL4); err != nil || !sameFrame(v, fr) {
+				t.Fatalf("DecodeFrameVerified disagrees on a valid frame: %v", err)
+			}
 		}
 		if fr.TCP != nil {
 			it := fr.TCP.Options()

@@ -50,7 +50,7 @@ func parseIPv4(b []byte, verify bool) (IPv4, error) {
 	if len(b) < IPv4MinHeaderLen {
 		return nil, ErrIPv4Truncated
 	}
-	// Fast path: version 4, no options, not a fragment (or a fragment at
+	// Fast path: version 4, no options, not a fragment (or the first, at
 	// offset 0, which cannot overflow), a total length within the data.
 	tl := int(binary.BigEndian.Uint16(b[2:4]))
 	if b[0] == 0x45 && tl >= IPv4MinHeaderLen && tl <= len(b) && b[6]&0x1f == 0 && b[7] == 0 {

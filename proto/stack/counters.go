@@ -30,7 +30,7 @@ const (
 	ARPConflicts    // ARP from another host claiming one of our addresses
 	ARPQueueFull    // packets dropped: too many waiting for resolution
 	ARPFailed       // packets dropped: resolution failed (no reply)
-	ARPTableFull    // packets dropped: no cache entry could be made
+	ARPTableFull    // resolutions (their packets dropped) and learnings refused: every cache entry incomplete
 	IPMalformed     // bad version, IHL, lengths or options
 	IPBadChecksum   // header checksum failures
 	IPMartian       // broadcast or multicast source address

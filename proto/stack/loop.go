@@ -31,8 +31,10 @@ type pendingPkt struct {
 	since   time.Time
 }
 
-// loop is the poll loop of one (interface, queue).
-type loop struct {
+// Loop is the poll loop of one (interface, queue). Its exported methods are
+// for transport protocols registered with RegisterTransport, and may be called
+// only from the loop itself (from a transport handler or a timer it runs).
+type Loop struct {
 	s    *Stack
 	nic  *NIC
 	q    int
@@ -58,8 +60,8 @@ type loop struct {
 	errQuot [header.IPv4MaxHeaderLen + 8]byte
 }
 
-func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *loop {
-	lp := &loop{
+func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *Loop {
+	lp := &Loop{
 		s: s, nic: n, q: q, pool: pool,
 		rx:      make([]dma.Packet, s.cfg.Batch),
 		tx:      make([]dma.Packet, 0, 8*s.cfg.Batch),
@@ -78,7 +80,7 @@ func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *loop {
 	return lp
 }
 
-func (lp *loop) wake() {
+func (lp *Loop) wake() {
 	select {
 	case lp.wakeC <- struct{}{}:
 	default:
@@ -86,7 +88,7 @@ func (lp *loop) wake() {
 }
 
 // run polls until stop is closed, sleeping briefly when idle.
-func (lp *loop) run(stop <-chan struct{}) {
+func (lp *Loop) run(stop <-chan struct{}) {
 	idle := 0
 	sleep := lp.s.cfg.IdleSleep
 	t := time.NewTimer(time.Hour)
@@ -119,7 +121,7 @@ func (lp *loop) run(stop <-chan struct{}) {
 }
 
 // release frees frames the loop still holds (after its goroutine ended).
-func (lp *loop) release() {
+func (lp *Loop) release() {
 	for _, p := range lp.pending {
 		p.pkt.Free()
 	}
@@ -131,7 +133,7 @@ func (lp *loop) release() {
 }
 
 // poll runs one iteration and returns the work done.
-func (lp *loop) poll() int {
+func (lp *Loop) poll() int {
 	lp.now = lp.s.clock.Now()
 	work := lp.timers.Run(lp.now)
 	if lp.q == 0 {
@@ -177,7 +179,7 @@ func (lp *loop) poll() int {
 
 // housekeep runs every Housekeeping period: ARP timers (queue 0 of each
 // interface) and aging of packets waiting for resolution.
-func (lp *loop) housekeep(now time.Time) {
+func (lp *Loop) housekeep(now time.Time) {
 	if lp.q == 0 {
 		lp.arpReqs = lp.nic.arp.Tick(now, lp.arpReqs[:0])
 		for _, r := range lp.arpReqs {
@@ -192,7 +194,7 @@ func (lp *loop) housekeep(now time.Time) {
 
 // input processes one received frame. The frame's buffer is freed by the
 // caller afterwards: everything kept is copied.
-func (lp *loop) input(frame []byte) {
+func (lp *Loop) input(frame []byte) {
 	eth, err := header.ParseEthernet(frame)
 	if err != nil {
 		lp.c.inc(EthTruncated)
@@ -218,7 +220,7 @@ func (lp *loop) input(frame []byte) {
 }
 
 // arpInput handles an ARP packet (RFC 826 "Packet Reception").
-func (lp *loop) arpInput(b []byte) {
+func (lp *Loop) arpInput(b []byte) {
 	a, err := header.ParseARP(b)
 	if err != nil {
 		lp.c.inc(ARPMalformed)
@@ -252,7 +254,7 @@ func (lp *loop) arpInput(b []byte) {
 }
 
 // sendARP builds and queues an ARP packet from this interface.
-func (lp *loop) sendARP(op uint16, ethDst, tha header.MAC, tpa, spa header.IPv4Addr) {
+func (lp *Loop) sendARP(op uint16, ethDst, tha header.MAC, tpa, spa header.IPv4Addr) {
 	p, err := lp.pool.Alloc()
 	if err != nil {
 		lp.c.inc(TxNoBuffers)
@@ -270,7 +272,7 @@ func (lp *loop) sendARP(op uint16, ethDst, tha header.MAC, tpa, spa header.IPv4A
 	lp.queueTx(p)
 }
 
-func (lp *loop) sendARPRequest(r arp.Request) {
+func (lp *Loop) sendARPRequest(r arp.Request) {
 	src, ok := lp.nic.sourceFor(netip.AddrFrom4(r.Target))
 	if !ok {
 		return
@@ -294,7 +296,7 @@ func padFrame(room []byte, n int) int {
 func fixIPChecksum(ip []byte) { header.IPv4(ip).SetChecksum() }
 
 // ipInput handles an IPv4 packet (RFC 791, RFC 1122 3.2.1).
-func (lp *loop) ipInput(b []byte) {
+func (lp *Loop) ipInput(b []byte) {
 	ip, err := header.ParseIPv4(b)
 	if err != nil {
 		if errors.Is(err, header.ErrChecksum) {
@@ -336,6 +338,10 @@ func (lp *loop) ipInput(b []byte) {
 	case header.IPProtocolUDP:
 		lp.udpInput(ip, bcast)
 	default:
+		if h := lp.s.transports[ip.Protocol()]; h != nil {
+			h(lp, ip, bcast)
+			return
+		}
 		lp.c.inc(IPUnknownProto)
 		if !bcast {
 			lp.sendICMPError(ip, header.ICMPv4DestinationUnreachable, header.ICMPv4ProtocolUnreachable, 0)
@@ -343,7 +349,7 @@ func (lp *loop) ipInput(b []byte) {
 	}
 }
 
-func (lp *loop) udpInput(ip header.IPv4, bcast bool) {
+func (lp *Loop) udpInput(ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
 	u, err := header.ParseUDP(ip.Payload(), src, dst)
 	if err != nil {
@@ -369,7 +375,7 @@ func (lp *loop) udpInput(ip header.IPv4, bcast bool) {
 	}
 }
 
-func (lp *loop) icmpInput(ip header.IPv4, bcast bool) {
+func (lp *Loop) icmpInput(ip header.IPv4, bcast bool) {
 	m, err := header.ParseICMPv4(ip.Payload())
 	if err != nil {
 		if errors.Is(err, header.ErrChecksum) {
@@ -407,7 +413,7 @@ func (lp *loop) icmpInput(ip header.IPv4, bcast bool) {
 
 // icmpErrorInput passes an ICMP error about a datagram we sent to the
 // transport that sent it (RFC 1122 3.2.2.1, 4.1.3.3).
-func (lp *loop) icmpErrorInput(m header.ICMPv4) {
+func (lp *Loop) icmpErrorInput(m header.ICMPv4) {
 	q := m.Payload()
 	if len(q) < header.IPv4MinHeaderLen || q[0]>>4 != 4 {
 		return
@@ -427,7 +433,7 @@ func (lp *loop) icmpErrorInput(m header.ICMPv4) {
 
 // sendICMPError answers the datagram orig with an ICMP error, unless RFC
 // 1122 3.2.2 forbids it or the rate limiter refuses.
-func (lp *loop) sendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
+func (lp *Loop) sendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
 	src := orig.Src()
 	if orig.FragmentOffset() != 0 || src.IsUnspecified() || src.IsBroadcast() || src.IsMulticast() || lp.nic.isBroadcast(src) {
 		return
@@ -453,7 +459,7 @@ func (lp *loop) sendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
 
 // reassemblyTimeExceeded sends ICMP Time Exceeded, code 1 (RFC 792), for a
 // datagram that timed out in reassembly with its first fragment in.
-func (lp *loop) reassemblyTimeExceeded(quote []byte) {
+func (lp *Loop) reassemblyTimeExceeded(quote []byte) {
 	n := copy(lp.errQuot[:], quote)
 	ip := header.IPv4(lp.errQuot[:n])
 	if n < header.IPv4MinHeaderLen || ip.HeaderLen() > n {
@@ -468,7 +474,7 @@ func (lp *loop) reassemblyTimeExceeded(quote []byte) {
 // dst: it routes, fragments to the interface MTU (RFC 791 3.2,
 // "fragmentation"), resolves the next hop and queues the frames. A datagram
 // routed out of another interface is handed to that interface's loop.
-func (lp *loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+func (lp *Loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
 	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(dst))
 	if !ok {
 		lp.c.inc(IPNoRoute)
@@ -499,7 +505,7 @@ func (lp *loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []b
 }
 
 // frame builds one frame carrying bytes [off, off+n) of a||b.
-func (lp *loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, more bool, a, b []byte, off, n int, nextHop header.IPv4Addr) {
+func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, more bool, a, b []byte, off, n int, nextHop header.IPv4Addr) {
 	p, err := lp.pool.Alloc()
 	if err != nil {
 		lp.c.inc(TxNoBuffers)
@@ -535,7 +541,7 @@ func copyRange(dst, a, b []byte, off int) {
 }
 
 // handOver passes a datagram to another interface's loop (non-blocking).
-func (lp *loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+func (lp *Loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
 	n := lp.s.NIC(nic)
 	if n == nil {
 		lp.c.inc(IPNoRoute)
@@ -552,7 +558,7 @@ func (lp *loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint
 
 // resolveAndSend fills in the destination MAC for nextHop and queues the
 // frame, or parks it until ARP resolves the next hop.
-func (lp *loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) {
+func (lp *Loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) {
 	eth := header.Ethernet(p.Data())
 	if lp.nic.isBroadcast(nextHop) {
 		eth.SetDst(header.BroadcastMAC)
@@ -575,7 +581,7 @@ func (lp *loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) {
 }
 
 // park keeps a frame until its next hop resolves, within the queue limits.
-func (lp *loop) park(p dma.Packet, nextHop header.IPv4Addr) {
+func (lp *Loop) park(p dma.Packet, nextHop header.IPv4Addr) {
 	same := 0
 	for i := range lp.pending {
 		if lp.pending[i].nextHop == nextHop {
@@ -595,7 +601,7 @@ func (lp *loop) park(p dma.Packet, nextHop header.IPv4Addr) {
 
 // flushPending sends parked frames whose next hop resolved and drops those
 // whose resolution failed or that waited longer than resolution can take.
-func (lp *loop) flushPending() {
+func (lp *Loop) flushPending() {
 	lp.pendingGen = lp.nic.arp.Generation()
 	cfg := lp.nic.arp.Config()
 	maxWait := time.Duration(cfg.MaxProbes+1) * cfg.RetransTime
@@ -618,7 +624,7 @@ func (lp *loop) flushPending() {
 }
 
 // queueTx adds a frame to the transmit batch, sending when it is full.
-func (lp *loop) queueTx(p dma.Packet) {
+func (lp *Loop) queueTx(p dma.Packet) {
 	if len(lp.tx) == cap(lp.tx) {
 		lp.flushTx()
 		if len(lp.tx) == cap(lp.tx) {
@@ -632,7 +638,7 @@ func (lp *loop) queueTx(p dma.Packet) {
 
 // flushTx hands the batch to the link. Frames it does not accept stay for
 // the next flush.
-func (lp *loop) flushTx() {
+func (lp *Loop) flushTx() {
 	if len(lp.tx) == 0 {
 		return
 	}
@@ -652,4 +658,33 @@ func (lp *loop) flushTx() {
 	rest := copy(lp.tx, lp.tx[n:])
 	clear(lp.tx[rest:])
 	lp.tx = lp.tx[:rest]
+}
+
+// Now returns the time of the current poll iteration.
+func (lp *Loop) Now() time.Time { return lp.now }
+
+// Timers returns the loop's timer queue (run at the start of each
+// iteration with Now): a transport arms its per-connection timers here.
+func (lp *Loop) Timers() *timer.Queue { return &lp.timers }
+
+// NIC returns the interface the loop serves.
+func (lp *Loop) NIC() *NIC { return lp.nic }
+
+// Queue returns the loop's queue number.
+func (lp *Loop) Queue() int { return lp.q }
+
+// Wake makes a sleeping loop poll now (safe from any goroutine): an
+// application that queued work for the loop calls it.
+func (lp *Loop) Wake() { lp.wake() }
+
+// Output sends an IP datagram whose payload is a followed by b, from src to
+// dst, fragmenting and resolving as needed.
+func (lp *Loop) Output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+	lp.output(src, dst, proto, tos, ttl, a, b)
+}
+
+// SendICMPError answers orig with an ICMP error (subject to RFC 1122's
+// rules and the rate limit).
+func (lp *Loop) SendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
+	lp.sendICMPError(orig, typ, code, rest)
 }

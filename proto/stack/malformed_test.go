@@ -54,10 +54,22 @@ func TestMalformedInputIsCountedAndDropped(t *testing.T) {
 		{"ip version 6", mut(func(b []byte) []byte { b[14] = 0x65; return b }), IPMalformed},
 		{"ip IHL 4", mut(func(b []byte) []byte { b[14] = 0x44; return b }), IPMalformed},
 		{"ip IHL 15 past packet", mut(func(b []byte) []byte { b[14] = 0x4f; return b }), IPMalformed},
-		{"ip total length past frame", mut(func(b []byte) []byte { binary.BigEndian.PutUint16(b[16:], 1000); header.IPv4(b[14:34]).SetChecksum(); return b }), IPMalformed},
-		{"ip total length below header", mut(func(b []byte) []byte { binary.BigEndian.PutUint16(b[16:], 12); header.IPv4(b[14:34]).SetChecksum(); return b }), IPMalformed},
+		{"ip total length past frame", mut(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[16:], 1000)
+			header.IPv4(b[14:34]).SetChecksum()
+			return b
+		}), IPMalformed},
+		{"ip total length below header", mut(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[16:], 12)
+			header.IPv4(b[14:34]).SetChecksum()
+			return b
+		}), IPMalformed},
 		{"ip bad checksum", mut(func(b []byte) []byte { b[24] ^= 0xff; return b }), IPBadChecksum},
-		{"ip broadcast source", mut(func(b []byte) []byte { copy(b[26:30], []byte{255, 255, 255, 255}); header.IPv4(b[14:34]).SetChecksum(); return b }), IPMartian},
+		{"ip broadcast source", mut(func(b []byte) []byte {
+			copy(b[26:30], []byte{255, 255, 255, 255})
+			header.IPv4(b[14:34]).SetChecksum()
+			return b
+		}), IPMartian},
 		{"ip not for us", mut(func(b []byte) []byte { b[33] = 99; header.IPv4(b[14:34]).SetChecksum(); return b }), IPNotForUs},
 		{"udp bad length", mut(func(b []byte) []byte { binary.BigEndian.PutUint16(b[38:], 200); return b }), UDPMalformed},
 		{"udp bad checksum", mut(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), UDPBadChecksum},

@@ -9,7 +9,11 @@ import (
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
+	"github.com/verinic/verinic/proto/link"
 )
+
+// The driver is a link the stack runs on.
+var _ link.Link = (*ixgbe.NIC)(nil)
 
 // simPair is two stacks on two simulated 82599s (free-running engines),
 // driven by the real driver, joined back to back by a simulated cable.

@@ -88,6 +88,9 @@ type Stack struct {
 	limiter *icmp.RateLimiter
 	ipID    atomic.Uint32
 
+	// transports handles protocols other than ICMP and UDP (TCP).
+	transports [256]TransportHandler
+
 	mu      sync.Mutex // serializes configuration changes
 	nics    atomic.Pointer[[]*NIC]
 	running bool
@@ -106,7 +109,7 @@ type NIC struct {
 	mtu      int
 	addrs    atomic.Pointer[[]netip.Prefix]
 	arp      *arp.Cache
-	loops    []*loop
+	loops    []*Loop
 	announce chan header.IPv4Addr // addresses to announce by gratuitous ARP
 }
 
@@ -423,6 +426,30 @@ func (s *Stack) DialUDP(laddr, raddr netip.AddrPort) (*udp.Socket, error) {
 
 // NewEcho opens an ICMP echo socket (ident 0: pick one).
 func (s *Stack) NewEcho(ident uint16) (*icmp.EchoSocket, error) { return s.icmp.NewEcho(ident) }
+
+// TransportHandler receives, on a poll loop, every datagram of its protocol
+// addressed to this host: header validated, fragments reassembled. ip is
+// valid only during the call; broadcast says whether it was sent to a
+// broadcast address.
+type TransportHandler func(lp *Loop, ip header.IPv4, broadcast bool)
+
+// RegisterTransport installs the handler of IP protocol proto (TCP: 6).
+// ICMP and UDP are built in. Call it before Start. Datagrams of protocols
+// without a handler are answered with ICMP protocol unreachable.
+func (s *Stack) RegisterTransport(proto uint8, h TransportHandler) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.running:
+		return errors.New("stack: register transports before Start")
+	case proto == header.IPProtocolICMP || proto == header.IPProtocolUDP:
+		return fmt.Errorf("stack: protocol %d is built in", proto)
+	case s.transports[proto] != nil:
+		return fmt.Errorf("stack: protocol %d already has a handler", proto)
+	}
+	s.transports[proto] = h
+	return nil
+}
 
 // UDP returns the UDP layer (for its counters).
 func (s *Stack) UDP() *udp.Protocol { return s.udp }

@@ -311,9 +311,10 @@ func BuildInitramfs(cfg Config, path string) error {
 // both, as the IOMMU cannot tell conventional PCI devices apart), and one
 // alone behind another such bridge (whose secondary bus reset QEMU 7.2
 // carries out, unlike the power-management reset and the root port's bus
-// reset, which leave the registers as they were); no network behind any of them
-// (frames they send go nowhere); TCG (KVM is not usable on the build
-// machines); the serial console on standard output.
+// reset, which leave the registers as they were). The first and the last are
+// wired to each other through a QEMU hub, so that one can receive what the
+// other sends; nothing reaches a network outside QEMU. TCG (KVM is not
+// usable on the build machines); the serial console on standard output.
 func QEMUArgs(cfg Config, initramfs string) []string {
 	mem := cfg.Memory
 	if mem == 0 {
@@ -325,12 +326,14 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		"-no-reboot",
 		"-device", "intel-iommu,intremap=on",
 		"-device", "pcie-root-port,id=rp0,chassis=1",
-		"-device", "e1000e,bus=rp0",
+		"-netdev", "hubport,id=hp0,hubid=0",
+		"-device", "e1000e,bus=rp0,netdev=hp0",
 		"-device", "pcie-pci-bridge,id=br0",
 		"-device", "e1000e,bus=br0,addr=1",
 		"-device", "e1000e,bus=br0,addr=2",
 		"-device", "pcie-pci-bridge,id=br1",
-		"-device", "e1000e,bus=br1,addr=1",
+		"-netdev", "hubport,id=hp1,hubid=0",
+		"-device", "e1000e,bus=br1,addr=1,netdev=hp1",
 		"-kernel", cfg.Parts.Vmlinux, "-initrd", initramfs,
 		"-append", "console=ttyS0 intel_iommu=on panic=-1 quiet loglevel=3",
 	}

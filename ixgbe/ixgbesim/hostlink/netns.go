@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,14 @@ func CheckNetns() error {
 }
 
 // NewNetns creates a network namespace named prefix-PID-N (so that parallel
-// test binaries never collide), with its loopback up.
+// test binaries never collide), with its loopback up. Namespaces with the
+// same prefix left behind by processes that no longer exist (a test binary
+// killed by its timeout) are deleted first.
 func NewNetns(prefix string) (*Netns, error) {
 	if err := CheckNetns(); err != nil {
 		return nil, err
 	}
+	removeStale(prefix)
 	name := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), netnsSeq.Add(1))
 	if out, err := run("ip", "netns", "add", name); err != nil {
 		return nil, fmt.Errorf("hostlink: ip netns add %s: %w: %s", name, err, out)
@@ -60,6 +64,28 @@ func NewNetns(prefix string) (*Netns, error) {
 
 // Name returns the namespace's name (for `ip netns exec`).
 func (n *Netns) Name() string { return n.name }
+
+// removeStale deletes namespaces named prefix-PID-N whose PID is gone.
+func removeStale(prefix string) {
+	entries, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix+"-")
+		if !ok {
+			continue
+		}
+		pidStr, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			run("ip", "netns", "del", e.Name())
+		}
+	}
+}
 
 func run(name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

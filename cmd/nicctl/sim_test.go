@@ -1,0 +1,84 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verinic/verinic/ixgbe/ixgbesim/hostlink"
+)
+
+func linuxNetns(t *testing.T) *hostlink.Netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root for a network namespace and a TAP device")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skipf("skipping: /dev/net/tun absent: %v", err)
+	}
+	ns, err := hostlink.NewNetns("verinic-nicctl")
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// nicctl sim answers Linux's ping (8000-byte, fragmented) and UDP echo.
+func TestLinuxNicctlSim(t *testing.T) {
+	ns := linuxNetns(t)
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("skipping: ping not installed (apt-get install -y iputils-ping)")
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- ns.Do(func() error {
+			return runSim([]string{"--tap", "nsim0", "--ip", "10.77.0.2/24", "--host-ip", "10.77.0.1/24", "--udp-echo", "7", "--stats", "--duration", "4s"})
+		})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var out []byte
+	var err error
+	for i := 0; i < 20; i++ { // wait for the TAP to come up
+		time.Sleep(100 * time.Millisecond)
+		if out, err = ns.Exec(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-s", "8000", "10.77.0.2"); err == nil {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(string(out), "2 received") {
+		t.Fatalf("ping of nicctl sim: %v\n%s", err, out)
+	}
+	if _, err := exec.LookPath("socat"); err == nil {
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name(), "socat", "-t", "1", "-", "UDP4:10.77.0.2:7")
+		cmd.Stdin = strings.NewReader("echo me")
+		if got, err := cmd.Output(); err != nil || string(got) != "echo me" {
+			t.Fatalf("udp echo: %q %v", got, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("nicctl sim: %v", err)
+	}
+}
+
+// nicctl ping gets Linux's replies (and fails when nothing answers).
+func TestLinuxNicctlPing(t *testing.T) {
+	ns := linuxNetns(t)
+	err := ns.Do(func() error {
+		return runPing([]string{"-c", "3", "-i", "100ms", "-s", "3000", "--tap", "nping0", "--ip", "10.78.0.2/24", "--host-ip", "10.78.0.1/24", "10.78.0.1"})
+	})
+	if err != nil {
+		t.Fatalf("nicctl ping: %v", err)
+	}
+	err = ns.Do(func() error {
+		return runPing([]string{"-c", "1", "-W", "300ms", "--tap", "nping1", "--ip", "10.79.0.2/24", "--host-ip", "10.79.0.1/24", "10.79.0.9"})
+	})
+	if err == nil || !strings.Contains(err.Error(), "no reply") {
+		t.Fatalf("ping of an absent host: %v, want no reply", err)
+	}
+}
