@@ -106,6 +106,65 @@ func pseudo(src, dst net.IP, proto byte, n int) []byte {
 // compare decodes b both ways and returns a description of the first
 // disagreement, or nil.
 func compare(b []byte) error {
+	if err := compareLayers(b); err != nil {
+		return err
+	}
+	return compareParser(b)
+}
+
+// compareParser checks, for a frame proto/header accepts, that gopacket's
+// DecodingLayerParser (with the same layers, stopping at the first layer it
+// has no decoder for) decodes the same sequence of layers.
+func compareParser(b []byte) error {
+	var ours header.Frame
+	if header.DecodeFrame(b, &ours) != nil || (ours.IPv4 != nil && ipv4OptionLen2(ours.IPv4.Options())) {
+		return nil
+	}
+	var want []gopacket.LayerType
+	want = append(want, layers.LayerTypeEthernet)
+	if _, ok := ours.Ethernet.VLAN(); ok {
+		want = append(want, layers.LayerTypeDot1Q)
+	}
+	for _, l := range []struct {
+		present bool
+		t       gopacket.LayerType
+	}{
+		{ours.ARP != nil, layers.LayerTypeARP}, {ours.IPv4 != nil, layers.LayerTypeIPv4},
+		{ours.ICMPv4 != nil, layers.LayerTypeICMPv4}, {ours.UDP != nil, layers.LayerTypeUDP}, {ours.TCP != nil, layers.LayerTypeTCP},
+	} {
+		if l.present {
+			want = append(want, l.t)
+		}
+	}
+	var (
+		eth  layers.Ethernet
+		dot  layers.Dot1Q
+		ip4  layers.IPv4
+		arp  layers.ARP
+		icmp layers.ICMPv4
+		udp  layers.UDP
+		tcp  layers.TCP
+	)
+	p := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot, &ip4, &arp, &icmp, &udp, &tcp)
+	p.IgnoreUnsupported = true
+	var got []gopacket.LayerType
+	err := p.DecodeLayers(b, &got)
+	// gopacket goes on where proto/header stops (a second 802.1Q tag, an
+	// 802.1ad tag, say), and may fail there: only the layers proto/header
+	// decoded are compared (DecodeLayers lists a layer once it decoded).
+	if len(got) < len(want) {
+		return fmt.Errorf("DecodingLayerParser: %v after %v; proto/header decoded %v", err, got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			return fmt.Errorf("DecodingLayerParser decoded %v, proto/header %v", got, want)
+		}
+	}
+	return nil
+}
+
+// compareLayers decodes b layer by layer both ways.
+func compareLayers(b []byte) error {
 	var ours header.Frame
 	ourErr := header.DecodeFrame(b, &ours)
 

@@ -8,6 +8,7 @@ import (
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
+	"pgregory.net/rapid"
 )
 
 func newFakeNIC(t testing.TB, cfg Config) (*fakeDev, *NIC) {
@@ -309,6 +310,7 @@ func TestConfigValidation(t *testing.T) {
 	for _, cfg := range []Config{
 		{RxQueues: 17}, {TxQueues: -1}, {RxRingSize: 100}, {TxRingSize: 32}, {RxRingSize: 8192},
 		{Mempool: dma.MempoolConfig{Buffers: 512}}, {Mempool: dma.MempoolConfig{BufSize: 512}},
+		{Mempool: dma.MempoolConfig{Headroom: 65}},
 	} {
 		f := newFakeDev(t)
 		cfg.LinkTimeout = -1
@@ -380,4 +382,80 @@ func TestZeroAllocsFake(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCloseReportsOutstandingBuffers(t *testing.T) {
+	f, n := newFakeNIC(t, Config{})
+	f.deliver(0, 5)
+	pkts := make([]dma.Packet, 8)
+	if k, err := n.RxBatch(0, pkts); k != 5 || err != nil {
+		t.Fatalf("RxBatch = %d, %v", k, err)
+	}
+	err := n.Close()
+	if !errors.Is(err, ErrBuffersOutstanding) {
+		t.Fatalf("Close with 5 buffers held by the application: %v", err)
+	}
+	if _, err := n.RxBatch(0, pkts); !errors.Is(err, ErrClosed) {
+		t.Fatalf("RxBatch after Close: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if c := f.alloc.LiveChunks(); c != 0 {
+		t.Fatalf("%d DMA chunks still mapped after Close", c)
+	}
+}
+
+func TestStopThenCalls(t *testing.T) {
+	_, n := newFakeNIC(t, Config{})
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.TxBatch(0, nil); !errors.Is(err, ErrStopped) {
+		t.Fatalf("TxBatch after Stop: %v", err)
+	}
+	if n.RxPool(0).InUse() != 0 {
+		t.Fatalf("%d RX buffers not reclaimed by Stop", n.RxPool(0).InUse())
+	}
+}
+
+// TestRxRobustToGarbageWriteBacks: whatever status and length words a
+// (faulty) device writes back, RxBatch neither panics nor hands up a frame
+// longer than its buffer or of length zero, and every buffer stays
+// accounted for.
+func TestRxRobustToGarbageWriteBacks(t *testing.T) {
+	fewerChecksUnderRace(t, 25)
+	rapid.Check(t, func(rt *rapid.T) {
+		f := newFakeDev(nil)
+		defer f.alloc.Close()
+		n, err := New(f, Config{RxRingSize: 64, LinkTimeout: -1, Clock: &fakeClock{}})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer n.Close()
+		pkts := make([]dma.Packet, 16)
+		held := 0
+		for step := rapid.IntRange(1, 50).Draw(rt, "steps"); step > 0; step-- {
+			for k := rapid.IntRange(0, 8).Draw(rt, "writes"); k > 0; k-- {
+				status := rapid.Uint32().Draw(rt, "status") | regs.RXD_STAT_DD
+				length := rapid.Uint32().Draw(rt, "length")
+				f.deliverStatus(0, status, length)
+			}
+			k, err := n.RxBatch(0, pkts[:rapid.IntRange(0, 16).Draw(rt, "batch")])
+			if err != nil {
+				rt.Fatal(err)
+			}
+			for _, pk := range pkts[:k] {
+				if pk.Len == 0 || int(pk.Len) > pk.Pool.BufSize() {
+					rt.Fatalf("handed up a frame of %d bytes (buffer %d)", pk.Len, pk.Pool.BufSize())
+				}
+				if rapid.Bool().Draw(rt, "free") {
+					pk.Free()
+				} else {
+					held++
+				}
+			}
+			poolBalance(t, n, 0, held)
+		}
+	})
 }

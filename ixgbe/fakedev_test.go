@@ -29,8 +29,11 @@ type fakeDev struct {
 
 	autoRx bool
 	txHold bool // do not complete TX descriptors
-	rxLen  uint32
-	gone   atomic.Bool
+	// rxStuck makes RXDCTL.ENABLE never read back (a queue that does not
+	// start).
+	rxStuck bool
+	rxLen   uint32
+	gone    atomic.Bool
 
 	rx [MaxQueues]fakeRing
 	tx [MaxQueues]fakeRing
@@ -92,6 +95,8 @@ func (f *fakeDev) Read32(reg uint32) uint32 {
 		v = f.rx[(reg-0x1000)/0x40].head
 	case reg >= 0x6000 && reg < 0x6400 && reg%0x40 == 0x10: // TDH
 		v = f.tx[(reg-0x6000)/0x40].head
+	case f.rxStuck && reg >= 0x1000 && reg < 0x1400 && reg%0x40 == 0x28: // RXDCTL
+		v &^= regs.RXDCTL_ENABLE
 	}
 	if f.logOn {
 		f.mu.Lock()

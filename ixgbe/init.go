@@ -100,6 +100,13 @@ func (n *NIC) masterDisable() {
 	}
 }
 
+// RDRXCTL fields the regs package does not name (datasheet 8.2.3.8.8).
+const (
+	rdrxctlRSCFRSTSIZE = 0x1F << 17 // RSC first packet size, bits 21:17
+	rdrxctlRSCACKC     = 1 << 25    // RSC coalescing on ACK change
+	rdrxctlFCOEWRFIX   = 1 << 26    // FCoE write fix
+)
+
 // Packet buffer sizes of the 82599 in KB (datasheet 4.6.11.3.1, the reset
 // values of RXPBSIZE[0] and TXPBSIZE[0]).
 const (
@@ -121,7 +128,13 @@ func (n *NIC) initRx() error {
 	// Strip the CRC in the MAC and in DMA (both must agree, 8.2.3.8.8),
 	// accept broadcasts.
 	n.setBits(regs.HLREG0, regs.HLREG0_RXCRCSTRP)
-	n.setBits(regs.RDRXCTL, regs.RDRXCTL_CRCSTRIP)
+	// RDRXCTL (4.6.7, 8.2.3.8.8): strip the CRC in DMA too; RSCFRSTSIZE
+	// "should be set to 0x0 as opposed to its hardware default"; RSCACKC
+	// and FCOE_WRFIX: "software should set this bit to 1b".
+	rdrxctl := n.dev.Read32(regs.RDRXCTL)
+	rdrxctl &^= rdrxctlRSCFRSTSIZE
+	rdrxctl |= regs.RDRXCTL_CRCSTRIP | rdrxctlRSCACKC | rdrxctlFCOEWRFIX
+	n.dev.Write32(regs.RDRXCTL, rdrxctl)
 	n.setBits(regs.FCTRL, regs.FCTRL_BAM)
 
 	for i := 0; i < n.cfg.RxQueues; i++ {
@@ -132,7 +145,9 @@ func (n *NIC) initRx() error {
 		n.rx = append(n.rx, q)
 		// Advanced one-buffer descriptors, buffer size from the pool,
 		// drop when no descriptor is free (8.2.3.8.7).
-		bsize := uint32(min(q.pool.BufSize()/1024, regs.SRRCTL_BSIZEPACKET_MASK))
+		// BSIZEPACKET counts 1 KB units, 1 to 16 KB (8.2.3.8.7); a larger
+		// data room is simply not used beyond 16 KB.
+		bsize := uint32(min(q.pool.BufSize()/1024, 16))
 		srrctl := n.dev.Read32(regs.SRRCTL(i))
 		srrctl &^= regs.SRRCTL_DESCTYPE_MASK | regs.SRRCTL_BSIZEPACKET_MASK
 		srrctl |= regs.SRRCTL_DESCTYPE_ADV_ONE | bsize | regs.SRRCTL_DROP_EN
@@ -145,7 +160,7 @@ func (n *NIC) initRx() error {
 		n.dev.Write32(regs.RDH(i), 0)
 		n.dev.Write32(regs.RDT(i), 0)
 	}
-	// Queue i counts in statistics counter set i (RQSMR, 8.2.3.8.x).
+	// Queue i counts in statistics counter set i (RQSMR, 8.2.3.8.11).
 	mapQueueStats(n.dev, regs.RQSMR, n.cfg.RxQueues)
 	if n.cfg.RxQueues > 1 {
 		n.setupRSS()
@@ -161,7 +176,7 @@ func (n *NIC) initRx() error {
 }
 
 // mapQueueStats programs the queue statistic mapping registers (RQSMR or
-// TQSM, datasheet 8.2.3.8.x / 8.2.3.9.x): byte k of register r maps queue
+// TQSM, datasheet 8.2.3.8.11 / 8.2.3.9.14): byte k of register r maps queue
 // 4r+k to counter set 4r+k.
 func mapQueueStats(dev Device, reg func(int) uint32, queues int) {
 	for r := 0; r*4 < queues; r++ {
@@ -228,7 +243,7 @@ func (n *NIC) initTx() error {
 	for i := 1; i < 8; i++ {
 		n.dev.Write32(regs.TXPBSIZE(i), 0)
 	}
-	// MAX_BYTES_NUM_REQ is the 12-bit field 11:0 (8.2.3.9.x); ixy writes
+	// MAX_BYTES_NUM_REQ is the 12-bit field 11:0 (8.2.3.9.15); ixy writes
 	// 0xFFFF, Snabb 0xFFF: the field's maximum either way.
 	n.dev.Write32(regs.DTXMXSZRQ, 0xFFF)
 	// Descriptor arbiter on (it is only disabled while DCB is changed).

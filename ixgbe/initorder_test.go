@@ -42,6 +42,7 @@ func initMilestones(rxq, txq, rxRing int) []milestone {
 		{"4.6.7 RXCTRL.RXEN off", wr(regs.RXCTRL, hasNo(regs.RXCTRL_RXEN))},
 		{"4.6.7 RXPBSIZE[0]", wr(regs.RXPBSIZE(0), nil)},
 		{"4.6.7 HLREG0.RXCRCSTRP", wr(regs.HLREG0, has(regs.HLREG0_RXCRCSTRP))},
+		{"4.6.7 RDRXCTL.CRCSTRIP, RSCFRSTSIZE 0", wr(regs.RDRXCTL, func(v uint32) bool { return v&regs.RDRXCTL_CRCSTRIP != 0 && v&(0x1F<<17) == 0 })},
 		{"4.6.7 FCTRL.BAM", wr(regs.FCTRL, has(regs.FCTRL_BAM))},
 	}
 	for q := 0; q < rxq; q++ {
@@ -174,5 +175,38 @@ func TestInitTimeoutNamesRegister(t *testing.T) {
 	want := "ixgbe: fake0: timeout after 1s waiting for EEC.ARD (bit 9) (datasheet 4.6.3)"
 	if err.Error() != want {
 		t.Fatalf("error = %q, want %q", err, want)
+	}
+}
+
+// TestInitFailureReleasesMemory: when a queue does not start, New fails
+// with an error naming the register, resets the device (stopping any DMA
+// already started) and frees every ring and pool.
+func TestInitFailureReleasesMemory(t *testing.T) {
+	f := newFakeDev(t)
+	f.rxStuck = true
+	f.startLog()
+	_, err := New(f, Config{Clock: &fakeClock{}, LinkTimeout: -1})
+	want := "ixgbe: fake0: timeout after 1s waiting for RXDCTL[0].ENABLE (bit 25) (datasheet 4.6.7)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %q", err, want)
+	}
+	log := f.accesses()
+	last := -1
+	for i, a := range log {
+		if a.write && a.reg == regs.CTRL && a.val&regs.CTRL_RST != 0 {
+			last = i
+		}
+	}
+	var enabled int
+	for i, a := range log {
+		if a.write && a.reg == regs.RXDCTL(0) && a.val&regs.RXDCTL_ENABLE != 0 {
+			enabled = i
+		}
+	}
+	if last < enabled {
+		t.Fatal("no device reset after the failed queue start")
+	}
+	if n := f.alloc.LiveChunks(); n != 0 {
+		t.Fatalf("%d DMA chunks still mapped after a failed New", n)
 	}
 }

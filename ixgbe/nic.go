@@ -46,13 +46,35 @@ type Config struct {
 	RxRingSize, TxRingSize int
 	// Mempool describes the buffer pool the driver creates for each RX
 	// queue. Zero fields take dma's defaults, except Buffers, which
-	// defaults to max(dma.DefaultBuffers, 2*RxRingSize). BufSize must be at
-	// least 1024: SRRCTL.BSIZEPACKET is programmed from it in 1 KB units.
+	// defaults to max(dma.DefaultBuffers, 2*RxRingSize) and must exceed
+	// RxRingSize. SRRCTL.BSIZEPACKET is programmed from BufSize in whole
+	// KB (1 to 16, datasheet 8.2.3.8.7), so BufSize must be at least 1024
+	// and is best a multiple of 1024; a frame longer than that spans
+	// descriptors and is dropped (counted in RxMultiDescDrops). Jumbo
+	// frames are not enabled: the MAC drops frames over 1518 bytes (ROC).
+	// Headroom must be even.
 	Mempool dma.MempoolConfig
 	// Clock times the driver's register polls (default RealClock). Tests
 	// with a stepped simulator pass its virtual clock.
 	Clock Clock
-	// Trace receives ring events; nil records nothing.
+	// Trace receives ring events; nil records nothing (the data path then
+	// pays one nil check per event site). Events carry Dev = DevID, Dir,
+	// Queue and the descriptor Index, recorded per the ordering rule of
+	// package trace:
+	//   - DrvPost (Buf = buffer IOVA, Len = TX frame length or RX data
+	//     room), before the stores that fill the descriptor. RX also posts
+	//     the same buffer again, without a DrvReclaim, when it drops a
+	//     frame (multi-descriptor, MAC error).
+	//   - DrvTail (Index = value written), before the tail write. RX tails
+	//     name the last descriptor refilled (RDT = N-1 at start), TX tails
+	//     the next free one.
+	//   - DrvDDSeen, after the load that saw DD. RX: every descriptor
+	//     (Len = length). TX: only the last descriptor of a cleaning batch
+	//     of up to 32; the device completes in order, so it covers the
+	//     batch.
+	//   - DrvReclaim (Buf = buffer IOVA): TX, as each buffer of a cleaned
+	//     batch is freed to its pool; RX, as a frame is handed up
+	//     (Len = length).
 	Trace *trace.Recorder
 	// DevID is the device number stamped on trace events.
 	DevID uint16
@@ -157,16 +179,28 @@ func New(dev Device, cfg Config) (*NIC, error) {
 	}
 	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, trace: cfg.Trace}
 	if err := n.init(); err != nil {
-		n.releaseMemory()
+		n.abandon()
 		return nil, err
 	}
 	if cfg.LinkTimeout >= 0 {
 		if _, err := n.WaitForLink(cfg.LinkTimeout); errors.Is(err, ErrDeviceGone) {
-			n.releaseMemory()
+			n.abandon()
 			return nil, fmt.Errorf("ixgbe: %s: waiting for link: %w", n.name, err)
 		}
 	}
 	return n, nil
+}
+
+// abandon undoes a failed initialization: a global reset (4.6.3.2) stops
+// every DMA engine that was already started, so that the rings and pools
+// can be freed without the device writing into them afterwards.
+func (n *NIC) abandon() {
+	if !n.is(stateGone) && len(n.rx)+len(n.tx) > 0 {
+		n.dev.Write32(regs.CTRL, n.dev.Read32(regs.CTRL)|regs.CTRL_RST_MASK)
+		n.waitClear(regs.CTRL, regs.CTRL_RST_MASK, "CTRL.RST|LNK_RST (bits 26, 3)", "4.6.3.2")
+	}
+	n.setState(stateStopped | stateClosed)
+	n.releaseMemory()
 }
 
 // normalize fills defaults and validates.
@@ -200,6 +234,11 @@ func (c *Config) normalize() error {
 	if c.Mempool.Buffers <= c.RxRingSize {
 		return fmt.Errorf("config: a pool of %d buffers cannot keep an RX ring of %d descriptors filled and refill it: give it more than %d (twice the ring is comfortable)",
 			c.Mempool.Buffers, c.RxRingSize, c.RxRingSize)
+	}
+	if c.Mempool.Headroom%2 != 0 {
+		// Bit 0 of a receive buffer address doubles as A0 and is ignored
+		// by the device (datasheet 7.1.6.1): data would land one byte off.
+		return fmt.Errorf("config: buffer headroom %d B: must be even so that receive buffer addresses have bit 0 clear (datasheet 7.1.6.1)", c.Mempool.Headroom)
 	}
 	if c.Mempool.BufSize < 1024 {
 		return fmt.Errorf("config: buffer data room %d B: SRRCTL.BSIZEPACKET counts 1 KB units, so at least 1024 B are needed (datasheet 8.2.3.8.7)", c.Mempool.BufSize)

@@ -1,7 +1,9 @@
 package ixgbe
 
 import (
+	"flag"
 	"fmt"
+	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -278,6 +280,7 @@ func (p *rapidPair) actions(t *rapid.T) map[string]func(*rapid.T) {
 // buffers someone holds; the simulator saw no ownership violation and the
 // IOMMU no fault.
 func TestRapidDriverAgainstSteppedSim(t *testing.T) {
+	fewerChecksUnderRace(t, 25)
 	rapid.Check(t, func(t *rapid.T) {
 		p, err := newRapidPair(0, nil)
 		if err != nil {
@@ -415,4 +418,21 @@ func TestInjectedBugsAreCaught(t *testing.T) {
 			t.Logf("caught: %v", err)
 		})
 	}
+}
+
+// fewerChecksUnderRace lowers rapid's number of checks to checks when the
+// race detector (which slows these tests about tenfold) is on, unless
+// -rapid.checks was given, so that the package stays within its time
+// budget; the full count runs without -race.
+func fewerChecksUnderRace(t *testing.T, checks int) {
+	if !raceEnabled {
+		return
+	}
+	f := flag.Lookup("rapid.checks")
+	if f == nil || f.Value.String() != f.DefValue {
+		return
+	}
+	old := f.Value.String()
+	f.Value.Set(strconv.Itoa(checks))
+	t.Cleanup(func() { f.Value.Set(old) })
 }

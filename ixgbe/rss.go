@@ -2,11 +2,12 @@ package ixgbe
 
 import "github.com/verinic/verinic/ixgbe/regs"
 
-// DefaultRSSKey is the 40-byte Toeplitz key the driver programs into
-// RSSRK[0..9]: the key of Microsoft's RSS verification suite, which the
-// datasheet's RSS examples (7.1.2.8.3) and most drivers use, so that hashes
-// can be checked against published values.
-var DefaultRSSKey = [regs.RSSKeySize]byte{
+// DefaultRSSKey returns the 40-byte Toeplitz key the driver programs into
+// RSSRK[0..9]: the key of Microsoft's RSS verification suite, which most
+// drivers use, so that hashes can be checked against published values.
+func DefaultRSSKey() [regs.RSSKeySize]byte { return rssKey }
+
+var rssKey = [regs.RSSKeySize]byte{
 	0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2,
 	0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
 	0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4,
@@ -31,7 +32,7 @@ func RSSQueue(hash uint32, rxQueues int) int {
 // queues, and MRQC (RSS only, no DCB or virtualization).
 func (n *NIC) setupRSS() {
 	for r := 0; r < regs.RSSKeySize/4; r++ {
-		k := DefaultRSSKey[4*r:]
+		k := rssKey[4*r:]
 		n.dev.Write32(regs.RSSRK(r), uint32(k[0])|uint32(k[1])<<8|uint32(k[2])<<16|uint32(k[3])<<24)
 	}
 	for r := 0; r < regs.RETAEntries/4; r++ {

@@ -69,7 +69,7 @@ func (n *NIC) readHardwareStats() *rawStats {
 	rd := n.dev.Read32
 	rd64 := func(lo, hi uint32) uint64 {
 		// The low register is read first; reading the high one clears
-		// the pair (8.2.3.23.19).
+		// the pair (8.2.3.23).
 		l := rd(lo)
 		return uint64(l) | uint64(rd(hi)&0xFFFF_FFFF)<<32
 	}

@@ -139,7 +139,7 @@ func pickFlows(t testing.TB, p *simPair, queues, flowsPerQueue int) (ports []uin
 }
 
 func rssHashOf(p *simPair, frame []byte) uint32 {
-	key := DefaultRSSKey
+	key := DefaultRSSKey()
 	h, _, _ := ixgbesim.RSSHash(key[:], frame, rssHashFields)
 	return h
 }

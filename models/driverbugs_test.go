@@ -18,6 +18,7 @@ import (
 func TestDriverBugsRejected(t *testing.T) {
 	cases := []struct {
 		name   string
+		eager  bool      // A's device reacts to a tail write at once
 		bugsA  ixgbe.Bug // sender: TX bugs
 		bugsB  ixgbe.Bug // receiver: RX bugs
 		reason string    // part of the validation failure
@@ -46,7 +47,24 @@ func TestDriverBugsRejected(t *testing.T) {
 			},
 		},
 		{
-			name: "tail before descriptor", bugsA: ixgbe.BugTailBeforeDescriptor,
+			// With a device that fetches as soon as TDT moves, it reads
+			// descriptors the driver has not written yet (the ring's 0xFF
+			// fill): a value never posted comes out of the ring FIFO.
+			name: "tail before descriptor", bugsA: ixgbe.BugTailBeforeDescriptor, eager: true,
+			reason: "WriteTail", fifo: "ring",
+			drive: func(t *testing.T, r *rig) {
+				for i := 0; i < 10; i++ {
+					r.send(t, 16, 1<<30)
+					r.step()
+					r.receive(t)
+				}
+			},
+		},
+		{
+			// The same bug with a device that only moves between driver
+			// calls: the descriptors are all written by the time it looks,
+			// so no FIFO shows the bug; only trace validation sees it.
+			name: "tail before descriptor, lazy device", bugsA: ixgbe.BugTailBeforeDescriptor,
 			reason: "WriteTail", fifo: "",
 			drive: func(t *testing.T, r *rig) { r.run(t, 300, 16) },
 		},
@@ -68,7 +86,7 @@ func TestDriverBugsRejected(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := newRig(t, rigOpts{mode: ixgbesim.Stepped, bugsA: c.bugsA, bugsB: c.bugsB})
+			r := newRig(t, rigOpts{mode: ixgbesim.Stepped, bugsA: c.bugsA, bugsB: c.bugsB, eagerTx: c.eager})
 			c.drive(t, r)
 			path, h, evs := saveTrace(t, r, "bug "+c.name)
 			rep, err := ValidateRings(h, evs)
@@ -94,7 +112,13 @@ func TestDriverBugsRejected(t *testing.T) {
 				results[name] = fr
 				t.Logf("%s FIFO: %v %s %s", name, fr.Result, fr.Failed, fr.FailedWhere)
 			}
-			if c.fifo != "" {
+			if c.fifo == "" {
+				for name, fr := range results {
+					if fr.Result != porcupine.Ok {
+						t.Logf("note: %s FIFO saw this bug too", name)
+					}
+				}
+			} else {
 				fr := results[c.fifo]
 				if fr.Result != porcupine.Illegal {
 					t.Fatalf("porcupine (%s FIFO) did not see the bug: %v", c.fifo, fr.Result)
@@ -125,7 +149,11 @@ func TestWireFaults(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := c.faults
 			r := newRig(t, rigOpts{mode: ixgbesim.Stepped, faults: &f})
-			r.run(t, 3000, 32)
+			frames := 3000
+			if raceEnabled {
+				frames = 1000
+			}
+			r.run(t, frames, 32)
 			st := r.cable.Stats()
 			t.Logf("sent %d, received %d; cable %+v", r.sent, r.recv, st)
 			path, h, evs := saveTrace(t, r, "wire fault "+c.name)

@@ -26,6 +26,23 @@ import (
 //   - lossy FIFO (a wire between two NICs: frames may be lost, never
 //     duplicated or reordered): a dequeue may skip positions, never go back.
 //
+// What porcupine can and cannot see of the driver bugs of ixgbe/bugs.go
+// (TestDriverBugsRejected; trace validation rejects all five):
+//
+//   - reclaim without DD, double post: the ring FIFO of buffer addresses
+//     stays in order (the same buffer goes in twice and comes out twice);
+//     the wire FIFO sees the frames sent twice (duplicated tags);
+//   - wrap off by one: a descriptor posted at index N is never fetched, so
+//     the ring FIFO is broken; on the wire it is only a lost frame, which
+//     a lossy FIFO allows;
+//   - refill of a device-owned slot: the overwritten descriptor's buffer is
+//     never filled (ring FIFO broken); on the wire nothing is amiss;
+//   - tail before descriptor: seen by the ring FIFO only if the device
+//     fetches inside the window between the tail write and the descriptor
+//     writes (a device that reacts to the doorbell at once, or a lucky
+//     race when free-running); a device that moves only between driver
+//     calls finds every descriptor written, and no history shows the bug.
+//
 // Histories are partitioned by queue, and each partition is cut at
 // quiescent points (no operation in flight), the state there being known,
 // so that no piece exceeds SegmentOps operations: porcupine's memory grows
@@ -166,9 +183,19 @@ func checkPartitions(parts []partitionOps, opt FIFOOptions) (*FIFOReport, error)
 			return true, nil
 		}
 		for i, op := range ops {
-			if i > start && i-start >= opt.SegmentOps && maxRet < op.Call {
-				if ok, err := flush(i); !ok || err != nil {
-					return rep, err
+			if i > start && i-start >= opt.SegmentOps {
+				if maxRet < op.Call {
+					if ok, err := flush(i); !ok || err != nil {
+						return rep, err
+					}
+				} else if i-start >= 4*opt.SegmentOps {
+					// No quiescent point: porcupine could not hold the
+					// history; say so rather than exhaust memory.
+					rep.Result = porcupine.Unknown
+					rep.Failed = p.name
+					rep.FailedWhere = fmt.Sprintf("%s: no quiescent point within %d operations, the history cannot be cut",
+						ops[start].Input.(fifoIn).What, i-start)
+					return rep, nil
 				}
 			}
 			maxRet = max(maxRet, op.Return)

@@ -14,7 +14,7 @@ import (
 )
 
 var (
-	largeFrames = flag.Int("models.frames", 0, "frames in TestLargeDriverTrace (default 100000, 20000 with -short; 1000000 for the million-frame run)")
+	largeFrames = flag.Int("models.frames", 0, "frames in TestLargeDriverTrace (default 100000, 20000 with -short or -race; 1000000 for the million-frame run)")
 	traceDir    = flag.String("models.tracedir", "", "also write the recorded traces of TestLargeDriverTrace here")
 )
 
@@ -25,7 +25,7 @@ func TestLargeDriverTrace(t *testing.T) {
 	frames := *largeFrames
 	if frames == 0 {
 		frames = 100_000
-		if testing.Short() {
+		if testing.Short() || raceEnabled {
 			frames = 20_000
 		}
 	}

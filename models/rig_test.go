@@ -8,6 +8,7 @@ import (
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
+	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
 )
 
@@ -43,6 +44,26 @@ type rigOpts struct {
 	capacity   int
 	untraced   bool
 	poolBuffer int
+	// eagerTx makes A's simulated device react to every TDT write at
+	// once, fetching and sending up to the new tail before the driver's
+	// next instruction (stepped mode): a device as fast as the datasheet
+	// allows, which opens the window between a tail write and later
+	// descriptor writes.
+	eagerTx bool
+}
+
+// eagerDevice is a stepped simulator that runs its TX engine to
+// completion on every write to TDT(0).
+type eagerDevice struct {
+	*ixgbesim.NIC
+}
+
+func (d eagerDevice) Write32(reg, v uint32) {
+	d.NIC.Write32(reg, v)
+	if reg == regs.TDT(0) {
+		for d.NIC.StepTx(0) {
+		}
+	}
 }
 
 const rigEtherType = 0x88B5 // IEEE 802 local experimental
@@ -87,7 +108,11 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	} else {
 		ca, cb = r.sa.Clock(), r.sb.Clock()
 	}
-	if r.a, err = ixgbe.New(r.sa, cfg(0, o.bugsA, ca)); err != nil {
+	var devA ixgbe.Device = r.sa
+	if o.eagerTx {
+		devA = eagerDevice{r.sa}
+	}
+	if r.a, err = ixgbe.New(devA, cfg(0, o.bugsA, ca)); err != nil {
 		t.Fatal(err)
 	}
 	if r.b, err = ixgbe.New(r.sb, cfg(1, o.bugsB, cb)); err != nil {

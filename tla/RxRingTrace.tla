@@ -5,8 +5,8 @@
 (* recorded: it is composed (by hand) in front of a Refill that reuses a   *)
 (* handed-up buffer; a dropped frame's buffer re-posted in place is        *)
 (* HandUp, AppFree and Refill composed.  Without device events, the        *)
-(* device's DevReceive may happen between events.  Accepted iff TLC finds *)
-(* no deadlock (see TxRingTrace.tla).                                      *)
+(* device's DevReceive happens in front of a DD observation that needs it. *)
+(* Accepted iff TLC finds no deadlock (see TxRingTrace.tla).               *)
 (***************************************************************************)
 EXTENDS RxRing, Json, TLC
 
@@ -66,13 +66,20 @@ WriteBackE == Is("dev_writeback") /\ DevUses(slot[rdh]) /\ slot[rdh] # NoBuf /\ 
 HeadE == Is("dev_head") /\ Ev.index = rdh /\ UNCHANGED vars
 DropE == Is("dev_drop") /\ UNCHANGED vars
 
+\* Without device events, DevReceive is composed lazily in front of the
+\* driver event that observes DD (see TxRingTrace.tla).
+NeedsDevice == /\ Is("dd_seen") \/ Is("reclaim") \/ Is("post")
+               /\ Ev.index = rxi
+               /\ slot[rxi] # NoBuf
+               /\ ~desc[rxi].dd
+
 Done == l = Len(Trace) + 1 /\ UNCHANGED traceVars
 
 TraceNext ==
     \/ /\ \/ PostE \/ TailE \/ DDSeenE \/ ReclaimE \/ TailReadE
           \/ FetchE \/ WriteBackE \/ HeadE \/ DropE
        /\ l' = l + 1
-    \/ /\ ~DeviceRecorded /\ l <= Len(Trace)
+    \/ /\ ~DeviceRecorded /\ NeedsDevice
        /\ DevReceive
        /\ UNCHANGED l
     \/ Done

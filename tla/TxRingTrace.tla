@@ -6,8 +6,9 @@
 (* Each event is one step of TxRing (or, for a post, the application's     *)
 (* unrecorded Alloc composed with Post, written out by hand).  When the   *)
 (* trace has no device events for the ring (recorded against hardware),   *)
-(* the device's DevFetch and DevWriteBack may happen between events        *)
-(* without consuming one.  A trace is accepted iff TLC finds no deadlock: *)
+(* the device's DevFetch and DevWriteBack happen, without consuming an     *)
+(* event, in front of a DD observation that needs them.  A trace is        *)
+(* accepted iff TLC finds no deadlock:                                     *)
 (* every reachable state either consumes the next event, takes a device    *)
 (* step, or has consumed the whole trace (then it stutters in Done).       *)
 (***************************************************************************)
@@ -64,14 +65,22 @@ DMAE == Is("dev_dma") /\ Ev.index \in Slots /\ InRange(wb, tdh, Ev.index) /\ slo
 WriteBackE == Is("dev_writeback") /\ Ev.index = wb /\ slot[wb] # NoBuf /\ DevWriteBack
 HeadE == Is("dev_head") /\ Ev.index = tdh /\ UNCHANGED vars
 
+\* Without device events, the device's steps are composed lazily in front of
+\* the driver event that observes them: only the DD-observing events need
+\* them, and delaying a device step never disables a driver step (the tail
+\* only grows what the device owns).
+NeedsDevice == /\ Is("dd_seen") \/ Is("reclaim")
+               /\ Ev.index \in Slots
+               /\ ~desc[Ev.index].dd
+
 Done == l = Len(Trace) + 1 /\ UNCHANGED traceVars
 
 TraceNext ==
     \/ /\ \/ PostE \/ TailE \/ DDSeenE \/ ReclaimE \/ TailReadE
           \/ FetchE \/ DMAE \/ WriteBackE \/ HeadE
        /\ l' = l + 1
-    \/ /\ ~DeviceRecorded /\ l <= Len(Trace)
-       /\ DevFetch \/ DevWriteBack
+    \/ /\ ~DeviceRecorded /\ NeedsDevice
+       /\ IF wb # tdh THEN DevWriteBack ELSE DevFetch
        /\ UNCHANGED l
     \/ Done
 

@@ -48,7 +48,7 @@ type Header struct {
 	Schema  string       `json:"schema"`
 	Version int          `json:"version"`
 	Devices []DeviceInfo `json:"devices"`
-	Events  uint64       `json:"events"`  // event lines that follow
+	Events  uint64       `json:"events"`  // event lines that follow (0: not known when the header was written)
 	Dropped uint64       `json:"dropped"` // events the recorder could not keep
 	Clock   string       `json:"clock"`
 	// Note is free text: what was run, with which faults or bugs.
@@ -257,6 +257,9 @@ func (r *Reader) Next() (Event, error) {
 		if len(b) == 0 {
 			continue
 		}
+		if e, ok := parseEventFast(b); ok {
+			return e, nil
+		}
 		var j eventJSON
 		if err := json.Unmarshal(b, &j); err != nil {
 			return Event{}, fmt.Errorf("trace: line %d: %w", r.line, err)
@@ -325,6 +328,9 @@ func ReadFile(path string) (Header, []Event, error) {
 	ev, err := r.ReadAll()
 	if err != nil {
 		return r.header, ev, fmt.Errorf("trace: %s: %w", path, err)
+	}
+	if r.header.Events != 0 && uint64(len(ev)) != r.header.Events {
+		return r.header, ev, fmt.Errorf("trace: %s: the header announces %d events, the file holds %d (truncated?)", path, r.header.Events, len(ev))
 	}
 	return r.header, ev, nil
 }

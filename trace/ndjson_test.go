@@ -2,7 +2,9 @@ package trace
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,7 +112,66 @@ func TestWriteFileFromRecorder(t *testing.T) {
 			t.Fatalf("event %d = %+v", i, e)
 		}
 	}
+	b, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, b[:bytes.LastIndexByte(b[:len(b)-1], '\n')+1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadFile(p); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("truncated file: %v", err)
+	}
 	if err := WriteFile(p, Header{}, nil); err == nil {
 		t.Fatal("nil recorder accepted")
 	}
+}
+
+func TestFastParserDeclinesOddSpellings(t *testing.T) {
+	for _, l := range []string{
+		`{"seq":01,"t":0,"kind":"post","dev":0,"dir":"rx","queue":0,"index":0,"len":0,"buf":"0x0"}`,
+		`{"seq":1, "t":0,"kind":"post","dev":0,"dir":"rx","queue":0,"index":0,"len":0,"buf":"0x0"}`,
+		`{"seq":1,"t":0,"kind":"post","dev":0,"dir":"rx","queue":0,"index":0,"len":0,"buf":"0xA"}`,
+		`{"seq":1,"t":0,"kind":"post","dev":0,"dir":"rx","queue":0,"index":0,"len":0,"buf":"0x0"} `,
+		`{"seq":1,"t":0,"kind":"post","dev":0,"dir":"rx","queue":0,"index":0,"len":4294967296,"buf":"0x0"}`,
+	} {
+		if e, ok := parseEventFast([]byte(l)); ok {
+			t.Errorf("fast parser accepted %s as %+v", l, e)
+		}
+	}
+}
+
+// The fast line parser agrees with encoding/json on every line the writer
+// produces, and declines (rather than misreads) lines spelled otherwise.
+func TestFastParserAgrees(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := Event{
+			Seq:   rapid.Uint64().Draw(t, "seq"),
+			T:     rapid.Int64().Draw(t, "t"),
+			Kind:  Kind(rapid.IntRange(1, int(kindCount)-1).Draw(t, "kind")),
+			Dir:   uint8(rapid.IntRange(0, 1).Draw(t, "dir")),
+			Dev:   rapid.Uint16().Draw(t, "dev"),
+			Queue: rapid.Uint16().Draw(t, "q"),
+			Index: rapid.Uint32().Draw(t, "idx"),
+			Len:   rapid.Uint32().Draw(t, "len"),
+			Buf:   rapid.Uint64().Draw(t, "buf"),
+		}
+		line := AppendEventJSON(nil, e)
+		got, ok := parseEventFast(line)
+		if !ok || got != e {
+			t.Fatalf("fast parse of %s: %+v %v", line, got, ok)
+		}
+		// Any single-byte change is either declined or parsed to what
+		// encoding/json would read.
+		i := rapid.IntRange(0, len(line)-1).Draw(t, "pos")
+		mut := append([]byte(nil), line...)
+		mut[i] = rapid.Byte().Draw(t, "byte")
+		if fe, ok := parseEventFast(mut); ok {
+			var j eventJSON
+			if err := json.Unmarshal(mut, &j); err != nil {
+				t.Fatalf("fast parser accepted %q that encoding/json rejects: %v", mut, err)
+			}
+			if j.Seq == nil || *j.Seq != fe.Seq || j.T != fe.T || j.Kind != fe.Kind.String() || j.Dev != fe.Dev ||
+				j.Queue != fe.Queue || j.Index != fe.Index || j.Len != fe.Len || j.Dir != DirString(fe.Dir) {
+				t.Fatalf("fast parser read %q as %+v, encoding/json as %+v", mut, fe, j)
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -86,7 +87,13 @@ func verifyTrace(w io.Writer, path string, opt models.FIFOOptions) (bool, error)
 		all = false
 		fmt.Fprintf(w, "FAILED ring protocol: after %d ring events, no action of the spec explains\n  %v\n", rep.Events, rep.Violation)
 	}
-	for k, st := range rep.Rings {
+	keys := make([]models.RingKey, 0, len(rep.Rings))
+	for k := range rep.Rings {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	for _, k := range keys {
+		st := rep.Rings[k]
 		fmt.Fprintf(w, "         %s: ring %d, %d events, %d driver and %d device steps, %d device steps inferred, %d buffers\n",
 			k, st.Size, st.Events, st.DriverSteps, st.DeviceSteps, st.Implied, st.Buffers)
 	}

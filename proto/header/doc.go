@@ -9,6 +9,12 @@
 // view returned by ParseX never fail; on a view made by conversion they
 // assume what ParseX would have checked.
 //
+// ParseIPv4Verified, ParseUDPVerified, ParseTCPVerified and
+// DecodeFrameVerified skip checksums the 82599 already verified on receive
+// (RXCSUM, datasheet 7.1.11). DecodeFrame decodes a whole frame into a
+// Frame of views. Fuzz targets for every parser live in fuzz_test.go, with
+// seeds under testdata/fuzz; package headertest builds sample frames.
+//
 // EncodeX writes a header in place at the start of a caller's buffer
 // (typically bytes made room for with dma.Packet.Prepend) and returns its
 // length; encoders that compute a checksum over the payload expect the

@@ -269,8 +269,9 @@ func FuzzParseTCP(f *testing.F) {
 }
 
 // chain decodes b with the exported per-layer parsers, as a demultiplexer
-// would: the reference DecodeFrame's fast paths must agree with.
-func chain(b []byte) (header.Frame, error) {
+// would: the reference DecodeFrame's fast paths must agree with. With
+// verified, it uses the parsers that skip IPv4, UDP and TCP checksums.
+func chain(b []byte, verified bool) (header.Frame, error) {
 	var f header.Frame
 	eth, err := header.ParseEthernet(b)
 	if err != nil {
@@ -285,7 +286,11 @@ func chain(b []byte) (header.Frame, error) {
 	default:
 		return f, nil
 	}
-	ip, err := header.ParseIPv4(eth.Payload())
+	parseIP := header.ParseIPv4
+	if verified {
+		parseIP = header.ParseIPv4Verified
+	}
+	ip, err := parseIP(eth.Payload())
 	if err != nil {
 		return f, err
 	}
@@ -297,9 +302,17 @@ func chain(b []byte) (header.Frame, error) {
 	case header.IPProtocolICMP:
 		f.ICMPv4, err = header.ParseICMPv4(ip.Payload())
 	case header.IPProtocolUDP:
-		f.UDP, err = header.ParseUDP(ip.Payload(), ip.Src(), ip.Dst())
+		if verified {
+			f.UDP, err = header.ParseUDPVerified(ip.Payload())
+		} else {
+			f.UDP, err = header.ParseUDP(ip.Payload(), ip.Src(), ip.Dst())
+		}
 	case header.IPProtocolTCP:
-		f.TCP, err = header.ParseTCP(ip.Payload(), ip.Src(), ip.Dst())
+		if verified {
+			f.TCP, err = header.ParseTCPVerified(ip.Payload())
+		} else {
+			f.TCP, err = header.ParseTCP(ip.Payload(), ip.Src(), ip.Dst())
+		}
 	}
 	return f, err
 }
@@ -313,18 +326,24 @@ func sameFrame(a, b header.Frame) bool {
 		sameView(a.ICMPv4, b.ICMPv4) && sameView(a.UDP, b.UDP) && sameView(a.TCP, b.TCP)
 }
 
-// FuzzDecodeFrame checks that DecodeFrame agrees exactly (same error, same
-// views of the same bytes) with the chain of per-layer parsers, and that
-// skipping verified checksums changes nothing on frames whose checksums are
-// good.
+// FuzzDecodeFrame checks that DecodeFrame and DecodeFrameVerified (with its
+// inlined fast paths) agree exactly (same error, same views of the same
+// bytes) with the chains of per-layer parsers, and that skipping verified
+// checksums changes nothing on frames whose checksums are good.
 func FuzzDecodeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr header.Frame
 		var err error
 		parseUnchanged(t, b, func() { err = header.DecodeFrame(b, &fr) })
-		want, wantErr := chain(b)
+		want, wantErr := chain(b, false)
 		if err != wantErr || !sameFrame(fr, want) {
 			t.Fatalf("DecodeFrame = %v, %+v; per-layer parsers = %v, %+v", err, fr, wantErr, want)
+		}
+		var fv header.Frame
+		errV := header.DecodeFrameVerified(b, &fv, header.VerifiedIPv4|header.VerifiedL4)
+		wantV, wantErrV := chain(b, true)
+		if errV != wantErrV || !sameFrame(fv, wantV) {
+			t.Fatalf("DecodeFrameVerified = %v, %+v; per-layer parsers = %v, %+v", errV, fv, wantErrV, wantV)
 		}
 		if err == nil {
 			var v header.Frame

@@ -33,12 +33,12 @@ const (
 // the total length.
 type IPv4 []byte
 
-// ParseIPv4 checks b as an IPv4 packet (RFC 791; RFC 1122 §3.2.1.1–2: version
-// 4, header length at least 20 and within the packet, total length at least
-// the header and at most len(b), valid header checksum, option syntax, and a
-// fragment whose offset plus total length stays within 65535 bytes, so
-// that reassembly cannot overflow) and returns it trimmed to
-// its total length, so that link padding is dropped.
+// ParseIPv4 checks b as an IPv4 packet (RFC 791; RFC 1122 §3.2.1.1–2):
+// version 4, header length at least 20 and within the packet, total length
+// at least the header and at most len(b), a valid header checksum, option
+// syntax, and a fragment offset plus total length within 65535 bytes (so
+// that reassembly cannot overflow). It returns the packet trimmed to its
+// total length, so that link padding is dropped.
 func ParseIPv4(b []byte) (IPv4, error) { return parseIPv4(b, true) }
 
 // ParseIPv4Verified is ParseIPv4 for a packet whose header checksum is

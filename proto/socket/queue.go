@@ -13,9 +13,13 @@ type Meta struct {
 	Proto  uint8
 	TTL    uint8
 	TOS    uint8
-	Flags  uint8
+	Flags  uint8  // FlagDontFragment
 	Seq    uint32 // free for the protocol (e.g. ICMP id/sequence)
 }
+
+// FlagDontFragment in Meta.Flags asks for the IP DF bit (RFC 791): the
+// datagram must fit the path MTU unfragmented.
+const FlagDontFragment = 1 << 0
 
 // DatagramQueue is a bounded FIFO of datagrams in one preallocated byte ring,
 // each stored contiguously (a datagram that would wrap starts over at the

@@ -41,6 +41,7 @@ const (
 	IPFragDropped   // fragments dropped by reassembly (see Reasm* for why)
 	IPNoRoute       // datagrams with no route
 	IPFragmentsOut  // fragments sent
+	IPFragNeeded    // datagrams with DF set larger than the path MTU, dropped
 	IPDelivered     // datagrams delivered to a transport
 	ICMPMalformed   // truncated messages
 	ICMPBadChecksum // checksum failures
@@ -76,7 +77,7 @@ var counterNames = [numCounters]string{
 	"rx_frames", "rx_bytes", "rx_errors", "tx_frames", "tx_bytes", "tx_errors", "tx_ring_full", "tx_no_buffers", "tx_handoff_drops",
 	"eth_truncated", "eth_other_host", "eth_vlan", "eth_unknown_type",
 	"arp_malformed", "arp_requests_in", "arp_replies_in", "arp_requests_out", "arp_replies_out", "arp_conflicts", "arp_queue_full", "arp_failed", "arp_table_full",
-	"ip_malformed", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_delivered",
+	"ip_malformed", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_frag_needed", "ip_delivered",
 	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_rate_limited",
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",
 	"reasm_overlaps", "reasm_duplicates", "reasm_malformed", "reasm_too_big", "reasm_too_many_frags", "reasm_timeouts", "reasm_evicted", "reasm_no_memory", "reasm_memory_bytes",

@@ -162,7 +162,7 @@ func (lp *Loop) poll() int {
 		if !ok {
 			break
 		}
-		lp.output(m.Local.Addr().As4(), m.Remote.Addr().As4(), m.Proto, m.TOS, m.TTL, data, nil)
+		lp.outputFlags(m.Local.Addr().As4(), m.Remote.Addr().As4(), m.Proto, m.TOS, m.TTL, m.Flags&socket.FlagDontFragment != 0, data, nil)
 		lp.handoff.Discard()
 		drained++
 	}
@@ -423,6 +423,9 @@ func (lp *Loop) icmpErrorInput(m header.ICMPv4) {
 		return
 	}
 	quoted := header.IPv4(q)
+	if m.Type() == header.ICMPv4DestinationUnreachable && m.Code() == header.ICMPv4FragmentationNeeded && lp.s.isLocal4(quoted.Src()) {
+		lp.s.pmtu.update(quoted.Dst(), int(m.NextHopMTU()), lp.nic.mtu, lp.now)
+	}
 	if quoted.Protocol() != header.IPProtocolUDP || quoted.FragmentOffset() != 0 {
 		return
 	}
@@ -475,13 +478,20 @@ func (lp *Loop) reassemblyTimeExceeded(quote []byte) {
 // "fragmentation"), resolves the next hop and queues the frames. A datagram
 // routed out of another interface is handed to that interface's loop.
 func (lp *Loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+	lp.outputFlags(src, dst, proto, tos, ttl, false, a, b)
+}
+
+// outputFlags is output with the DF bit: a datagram with df set that does
+// not fit the path MTU is dropped and counted (sockets check before
+// sending; the path MTU may have dropped since).
+func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) {
 	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(dst))
 	if !ok {
 		lp.c.inc(IPNoRoute)
 		return
 	}
 	if r.NIC != lp.nic.id {
-		lp.handOver(r.NIC, src, dst, proto, tos, ttl, a, b)
+		lp.handOver(r.NIC, src, dst, proto, tos, ttl, df, a, b)
 		return
 	}
 	nextHop := r.NextHop(netip.AddrFrom4(dst)).As4()
@@ -491,31 +501,39 @@ func (lp *Loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []b
 		return
 	}
 	id := lp.s.nextID()
-	maxData := lp.nic.mtu - header.IPv4MinHeaderLen
+	maxData := lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) - header.IPv4MinHeaderLen
 	if total <= maxData {
-		lp.frame(src, dst, proto, tos, ttl, id, 0, false, a, b, 0, total, nextHop)
+		flags := uint8(0)
+		if df {
+			flags = header.IPv4FlagDontFragment
+		}
+		lp.frame(src, dst, proto, tos, ttl, id, 0, flags, a, b, 0, total, nextHop)
+		return
+	}
+	if df {
+		lp.c.inc(IPFragNeeded)
 		return
 	}
 	chunk := maxData &^ 7 // fragment data is a multiple of 8 bytes
 	for off := 0; off < total; off += chunk {
 		n := min(chunk, total-off)
-		lp.frame(src, dst, proto, tos, ttl, id, off, off+n < total, a, b, off, n, nextHop)
+		flags := uint8(0)
+		if off+n < total {
+			flags = header.IPv4FlagMoreFragments
+		}
+		lp.frame(src, dst, proto, tos, ttl, id, off, flags, a, b, off, n, nextHop)
 		lp.c.inc(IPFragmentsOut)
 	}
 }
 
 // frame builds one frame carrying bytes [off, off+n) of a||b.
-func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, more bool, a, b []byte, off, n int, nextHop header.IPv4Addr) {
+func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, flags uint8, a, b []byte, off, n int, nextHop header.IPv4Addr) {
 	p, err := lp.pool.Alloc()
 	if err != nil {
 		lp.c.inc(TxNoBuffers)
 		return
 	}
 	room := p.Room()
-	var flags uint8
-	if more {
-		flags = header.IPv4FlagMoreFragments
-	}
 	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
 	header.EncodeIPv4(room[header.EthernetHeaderLen:], header.IPv4Fields{
 		TOS: tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: id, Flags: flags,
@@ -541,13 +559,16 @@ func copyRange(dst, a, b []byte, off int) {
 }
 
 // handOver passes a datagram to another interface's loop (non-blocking).
-func (lp *Loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
+func (lp *Loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) {
 	n := lp.s.NIC(nic)
 	if n == nil {
 		lp.c.inc(IPNoRoute)
 		return
 	}
 	m := socket.Meta{Local: netip.AddrPortFrom(netip.AddrFrom4(src), 0), Remote: netip.AddrPortFrom(netip.AddrFrom4(dst), 0), Proto: proto, TOS: tos, TTL: ttl}
+	if df {
+		m.Flags |= socket.FlagDontFragment
+	}
 	other := n.loops[flowHash(m, len(n.loops))]
 	if !other.handoff.Push(m, a, b) {
 		lp.c.inc(TxHandoffDrops)

@@ -23,6 +23,17 @@
 //     (routes, addresses) or has its own lock (ARP cache, socket tables,
 //     ICMP rate limiter).
 //
+// Transports other than ICMP and UDP (TCP next) plug in with
+// RegisterTransport: their handler runs on the poll loop that received the
+// datagram and uses the Loop's timer queue, clock and output path; their
+// sockets build on package socket (deadlines, readiness, closed state) and
+// their demultiplexing on package demux, as UDP's do.
+//
+// What a host does not do here: forwarding (datagrams for other hosts are
+// counted and dropped, so this stack never generates "fragmentation needed";
+// it honours received ones, RFC 1191), IP options beyond validation,
+// loopback, broadcast and multicast sending.
+//
 // A stack can also be polled by hand (Poll) with a fake clock, for
 // deterministic tests; Start runs the loops on goroutines instead.
 package stack
@@ -87,6 +98,7 @@ type Stack struct {
 	icmp    *icmp.Protocol
 	limiter *icmp.RateLimiter
 	ipID    atomic.Uint32
+	pmtu    pmtuCache
 
 	// transports handles protocols other than ICMP and UDP (TCP).
 	transports [256]TransportHandler
@@ -375,7 +387,7 @@ func (s *Stack) Route(dst, src netip.Addr) (socket.Route, error) {
 			return socket.Route{}, fmt.Errorf("stack: interface %s has no address: %w", n.name, ErrNoAddress)
 		}
 	}
-	return socket.Route{NIC: r.NIC, Src: src, NextHop: nh, MTU: n.mtu}, nil
+	return socket.Route{NIC: r.NIC, Src: src, NextHop: nh, MTU: s.pmtu.lookup(dst.As4(), n.mtu, s.clock.Now())}, nil
 }
 
 // SendDatagram implements socket.Network.
@@ -385,15 +397,22 @@ func (s *Stack) SendDatagram(b *socket.Base, r socket.Route, m socket.Meta, l4 [
 		return ErrNoRoute
 	}
 	lp := n.loops[flowHash(m, len(n.loops))]
+	waited := false
 	for {
 		if lp.handoff.Push(m, l4[:], payload) {
 			lp.wake()
+			if waited {
+				// Pass the space notification on to the next blocked
+				// writer, if any: there may be room for it too.
+				lp.handoffSpace.Notify()
+			}
 			return nil
 		}
 		lp.wake()
 		if err := b.WaitWritable(lp.handoffSpace.C()); err != nil {
 			return err
 		}
+		waited = true
 	}
 }
 
@@ -480,6 +499,16 @@ func (s *Stack) Counters() Counters {
 	}
 	c.v[ICMPRateLimited] += s.limiter.Limited.Load()
 	return c
+}
+
+// PathMTU returns the MTU the stack uses towards dst on interface nic's
+// link: the path MTU learnt from ICMP (RFC 1191), else the link's.
+func (s *Stack) PathMTU(nic int, dst netip.Addr) int {
+	n := s.NIC(nic)
+	if n == nil || !dst.Is4() {
+		return 0
+	}
+	return s.pmtu.lookup(dst.As4(), n.mtu, s.clock.Now())
 }
 
 // ReassemblyMemory returns the bytes held by reassembly over all loops and

@@ -332,3 +332,72 @@ func TestUDPOverRunningLoopsWithWireFaults(t *testing.T) {
 		t.Fatal("corrupted frames were never counted")
 	}
 }
+
+// Writers blocked on a full hand-off queue all get through once the loop
+// drains it, and a write deadline bounds the wait.
+func TestHandoffBackpressure(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{HandoffBytes: 8 << 10})
+	p.settle()
+	srv, _ := p.b.ListenUDP(netip.AddrPortFrom(netip.Addr{}, 7))
+	const writers, each = 4, 20
+	done := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			s, err := p.a.DialUDP(netip.AddrPort{}, netip.AddrPortFrom(addrB, 7))
+			if err != nil {
+				done <- err
+				return
+			}
+			for i := 0; i < each; i++ {
+				if _, err := s.Write(make([]byte, 1000)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	got := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for finished := 0; finished < writers; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished++
+		default:
+			if time.Now().After(deadline) {
+				t.Fatalf("writers still blocked; %d datagrams through", got)
+			}
+			p.settle()
+			for srv.Queued() > 0 {
+				srv.ReadFrom(make([]byte, 2000))
+				got++
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	p.settle()
+	got += srv.Queued()
+	if got != writers*each {
+		t.Fatalf("%d of %d datagrams delivered", got, writers*each)
+	}
+	// Nobody polls now: a write deadline ends the wait.
+	s, _ := p.a.DialUDP(netip.AddrPort{}, netip.AddrPortFrom(addrB, 7))
+	s.SetWriteDeadline(p.clk.Now().Add(time.Second))
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.Write(make([]byte, 1000)); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	p.clk.Advance(2 * time.Second)
+	if err := <-errc; !errors.Is(err, socket.ErrDeadlineExceeded) {
+		t.Fatalf("blocked write: %v", err)
+	}
+}

@@ -142,6 +142,16 @@ type Socket struct {
 	local     netip.AddrPort // bound address; its Addr may be 0.0.0.0
 	remote    netip.AddrPort
 	connected bool
+	dontFrag  bool
+}
+
+// SetDontFragment sets the IP DF bit on the socket's datagrams (Linux's
+// IP_MTU_DISCOVER = IP_PMTUDISC_DO): a datagram larger than the path MTU
+// then fails with EMSGSIZE instead of being fragmented.
+func (s *Socket) SetDontFragment(on bool) {
+	s.mu.Lock()
+	s.dontFrag = on
+	s.mu.Unlock()
 }
 
 func validLocal(p *Protocol, a netip.Addr) error {
@@ -276,14 +286,14 @@ func (s *Socket) WriteTo(b []byte, addr netip.AddrPort) (int, error) {
 		return 0, fmt.Errorf("udp: send to %v: %w", addr, ErrBadAddress)
 	}
 	s.mu.Lock()
-	local, connected := s.local, s.connected
+	local, connected, df := s.local, s.connected, s.dontFrag
 	s.mu.Unlock()
 	if connected {
 		if err := s.TakeSoftError(); err != nil {
 			return 0, err
 		}
 	}
-	return s.send(b, local, addr)
+	return s.send(b, local, addr, df)
 }
 
 // Write sends b to the connected peer.
@@ -292,7 +302,7 @@ func (s *Socket) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	s.mu.Lock()
-	local, remote, connected := s.local, s.remote, s.connected
+	local, remote, connected, df := s.local, s.remote, s.connected, s.dontFrag
 	s.mu.Unlock()
 	if !connected {
 		return 0, ErrNotConnected
@@ -300,10 +310,10 @@ func (s *Socket) Write(b []byte) (int, error) {
 	if err := s.TakeSoftError(); err != nil {
 		return 0, err
 	}
-	return s.send(b, local, remote)
+	return s.send(b, local, remote, df)
 }
 
-func (s *Socket) send(b []byte, local, to netip.AddrPort) (int, error) {
+func (s *Socket) send(b []byte, local, to netip.AddrPort, df bool) (int, error) {
 	if len(b) > MaxPayload {
 		return 0, ErrMessageTooLong
 	}
@@ -315,6 +325,9 @@ func (s *Socket) send(b []byte, local, to netip.AddrPort) (int, error) {
 	if err != nil {
 		s.p.counters.SendErrors.Add(1)
 		return 0, err
+	}
+	if df && header.IPv4MinHeaderLen+header.UDPHeaderLen+len(b) > r.MTU {
+		return 0, ErrMessageTooLong
 	}
 	var hdr [header.UDPHeaderLen]byte
 	binary.BigEndian.PutUint16(hdr[0:2], local.Port())
@@ -330,6 +343,9 @@ func (s *Socket) send(b []byte, local, to netip.AddrPort) (int, error) {
 	}
 	binary.BigEndian.PutUint16(hdr[6:8], c)
 	m := socket.Meta{Local: netip.AddrPortFrom(r.Src, local.Port()), Remote: to, Proto: Proto, TTL: header.DefaultTTL}
+	if df {
+		m.Flags |= socket.FlagDontFragment
+	}
 	if err := s.p.net.SendDatagram(&s.Base, r, m, hdr, b); err != nil {
 		s.p.counters.SendErrors.Add(1)
 		return 0, err

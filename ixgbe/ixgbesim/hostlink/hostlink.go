@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"sync/atomic"
+	"time"
 )
 
 // Receiver takes frames from the wire, FCS included, and reports whether it
@@ -47,15 +48,20 @@ type Stats struct {
 	RxPadded   uint64 // frames shorter than 60 bytes, padded
 	RxErrors   uint64 // read errors other than shutdown
 	RxOutgoing uint64 // our own transmissions echoed back by AF_PACKET, ignored
-	TxFrames   uint64 // frames written to the kernel
-	TxBytes    uint64 // their bytes, FCS stripped
-	TxBadFCS   uint64 // frames from the NIC whose FCS did not verify, dropped
-	TxRunts    uint64 // frames too short to hold a header and an FCS, dropped
-	TxErrors   uint64 // write errors, or transmissions after Close
+	// RxCsumNotReady counts frames AF_PACKET flagged as carrying an
+	// unfinished checksum (TP_STATUS_CSUMNOTREADY): the sending interface
+	// still has transmit checksum offload on (see DisableOffloads).
+	RxCsumNotReady uint64
+	TxFrames       uint64 // frames written to the kernel
+	TxBytes        uint64 // their bytes, FCS stripped
+	TxBadFCS       uint64 // frames from the NIC whose FCS did not verify, dropped
+	TxRunts        uint64 // frames too short to hold a header and an FCS, dropped
+	TxErrors       uint64 // write errors, or transmissions after Close
 }
 
 type counters struct {
 	rxFrames, rxBytes, rxRefused, rxPadded, rxErrors, rxOutgoing atomic.Uint64
+	rxCsumNotReady                                               atomic.Uint64
 	txFrames, txBytes, txBadFCS, txRunts, txErrors               atomic.Uint64
 }
 
@@ -63,7 +69,8 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(), RxRefused: c.rxRefused.Load(),
 		RxPadded: c.rxPadded.Load(), RxErrors: c.rxErrors.Load(), RxOutgoing: c.rxOutgoing.Load(),
-		TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxBadFCS: c.txBadFCS.Load(),
+		RxCsumNotReady: c.rxCsumNotReady.Load(),
+		TxFrames:       c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxBadFCS: c.txBadFCS.Load(),
 		TxRunts: c.txRunts.Load(), TxErrors: c.txErrors.Load(),
 	}
 }
@@ -117,3 +124,15 @@ func strip(c *counters, frame []byte) ([]byte, bool) {
 	}
 	return frame[:len(frame)-fcsLen], true
 }
+
+// backoff paces a reader that keeps failing (a TAP device deleted under it
+// returns EBADFD on every read), so that it never spins: 1 ms doubling to
+// 100 ms, back to nothing after a success.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) fail() {
+	b.d = min(max(2*b.d, time.Millisecond), 100*time.Millisecond)
+	time.Sleep(b.d)
+}
+
+func (b *backoff) ok() { b.d = 0 }

@@ -209,6 +209,9 @@ func exerciseLink(t *testing.T, n *Netns, l link, rec *recorder, ifname string, 
 	if !l.Up() {
 		t.Fatal("link down while open")
 	}
+	if st := l.Stats(); st.RxCsumNotReady != 0 {
+		t.Fatalf("frames with unfinished checksums: %+v", st)
+	}
 }
 
 func closeLink(t *testing.T, l link) {
@@ -405,5 +408,85 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal("overlong name accepted")
 	} else if errors.Is(err, nil) {
 		t.Fatal("no error")
+	}
+}
+
+// Deleting the TAP interface under an open link makes every read fail; the
+// reader must pace itself rather than spin, and Close must still return.
+func TestLinuxTAPDeletedUnderLink(t *testing.T) {
+	n := newNetns(t)
+	tap, err := n.OpenTAP("vtap3", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustIP(t, n, "link", "set", "vtap3", "up")
+	mustIP(t, n, "link", "del", "vtap3")
+	time.Sleep(300 * time.Millisecond)
+	t.Logf("read errors: %d", tap.Stats().RxErrors)
+	if e := tap.Stats().RxErrors; e > 50 {
+		t.Fatalf("%d read errors in 300 ms: the reader spins", e)
+	}
+	closeLink(t, tap)
+}
+
+// A tagged frame crossing a veth reaches AF_PACKET with its 802.1Q tag
+// taken out (the receive path untags into metadata whether or not the 8021q
+// module is loaded); the link must put it back, as the wire carries it. The
+// tagged frame is injected on the other end by a second Raw link.
+func TestLinuxVethVLANTag(t *testing.T) {
+	n := newNetns(t)
+	if err := n.AddVeth("vk2", "vs2"); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	raw, err := n.OpenRaw("vs2", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLink(t, raw)
+	inject, err := n.OpenRaw("vk2", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLink(t, inject)
+	untagged := udpFrame(simMAC, header.MAC{0x02, 0, 0, 0, 0, 0x01}, header.IPv4Addr{10, 205, 0, 1}, header.IPv4Addr{10, 205, 0, 2}, 1, 9999, []byte("tagged"))
+	tagged := make([]byte, len(untagged)+4)
+	copy(tagged, untagged[:12])
+	header.EncodeEthernetVLAN(tagged, simMAC, header.MAC{0x02, 0, 0, 0, 0, 0x01}, 0x2005, header.EtherTypeIPv4) // PCP 1, VID 5
+	copy(tagged[18:], untagged[14:])
+	inject.Transmit(AppendFCS(tagged))
+	fr := rec.waitFor(t, "tagged UDP datagram", func(f header.Frame) bool { return f.UDP != nil && f.UDP.DstPort() == 9999 })
+	want := AppendFCS(append([]byte(nil), tagged...))
+	if !bytes.Equal(fr, want) {
+		t.Fatalf("frame differs from what was sent (tag lost?):\n got % x\nwant % x", fr, want)
+	}
+}
+
+// With the kernel side's transmit checksum offload left on, AF_PACKET sees
+// frames with unfinished checksums; the link counts them, which is how a
+// user learns to call DisableOffloads.
+func TestLinuxVethCountsUnfinishedChecksums(t *testing.T) {
+	n := newNetns(t)
+	if err := n.AddVeth("vk3", "vs3"); err != nil {
+		t.Fatal(err)
+	}
+	mustIP(t, n, "addr", "add", "10.206.0.1/24", "dev", "vk3")
+	rec := newRecorder()
+	raw, err := n.OpenRaw("vs3", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLink(t, raw)
+	mustIP(t, n, "neigh", "replace", "10.206.0.2", "lladdr", simMAC.String(), "dev", "vk3")
+	sock := kernelSocket(t, n, "10.206.0.1:0")
+	if _, err := sock.WriteToUDP([]byte("offloaded"), &net.UDPAddr{IP: net.IPv4(10, 206, 0, 2), Port: 9999}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for raw.Stats().RxCsumNotReady == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := raw.Stats(); st.RxCsumNotReady == 0 {
+		t.Fatalf("no unfinished checksum counted: %+v", st)
 	}
 }

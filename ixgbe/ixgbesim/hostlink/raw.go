@@ -3,6 +3,7 @@
 package hostlink
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,6 +60,13 @@ func OpenRaw(ifname string, r Receiver) (*Raw, error) {
 	// ask the kernel not to (Linux 4.20+). Older kernels still deliver
 	// them, and readLoop drops them by packet type.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	// The kernel hands AF_PACKET sockets frames with their 802.1Q tag
+	// taken out (VLAN acceleration) and reports it in auxiliary data; a NIC
+	// on the wire must see the tag, so readLoop puts it back.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("hostlink: PACKET_AUXDATA on %q: %w", ifname, err)
+	}
 	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
@@ -79,18 +88,21 @@ func (l *Raw) Name() string { return l.ifname }
 
 func (l *Raw) readLoop() {
 	defer close(l.done)
-	buf := make([]byte, maxReadSize+fcsLen)
+	// Room for the frame, a re-inserted 802.1Q tag, padding and the FCS.
+	buf := make([]byte, maxReadSize+vlanTagLen+fcsLen)
+	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{}))))
+	var bo backoff
 	for {
 		var (
-			n     int
-			from  unix.Sockaddr
-			rerr  error
-			trunc bool
+			n, oobn int
+			from    unix.Sockaddr
+			rerr    error
+			trunc   bool
 		)
 		err := l.conn.Read(func(fd uintptr) bool {
 			var flags int
-			n, _, flags, from, rerr = unix.Recvmsg(int(fd), buf[:maxReadSize], nil, unix.MSG_TRUNC)
-			trunc = flags&unix.MSG_TRUNC != 0
+			n, oobn, flags, from, rerr = unix.Recvmsg(int(fd), buf[:maxReadSize], oob, unix.MSG_TRUNC)
+			trunc = flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0
 			return rerr != unix.EAGAIN
 		})
 		if err != nil { // the file was closed
@@ -100,19 +112,55 @@ func (l *Raw) readLoop() {
 			if l.closed.Load() {
 				return
 			}
-			l.c.rxErrors.Add(1)
+			l.c.rxErrors.Add(1) // ENETDOWN when the interface goes down, say
+			bo.fail()
 			continue
 		}
+		bo.ok()
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			l.c.rxOutgoing.Add(1)
 			continue
 		}
-		if trunc || n == 0 {
-			l.c.rxErrors.Add(1) // larger than any frame can be: a GSO super-packet
+		if trunc || n < headerLen {
+			l.c.rxErrors.Add(1) // larger than any frame can be, or no header
 			continue
+		}
+		if aux, ok := auxdata(oob[:oobn]); ok {
+			if aux.Status&unix.TP_STATUS_CSUMNOTREADY != 0 {
+				l.c.rxCsumNotReady.Add(1)
+			}
+			if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+				tpid := uint16(unix.ETH_P_8021Q)
+				if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+					tpid = aux.Vlan_tpid
+				}
+				copy(buf[12+vlanTagLen:n+vlanTagLen], buf[12:n])
+				binary.BigEndian.PutUint16(buf[12:], tpid)
+				binary.BigEndian.PutUint16(buf[14:], aux.Vlan_tci)
+				n += vlanTagLen
+			}
 		}
 		deliver(&l.c, l.r, buf, n)
 	}
+}
+
+// vlanTagLen is the size of an 802.1Q tag (TPID and TCI).
+const vlanTagLen = 4
+
+// auxdata finds the PACKET_AUXDATA control message (struct
+// tpacket_auxdata, linux/if_packet.h) in oob.
+func auxdata(oob []byte) (unix.TpacketAuxdata, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return unix.TpacketAuxdata{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_PACKET && m.Header.Type == unix.PACKET_AUXDATA &&
+			len(m.Data) >= int(unsafe.Sizeof(unix.TpacketAuxdata{})) {
+			return *(*unix.TpacketAuxdata)(unsafe.Pointer(&m.Data[0])), true
+		}
+	}
+	return unix.TpacketAuxdata{}, false
 }
 
 // Transmit checks and strips the frame's FCS and sends it out of the

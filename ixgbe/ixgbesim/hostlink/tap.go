@@ -64,17 +64,20 @@ func (t *TAP) Name() string { return t.name }
 func (t *TAP) readLoop() {
 	defer close(t.done)
 	buf := make([]byte, maxReadSize+fcsLen)
+	var bo backoff
 	for {
 		n, err := t.file.Read(buf[:maxReadSize])
 		if err != nil {
 			if t.closed.Load() || errors.Is(err, os.ErrClosed) {
 				return
 			}
-			// EIO while the interface is down is transient; count it and
-			// keep reading, as the device stays open.
+			// Count it and keep reading, as the device stays open; pace
+			// the retries in case the error persists.
 			t.c.rxErrors.Add(1)
+			bo.fail()
 			continue
 		}
+		bo.ok()
 		if n == 0 {
 			continue
 		}
