@@ -14,7 +14,7 @@
 //
 // Wires: Connect joins two NICs back to back with fault injection per
 // direction (drop, corrupt, duplicate, reorder, delay, link flap);
-// PcapCapture records what a NIC sends and ReplayPcap feeds a capture in;
+// trace/pcap.Tap records what a NIC sends and ReplayPcap feeds a capture in;
 // package hostlink joins a NIC to the Linux kernel (TAP, AF_PACKET).
 //
 // Under the race detector the NIC's DMA memory comes from the Go heap (see

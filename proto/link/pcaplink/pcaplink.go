@@ -5,8 +5,6 @@
 package pcaplink
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
@@ -14,72 +12,36 @@ import (
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/proto/link"
+	"github.com/verinic/verinic/trace/pcap"
 )
 
 // Link is a link.Link that records its frames.
 type Link struct {
 	link.Link
-	mu      sync.Mutex
-	w       *bufio.Writer
-	err     error
-	frames  uint64
+	w       *pcap.Writer
+	mu      sync.Mutex // guards scratch
 	scratch [][]byte
 	now     func() time.Time
 }
 
-// pcap file format constants (the libpcap "savefile" format).
-const (
-	magic        = 0xa1b2c3d4 // microsecond timestamps
-	linkEthernet = 1
-	snapLen      = 65535
-)
-
 // Wrap records inner's frames to w, starting with the pcap file header.
 func Wrap(inner link.Link, w io.Writer) (*Link, error) {
-	l := &Link{Link: inner, w: bufio.NewWriter(w), now: time.Now}
-	var h [24]byte
-	binary.LittleEndian.PutUint32(h[0:], magic)
-	binary.LittleEndian.PutUint16(h[4:], 2) // version 2.4
-	binary.LittleEndian.PutUint16(h[6:], 4)
-	binary.LittleEndian.PutUint32(h[16:], snapLen)
-	binary.LittleEndian.PutUint32(h[20:], linkEthernet)
-	if _, err := l.w.Write(h[:]); err != nil {
-		return nil, fmt.Errorf("pcaplink: write header: %w", err)
+	pw, err := pcap.NewWriter(w, pcap.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("pcaplink: %w", err)
 	}
-	return l, nil
+	return &Link{Link: inner, w: pw, now: time.Now}, nil
 }
 
-func (l *Link) record(frame []byte) {
-	if l.err != nil {
-		return
-	}
-	t := l.now()
-	n := min(len(frame), snapLen)
-	var h [16]byte
-	binary.LittleEndian.PutUint32(h[0:], uint32(t.Unix()))
-	binary.LittleEndian.PutUint32(h[4:], uint32(t.Nanosecond()/1000))
-	binary.LittleEndian.PutUint32(h[8:], uint32(n))
-	binary.LittleEndian.PutUint32(h[12:], uint32(len(frame)))
-	if _, err := l.w.Write(h[:]); err != nil {
-		l.err = err
-		return
-	}
-	if _, err := l.w.Write(frame[:n]); err != nil {
-		l.err = err
-		return
-	}
-	l.frames++
-}
+// record writes one frame; a failed write is kept by the writer (see Flush)
+// and never disturbs the traffic.
+func (l *Link) record(frame []byte) { _ = l.w.WriteFrame(l.now(), frame) }
 
 // RxBatch receives from the inner link and records what it got.
 func (l *Link) RxBatch(q int, pkts []dma.Packet) (int, error) {
 	n, err := l.Link.RxBatch(q, pkts)
-	if n > 0 {
-		l.mu.Lock()
-		for i := 0; i < n; i++ {
-			l.record(pkts[i].Data())
-		}
-		l.mu.Unlock()
+	for i := 0; i < n; i++ {
+		l.record(pkts[i].Data())
 	}
 	return n, err
 }
@@ -103,18 +65,10 @@ func (l *Link) TxBatch(q int, pkts []dma.Packet) (int, error) {
 }
 
 // Flush writes buffered records out and returns the first write error.
-func (l *Link) Flush() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err == nil {
-		l.err = l.w.Flush()
-	}
-	return l.err
-}
+func (l *Link) Flush() error { return l.w.Flush() }
 
 // Frames returns the number of frames recorded.
 func (l *Link) Frames() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.frames
+	frames, _ := l.w.Stats()
+	return frames
 }

@@ -52,12 +52,12 @@ func TestRecordsReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The libpcap savefile format, read independently: a 24-byte header
-	// (magic a1b2c3d4, version 2.4, link type 1 = Ethernet), then records of
-	// a 16-byte header (seconds, microseconds, captured and original
-	// lengths) and the frame.
+	// (magic a1b23c4d for nanosecond timestamps, version 2.4, link type 1 =
+	// Ethernet), then records of a 16-byte header (seconds, nanoseconds,
+	// captured and original lengths) and the frame.
 	buf := file.Bytes()
 	le := binary.LittleEndian
-	if len(buf) < 24 || le.Uint32(buf) != 0xa1b2c3d4 || le.Uint16(buf[4:]) != 2 || le.Uint16(buf[6:]) != 4 || le.Uint32(buf[20:]) != 1 {
+	if len(buf) < 24 || le.Uint32(buf) != 0xa1b23c4d || le.Uint16(buf[4:]) != 2 || le.Uint16(buf[6:]) != 4 || le.Uint32(buf[20:]) != 1 {
 		t.Fatalf("bad file header %x", buf[:min(24, len(buf))])
 	}
 	buf = buf[24:]
@@ -66,7 +66,7 @@ func TestRecordsReadBack(t *testing.T) {
 			t.Fatalf("record %d missing", i)
 		}
 		incl, orig := int(le.Uint32(buf[8:])), int(le.Uint32(buf[12:]))
-		if incl != len(want) || orig != len(want) || le.Uint32(buf[4:]) >= 1e6 || !bytes.Equal(buf[16:16+incl], want) {
+		if incl != len(want) || orig != len(want) || le.Uint32(buf[4:]) >= 1e9 || !bytes.Equal(buf[16:16+incl], want) {
 			t.Fatalf("record %d: %d/%d bytes, want %d", i, incl, orig, len(want))
 		}
 		buf = buf[16+incl:]
