@@ -223,14 +223,14 @@ func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
 		if !pending(i) {
 			continue
 		}
-		any := false
+		someFair := false
 		for _, e := range edges[i] {
 			if fair[e.action] {
-				any = true
+				someFair = true
 				break
 			}
 		}
-		if !any {
+		if !someFair {
 			return i
 		}
 	}

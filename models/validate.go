@@ -174,8 +174,7 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 	return rep, nil
 }
 
-// summarize shortens a model state for messages: indices, and the slots
-// around them.
+// summarizeSlots shows the slots around the given indices, for messages.
 func summarizeSlots(slot []uint32, desc []Desc, rev []uint64, around ...uint32) string {
 	n := uint32(len(slot))
 	seen := map[uint32]bool{}

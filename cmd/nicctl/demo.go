@@ -337,6 +337,20 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 			ok   bool
 		}{"every frame in order, none lost (no faults injected)", total.InOrder == s && rxDrops == 0 && sb.RxMissed == 0})
 	}
+	// Stop both drivers while the devices still run, so that TX drains and
+	// every buffer comes home; then every pool must be full again.
+	errA, errB := nicA.Stop(), nicB.Stop()
+	poolsFull := errA == nil && errB == nil
+	for q := range txPools {
+		poolsFull = poolsFull && txPools[q].Available() == txPools[q].Size()
+	}
+	for q := 0; q < nicB.NumRxQueues(); q++ {
+		poolsFull = poolsFull && nicB.RxPool(q).Available() == nicB.RxPool(q).Size()
+	}
+	checks = append(checks, struct {
+		what string
+		ok   bool
+	}{"every mempool full again after the drivers stopped", poolsFull})
 	agree := true
 	for _, c := range checks {
 		mark := "ok  "
@@ -347,6 +361,11 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	}
 	if total.FirstError != nil && !agree {
 		fmt.Fprintf(out, "first deviation: %v\n", total.FirstError)
+	}
+	for _, err := range []error{errA, errB} {
+		if err != nil {
+			fmt.Fprintf(out, "stopping: %v\n", err)
+		}
 	}
 	if rec != nil {
 		simA.Stop() // no device events after this point

@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// maxRecord is the largest record Reader accepts.
+const maxRecord = 256 << 10
+
 // Reader reads a classic pcap file of Ethernet frames, in either byte order,
 // with microsecond or nanosecond timestamps.
 type Reader struct {
@@ -52,9 +55,12 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if lt := rd.order.Uint32(h[20:]) & 0x0fffffff; lt != linkTypeEthernet {
 		return nil, fmt.Errorf("pcap: link type %d, want Ethernet (1)", lt)
 	}
+	// The snap length bounds every record. Files claim anything here
+	// (0, or 2^32-1); no Ethernet frame, even a captured GSO super-packet,
+	// exceeds 256 KiB, so that is the most a record may hold.
 	rd.snapLen = rd.order.Uint32(h[16:])
-	if rd.snapLen == 0 || rd.snapLen > 1<<24 {
-		rd.snapLen = 1 << 18
+	if rd.snapLen == 0 || rd.snapLen > maxRecord {
+		rd.snapLen = maxRecord
 	}
 	rd.buf = make([]byte, rd.snapLen)
 	return rd, nil
