@@ -2,7 +2,7 @@
 # Runs every fuzz target of the repository for a short burst (CI smoke
 # fuzzing; the seed corpora also run as plain tests in `go test`).
 #
-#   .ci/fuzz.sh                 # default: 8 s per parser target, 16 s differential (~80 s)
+#   .ci/fuzz.sh                 # default: 7 s per target, 14 s differential (~85 s with builds)
 #   FUZZTIME=60s .ci/fuzz.sh    # longer bursts, per target
 #
 # A failure leaves the crashing input in the package's testdata/fuzz/FuzzX/
@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-fuzztime="${FUZZTIME:-8s}"
-difftime="${FUZZTIME:-16s}"
+fuzztime="${FUZZTIME:-7s}"
+difftime="${FUZZTIME:-14s}"
 # Minimizing each new interesting input defaults to 60 s in `go test`, which
 # would eat a short burst; 1 s keeps the fuzzer fuzzing.
 minimize="${FUZZMINIMIZETIME:-1s}"
@@ -24,5 +24,6 @@ run() { # package target duration
 for target in FuzzParseEthernet FuzzParseARP FuzzParseIPv4 FuzzParseICMPv4 FuzzParseUDP FuzzParseTCP FuzzDecodeFrame; do
 	run ./proto/header "$target" "$fuzztime"
 done
+run ./trace/pcap FuzzReader "$fuzztime"
 run ./fuzz FuzzDifferential "$difftime"
 echo "fuzz: all targets passed"

@@ -15,6 +15,14 @@ type TsharkReport struct {
 	Malformed    int // frames with a malformed-packet expert item
 	BadChecksums int // frames with an IPv4, ICMP, UDP or TCP checksum tshark judged bad
 	ExpertErrors int // frames with any expert item of severity error (includes both above)
+	// Flagged holds tshark's one-line summary of every frame counted in
+	// Malformed, BadChecksums or ExpertErrors, for error messages.
+	Flagged []string
+}
+
+// Clean reports whether tshark found nothing wrong.
+func (r TsharkReport) Clean() bool {
+	return r.Malformed == 0 && r.BadChecksums == 0 && r.ExpertErrors == 0
 }
 
 // ErrNoTshark is returned by Tshark when tshark is not installed.
@@ -22,10 +30,16 @@ var ErrNoTshark = errors.New("pcap: tshark not installed (apt-get install -y tsh
 
 // tsharkPrefs turn on the checksum validation Wireshark leaves off by
 // default (ICMP checksums are always checked).
+//
+// Every UDP port is decoded as plain data: the check is about the layers
+// verinic builds (Ethernet to UDP/TCP), and test payloads on random ports
+// otherwise trip application dissectors chosen by port number (RTCP on an
+// even ephemeral port reports its own "malformed packet").
 var tsharkPrefs = []string{
 	"-o", "ip.check_checksum:TRUE",
 	"-o", "udp.check_checksum:TRUE",
 	"-o", "tcp.check_checksum:TRUE",
+	"-d", "udp.port==1-65535,data",
 }
 
 // Tshark dissects the capture at path with tshark, checksum validation on
@@ -35,20 +49,26 @@ func Tshark(ctx context.Context, path string) (TsharkReport, error) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		return TsharkReport{}, ErrNoTshark
 	}
-	count := func(filter string) (int, error) {
+	run := func(filter string, fields bool) (string, error) {
 		args := append([]string{"-r", path, "-n"}, tsharkPrefs...)
 		if filter != "" {
 			args = append(args, "-Y", filter)
 		}
-		args = append(args, "-T", "fields", "-e", "frame.number")
+		if fields {
+			args = append(args, "-T", "fields", "-e", "frame.number")
+		}
 		cmd := exec.CommandContext(ctx, "tshark", args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return 0, fmt.Errorf("pcap: tshark %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+			return "", fmt.Errorf("pcap: tshark %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 		}
-		return len(strings.Fields(string(out))), nil
+		return string(out), nil
+	}
+	count := func(filter string) (int, error) {
+		out, err := run(filter, true)
+		return len(strings.Fields(out)), err
 	}
 	var r TsharkReport
 	var err error
@@ -64,6 +84,15 @@ func Tshark(ctx context.Context, path string) (TsharkReport, error) {
 	}
 	if r.ExpertErrors, err = count("_ws.expert.severity == error"); err != nil {
 		return r, err
+	}
+	if !r.Clean() {
+		out, err := run("_ws.malformed || _ws.expert.severity == error || "+bad, false)
+		if err != nil {
+			return r, err
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			r.Flagged = append(r.Flagged, strings.TrimSpace(line))
+		}
 	}
 	return r, nil
 }

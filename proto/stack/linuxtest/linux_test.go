@@ -27,6 +27,7 @@ import (
 	"github.com/verinic/verinic/proto/link/memlink"
 	"github.com/verinic/verinic/proto/link/pcaplink"
 	"github.com/verinic/verinic/proto/stack"
+	"github.com/verinic/verinic/trace/pcap"
 )
 
 // peer is a stack on a simulated NIC wired to the kernel of a private
@@ -350,39 +351,23 @@ func (p *peer) testAll(t *testing.T) {
 	})
 }
 
-// checkPcap reads the capture with tshark, checksums verified, and fails
-// on any malformed packet or bad checksum.
+// checkPcap reads the capture with tshark (trace/pcap.Tshark: checksums
+// verified) and fails on any malformed packet, bad checksum or expert error.
 func checkPcap(t *testing.T, path string, frames int) {
 	t.Helper()
-	lines, bad, err := tsharkCheck(path)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := pcap.Tshark(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines != frames {
-		t.Errorf("tshark read %d packets, the capture has %d", lines, frames)
+	if rep.Frames != frames {
+		t.Errorf("tshark read %d packets, the capture has %d", rep.Frames, frames)
 	}
-	if bad != "" {
-		t.Fatalf("tshark flags packets in %s:\n%s", path, bad)
+	if !rep.Clean() {
+		t.Fatalf("tshark flags packets in %s: %+v\n%s", path, rep, strings.Join(rep.Flagged, "\n"))
 	}
-	t.Logf("tshark: %d packets, 0 malformed, 0 checksum errors (%s)", lines, path)
-}
-
-// tsharkCheck returns the packets tshark reads in path and the summary lines
-// of those it finds malformed or with a bad IP, UDP or ICMP checksum.
-func tsharkCheck(path string) (int, string, error) {
-	base := []string{"-r", path, "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	all, err := exec.CommandContext(ctx, "tshark", base...).Output()
-	if err != nil {
-		return 0, "", fmt.Errorf("tshark -r %s: %w", path, err)
-	}
-	filter := `_ws.malformed || ip.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad" || _ws.expert.severity == "Error"`
-	bad, err := exec.CommandContext(ctx, "tshark", append(base, "-Y", filter)...).Output()
-	if err != nil {
-		return 0, "", fmt.Errorf("tshark -Y: %w", err)
-	}
-	return strings.Count(string(all), "\n"), string(bytes.TrimSpace(bad)), nil
+	t.Logf("tshark: %d packets, 0 malformed, 0 checksum errors (%s)", rep.Frames, path)
 }
 
 // The pcap check can fail: frames with a bad IP checksum, a bad UDP
@@ -422,12 +407,14 @@ func TestLinuxPcapCheckFlagsBadPackets(t *testing.T) {
 	build(17, udp, func(fr []byte) []byte { return fr[:14+20+4] })    // truncated UDP header
 	w.Flush()
 	f.Close()
-	lines, bad, err := tsharkCheck(path)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := pcap.Tshark(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(bad, "\n") + 1; lines != 5 || bad == "" || n != 4 {
-		t.Fatalf("tshark read %d packets and flagged %d (want 5 and 4):\n%s", lines, n, bad)
+	if rep.Frames != 5 || len(rep.Flagged) != 4 || rep.BadChecksums != 3 || rep.Malformed != 1 {
+		t.Fatalf("tshark read %d packets and flagged %d (want 5 and 4): %+v\n%s", rep.Frames, len(rep.Flagged), rep, strings.Join(rep.Flagged, "\n"))
 	}
 }
 
