@@ -160,17 +160,23 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 		go func(q int) {
 			defer rxWG.Done()
 			pkts := make([]dma.Packet, o.batch)
+			tags := make([]uint64, 0, o.batch)
 			tr := trackers[q]
 			for !stopRx.Load() {
+				rec.AppCall(trace.RX, 1, uint16(q))
 				n, err := nicB.RxBatch(q, pkts)
 				if err != nil {
 					errs <- fmt.Errorf("%s RX queue %d: %w", nicB.Name(), q, err)
 					return
 				}
+				tags = tags[:0]
 				for i := range pkts[:n] {
-					tr.Observe(pkts[i].Data())
+					if info, ok := tr.Observe(pkts[i].Data()); ok {
+						tags = append(tags, info.Tag())
+					}
 					pkts[i].Free()
 				}
+				rec.AppReturn(trace.RX, 1, uint16(q), tags)
 				received.Add(uint64(n))
 				if n == 0 {
 					time.Sleep(20 * time.Microsecond)
@@ -195,7 +201,8 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 				sizes = pktgen.Fixed(o.size)
 			}
 			pkts := make([]dma.Packet, o.batch)
-			pending := 0 // built but not yet accepted, at the front of pkts
+			tags := make([]uint64, o.batch) // tags[i] names the frame in pkts[i]
+			pending := 0                    // built but not yet accepted, at the front of pkts
 			var done uint64
 			next := 0
 			for done < share {
@@ -210,12 +217,15 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 					for i := pending; i < pending+got; i++ {
 						f := next % flowsPerQueue
 						pktgen.Build(&pkts[i], &flows[f], seqs[f], sizes.Next())
+						tags[i] = pktgen.Info{Flow: flows[f].ID, Seq: seqs[f]}.Tag()
 						seqs[f]++
 						next++
 					}
 					pending += got
 				}
+				rec.AppCall(trace.TX, 0, uint16(q))
 				n, err := nicA.TxBatch(q, pkts[:pending])
+				rec.AppReturn(trace.TX, 0, uint16(q), tags[:n])
 				if err != nil {
 					errs <- fmt.Errorf("%s TX queue %d: %w", nicA.Name(), q, err)
 					return
@@ -226,6 +236,7 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 				}
 				sentBytes.Add(bytes)
 				copy(pkts, pkts[n:pending])
+				copy(tags, tags[n:pending])
 				pending -= n
 				done += uint64(n)
 				sent.Add(uint64(n))

@@ -67,10 +67,14 @@ func TestDemoRecordsTrace(t *testing.T) {
 	for _, e := range events {
 		kinds[e.Kind]++
 	}
-	for _, k := range []trace.Kind{trace.DrvPost, trace.DrvTail, trace.DrvDDSeen, trace.DrvReclaim, trace.DevFetch, trace.DevWriteBack} {
+	for _, k := range []trace.Kind{trace.DrvPost, trace.DrvTail, trace.DrvDDSeen, trace.DrvReclaim, trace.DevFetch, trace.DevWriteBack, trace.AppCallTx, trace.AppPacket, trace.AppRetRx} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s events in the demo trace", k)
 		}
+	}
+	// The recorded run is a behaviour of the ring specs and a FIFO.
+	if code := run([]string{"verify", o.trace}); code != 0 {
+		t.Fatalf("nicctl verify of the demo's own trace exited %d", code)
 	}
 }
 

@@ -202,18 +202,23 @@ type Tracker struct {
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker { return &Tracker{next: make(map[uint32]uint64)} }
 
-// Observe checks one received frame.
-func (t *Tracker) Observe(frame []byte) {
+// Tag is a number unique to one generated frame (its flow and sequence
+// number), for traces that follow frames through queues.
+func (i Info) Tag() uint64 { return uint64(i.Flow)<<40 | i.Seq&(1<<40-1) }
+
+// Observe checks one received frame and returns what it says about itself;
+// ok is false for a corrupt or foreign frame.
+func (t *Tracker) Observe(frame []byte) (info Info, ok bool) {
 	info, err := Check(frame)
 	switch {
 	case errors.Is(err, ErrNotGenerated):
 		t.Foreign++
 		t.note(fmt.Errorf("foreign frame of %d bytes", len(frame)))
-		return
+		return info, false
 	case err != nil:
 		t.Corrupt++
 		t.note(fmt.Errorf("flow %d seq %d: %w", info.Flow, info.Seq, err))
-		return
+		return info, false
 	}
 	t.Received++
 	t.Bytes += uint64(info.Size)
@@ -233,6 +238,7 @@ func (t *Tracker) Observe(frame []byte) {
 		t.Late++
 		t.note(fmt.Errorf("flow %d: seq %d arrived after %d", info.Flow, info.Seq, want-1))
 	}
+	return info, true
 }
 
 // Next returns the sequence number flow is expected to deliver next.
