@@ -117,20 +117,20 @@ func compare(b []byte) error {
 // has no decoder for) decodes the same sequence of layers.
 func compareParser(b []byte) error {
 	var ours header.Frame
-	if header.DecodeFrame(b, &ours) != nil || (ours.IPv4 != nil && ipv4OptionLen2(ours.IPv4.Options())) {
+	if header.DecodeFrame(b, &ours) != nil || (ours.IPv4() != nil && ipv4OptionLen2(ours.IPv4().Options())) {
 		return nil
 	}
 	var want []gopacket.LayerType
 	want = append(want, layers.LayerTypeEthernet)
-	if _, ok := ours.Ethernet.VLAN(); ok {
+	if _, ok := ours.Ethernet().VLAN(); ok {
 		want = append(want, layers.LayerTypeDot1Q)
 	}
 	for _, l := range []struct {
 		present bool
 		t       gopacket.LayerType
 	}{
-		{ours.ARP != nil, layers.LayerTypeARP}, {ours.IPv4 != nil, layers.LayerTypeIPv4},
-		{ours.ICMPv4 != nil, layers.LayerTypeICMPv4}, {ours.UDP != nil, layers.LayerTypeUDP}, {ours.TCP != nil, layers.LayerTypeTCP},
+		{ours.ARP() != nil, layers.LayerTypeARP}, {ours.IPv4() != nil, layers.LayerTypeIPv4},
+		{ours.ICMPv4() != nil, layers.LayerTypeICMPv4}, {ours.UDP() != nil, layers.LayerTypeUDP}, {ours.TCP() != nil, layers.LayerTypeTCP},
 	} {
 		if l.present {
 			want = append(want, l.t)
@@ -192,7 +192,7 @@ func compareLayers(b []byte) error {
 		}
 		return nil
 	}
-	e := ours.Ethernet
+	e := ours.Ethernet()
 	if e.Dst() != header.MAC(eth.DstMAC) || e.Src() != header.MAC(eth.SrcMAC) {
 		return fmt.Errorf("ethernet: MACs differ")
 	}
@@ -227,7 +227,7 @@ func compareLayers(b []byte) error {
 	case layers.EthernetTypeIPv4:
 		return compareIPv4(next, ours, ourErr)
 	}
-	if ourErr != nil || ours.ARP != nil || ours.IPv4 != nil {
+	if ourErr != nil || ours.ARP() != nil || ours.IPv4() != nil {
 		return fmt.Errorf("ethernet type %v: ours decoded further (%v)", nextType, ourErr)
 	}
 	return nil
@@ -246,7 +246,7 @@ func compareARP(b []byte, ours header.Frame, ourErr error) error {
 		if gErr != nil || generic {
 			return fmt.Errorf("arp: ours accepted, gopacket %v %+v", gErr, arp)
 		}
-		a := ours.ARP
+		a := ours.ARP()
 		if a.Op() != arp.Operation || !bytes.Equal(a[8:14], arp.SourceHwAddress) || !bytes.Equal(a[14:18], arp.SourceProtAddress) ||
 			!bytes.Equal(a[18:24], arp.DstHwAddress) || !bytes.Equal(a[24:28], arp.DstProtAddress) {
 			return fmt.Errorf("arp: fields differ")
@@ -299,7 +299,7 @@ func compareIPv4(b []byte, ours header.Frame, ourErr error) error {
 	var ip layers.IPv4
 	var fb feedback
 	gErr := decode(&ip, b, &fb)
-	if ours.IPv4 == nil {
+	if ours.IPv4() == nil {
 		if ourErr == nil {
 			return fmt.Errorf("ipv4: ours decoded nothing and no error")
 		}
@@ -335,7 +335,7 @@ func compareIPv4(b []byte, ours header.Frame, ourErr error) error {
 		}
 		return nil
 	}
-	o := ours.IPv4
+	o := ours.IPv4()
 	if gErr != nil {
 		if ipv4OptionLen2(o.Options()) {
 			return nil // gopacket's documented strictness
@@ -356,7 +356,7 @@ func compareIPv4(b []byte, ours header.Frame, ourErr error) error {
 		return fmt.Errorf("ipv4: fragment status differs")
 	}
 	if o.IsFragment() {
-		if ours.ICMPv4 != nil || ours.UDP != nil || ours.TCP != nil || ourErr != nil {
+		if ours.ICMPv4() != nil || ours.UDP() != nil || ours.TCP() != nil || ourErr != nil {
 			return fmt.Errorf("ipv4: ours decoded a fragment's transport (%v)", ourErr)
 		}
 		return nil
@@ -369,7 +369,7 @@ func compareIPv4(b []byte, ours header.Frame, ourErr error) error {
 	case layers.IPProtocolTCP:
 		return compareTCP(ip, ours, ourErr)
 	}
-	if ourErr != nil || ours.ICMPv4 != nil || ours.UDP != nil || ours.TCP != nil {
+	if ourErr != nil || ours.ICMPv4() != nil || ours.UDP() != nil || ours.TCP() != nil {
 		return fmt.Errorf("ip protocol %v: ours decoded further (%v)", ip.Protocol, ourErr)
 	}
 	return nil
@@ -381,7 +381,7 @@ func compareICMP(b []byte, ours header.Frame, ourErr error) error {
 	gErr := decode(&m, b, &fb)
 	switch ourErr {
 	case nil:
-		o := ours.ICMPv4
+		o := ours.ICMPv4()
 		if gErr != nil {
 			return fmt.Errorf("icmpv4: ours accepted, gopacket %v", gErr)
 		}
@@ -411,7 +411,7 @@ func compareUDP(ip layers.IPv4, ours header.Frame, ourErr error) error {
 	gErr := decode(&u, b, &fb)
 	switch ourErr {
 	case nil:
-		o := ours.UDP
+		o := ours.UDP()
 		if gErr != nil || fb.truncated {
 			return fmt.Errorf("udp: ours accepted, gopacket %v truncated %v", gErr, fb.truncated)
 		}
@@ -478,7 +478,7 @@ func compareTCP(ip layers.IPv4, ours header.Frame, ourErr error) error {
 	gErr := decode(&t, b, &fb)
 	switch ourErr {
 	case nil:
-		o := ours.TCP
+		o := ours.TCP()
 		if gErr != nil || fb.truncated {
 			return fmt.Errorf("tcp: ours accepted, gopacket %v", gErr)
 		}

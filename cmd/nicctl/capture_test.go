@@ -48,7 +48,7 @@ func TestCaptureSimPair(t *testing.T) {
 			t.Fatal(err)
 		}
 		var d header.Frame
-		if err := header.DecodeFrame(fr.Data, &d); err != nil || d.UDP == nil || fr.OrigLen != len(fr.Data) {
+		if err := header.DecodeFrame(fr.Data, &d); err != nil || d.UDP() == nil || fr.OrigLen != len(fr.Data) {
 			t.Fatalf("captured frame does not decode as UDP (%v): % x", err, fr.Data)
 		}
 		tr.Observe(fr.Data)

@@ -41,7 +41,7 @@ func BenchmarkParse(b *testing.B) {
 			var f header.Frame
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := header.DecodeFrame(bf.frame, &f); err != nil || (f.UDP == nil && f.TCP == nil) {
+				if err := header.DecodeFrame(bf.frame, &f); err != nil || f.Layers()&(header.LayerUDP|header.LayerTCP) == 0 {
 					b.Fatal(err)
 				}
 			}
@@ -52,7 +52,7 @@ func BenchmarkParse(b *testing.B) {
 			var f header.Frame
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := header.DecodeFrameVerified(bf.frame, &f, header.VerifiedIPv4|header.VerifiedL4); err != nil || (f.UDP == nil && f.TCP == nil) {
+				if err := header.DecodeFrameVerified(bf.frame, &f, header.VerifiedIPv4|header.VerifiedL4); err != nil || f.Layers()&(header.LayerUDP|header.LayerTCP) == 0 {
 					b.Fatal(err)
 				}
 			}

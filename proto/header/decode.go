@@ -2,15 +2,96 @@ package header
 
 import "encoding/binary"
 
-// Frame holds the views of one decoded frame. Layers that the frame does not
-// carry are nil.
+// Frame is one decoded frame. Its layers are views of the frame's bytes,
+// returned by the methods Ethernet, ARP, IPv4, ICMPv4, UDP and TCP; a layer
+// the frame does not carry is nil. The frame keeps the byte slice and the
+// layers' offsets rather than six slice headers: storing those cost more
+// than the parse itself (see BENCHMARKS.md, "Parsing and checksum").
 type Frame struct {
-	Ethernet Ethernet
-	ARP      ARP
-	IPv4     IPv4
-	ICMPv4   ICMPv4
-	UDP      UDP
-	TCP      TCP
+	b      []byte
+	l3     uint32 // start of the ARP or IPv4 packet
+	l3End  uint32 // end of that view
+	l4End  uint32 // end of the ICMPv4, UDP or TCP view (it starts at the IPv4 payload)
+	layers Layer  // which views are present
+}
+
+// Layer is a set of the layers a Frame carries (see Frame.Layers).
+type Layer uint8
+
+// Layers a Frame may carry.
+const (
+	LayerEthernet Layer = 1 << iota
+	LayerARP
+	LayerIPv4
+	LayerICMPv4
+	LayerUDP
+	LayerTCP
+)
+
+const (
+	hasEthernet = LayerEthernet
+	hasARP      = LayerARP
+	hasIPv4     = LayerIPv4
+	hasICMPv4   = LayerICMPv4
+	hasUDP      = LayerUDP
+	hasTCP      = LayerTCP
+)
+
+// Layers returns the set of layers the frame carries: a cheaper test than
+// comparing a view with nil.
+func (f *Frame) Layers() Layer { return f.layers }
+
+// Ethernet returns the Ethernet view (the whole frame), or nil.
+func (f Frame) Ethernet() Ethernet {
+	if f.layers&hasEthernet == 0 {
+		return nil
+	}
+	return Ethernet(f.b)
+}
+
+// ARP returns the ARP view, or nil.
+func (f Frame) ARP() ARP {
+	if f.layers&hasARP == 0 {
+		return nil
+	}
+	return ARP(f.b[f.l3:f.l3End])
+}
+
+// IPv4 returns the IPv4 view (trimmed to its total length), or nil.
+func (f Frame) IPv4() IPv4 {
+	if f.layers&hasIPv4 == 0 {
+		return nil
+	}
+	return IPv4(f.b[f.l3:f.l3End])
+}
+
+// l4 returns the transport view's bytes.
+func (f Frame) l4() []byte {
+	return f.b[f.l3+uint32(f.b[f.l3]&0xf)*4 : f.l4End]
+}
+
+// ICMPv4 returns the ICMPv4 view, or nil.
+func (f Frame) ICMPv4() ICMPv4 {
+	if f.layers&hasICMPv4 == 0 {
+		return nil
+	}
+	return ICMPv4(f.l4())
+}
+
+// UDP returns the UDP view (trimmed to the UDP length), or nil.
+func (f Frame) UDP() UDP {
+	if f.layers&hasUDP == 0 {
+		return nil
+	}
+	return UDP(f.l4())
+}
+
+// TCP returns the TCP view, or nil.
+func (f Frame) TCP() TCP {
+	if f.layers&hasTCP == 0 {
+		return nil
+	}
+	return TCP(f.l4())
 }
 
 // DecodeFrame parses an Ethernet frame (without FCS) layer by layer into f:
@@ -38,96 +119,139 @@ const (
 // DecodeFrameVerified is DecodeFrame skipping the checksums v names. ICMP
 // checksums are always verified (the 82599 does not offload them).
 func DecodeFrameVerified(b []byte, f *Frame, v Verified) error {
-	// Written for speed: locals, and each field of *f stored once, field by
-	// field (a composite literal is built on the stack and block-copied,
-	// which stalls on store forwarding).
+	// The common received frame, checksums verified by the NIC: untagged
+	// IPv4 without options, not a fragment, carrying UDP or TCP (no options
+	// or NOP, NOP, Timestamps: RFC 7323 Appendix A). A small function with
+	// no calls keeps this path to a few loads and stores; everything else
+	// goes to decodeFrame. FuzzDecodeFrame checks that both give exactly what
+	// the per-layer parsers give.
+	const ip, l4 = EthernetHeaderLen, EthernetHeaderLen + IPv4MinHeaderLen
+	if v == VerifiedIPv4|VerifiedL4 && len(b) >= l4 && b[12] == 0x08 && b[13] == 0x00 && b[ip] == 0x45 && b[ip+6]&0x3f == 0 && b[ip+7] == 0 {
+		if tl := int(b[ip+2])<<8 | int(b[ip+3]); tl >= IPv4MinHeaderLen && tl <= len(b)-ip {
+			switch b[ip+9] {
+			case IPProtocolUDP:
+				if tl >= IPv4MinHeaderLen+UDPHeaderLen {
+					if n := int(b[l4+4])<<8 | int(b[l4+5]); n >= UDPHeaderLen && n <= tl-IPv4MinHeaderLen {
+						f.b, f.l3, f.l3End, f.l4End, f.layers = b, ip, uint32(ip+tl), uint32(l4+n), hasEthernet|hasIPv4|hasUDP
+						return nil
+					}
+				}
+			case IPProtocolTCP:
+				if tl >= IPv4MinHeaderLen+TCPMinHeaderLen {
+					if thl := int(b[l4+12]>>4) * 4; thl <= tl-IPv4MinHeaderLen &&
+						(thl == TCPMinHeaderLen || thl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(b[l4+20:l4+24]) == 0x0101080a) {
+						f.b, f.l3, f.l3End, f.l4End, f.layers = b, ip, uint32(ip+tl), uint32(ip+tl), hasEthernet|hasIPv4|hasTCP
+						return nil
+					}
+				}
+			}
+		}
+	}
+	return decodeFrame(b, f, v)
+}
+
+// decodeFrame is DecodeFrameVerified for every frame.
+func decodeFrame(b []byte, f *Frame, v Verified) error {
+	f.b = b
 	if len(b) < EthernetHeaderLen {
-		f.set(nil, nil, nil, nil, nil, nil)
+		f.layers = 0
 		return ErrEthernetTruncated
 	}
-	eth := Ethernet(b)
 	off, et := EthernetHeaderLen, binary.BigEndian.Uint16(b[12:14])
 	if et == EtherTypeVLAN {
 		if len(b) < EthernetVLANHeaderLen {
-			f.set(nil, nil, nil, nil, nil, nil)
+			f.layers = 0
 			return ErrEthernetVLANTruncated
 		}
 		off, et = EthernetVLANHeaderLen, binary.BigEndian.Uint16(b[16:18])
 	}
+	f.l3 = uint32(off)
 	switch et {
 	case EtherTypeIPv4:
 	case EtherTypeARP:
 		a, err := ParseARP(b[off:])
-		f.set(eth, a, nil, nil, nil, nil)
-		return err
+		if err != nil {
+			f.layers = hasEthernet
+			return err
+		}
+		f.l3End, f.layers = uint32(off+len(a)), hasEthernet|hasARP
+		return nil
 	default:
-		f.set(eth, nil, nil, nil, nil, nil)
+		f.layers = hasEthernet
 		return nil
 	}
-	// The fast paths below inline what parseIPv4 and parseTCP do for the
-	// common packet when its checksums are already verified (the calls
-	// cost a third of the whole decode); FuzzDecodeFrame checks that the
-	// result is exactly that of the per-layer parsers.
-	var ip IPv4
-	var payload []byte
 	p := b[off:]
+	ipLen, hl := 0, IPv4MinHeaderLen
 	if v&VerifiedIPv4 != 0 && len(p) >= IPv4MinHeaderLen && p[0] == 0x45 && p[6]&0x3f == 0 && p[7] == 0 {
 		// No options, not a fragment: only the total length to check.
 		if tl := int(p[2])<<8 | int(p[3]); tl >= IPv4MinHeaderLen && tl <= len(p) {
-			ip = IPv4(p[:tl])
-			payload = ip[IPv4MinHeaderLen:]
+			ipLen = tl
 		}
 	}
-	if ip == nil {
-		var err error
-		if ip, err = parseIPv4(p, v&VerifiedIPv4 == 0); err != nil {
-			f.set(eth, nil, nil, nil, nil, nil)
+	if ipLen == 0 {
+		ip, err := parseIPv4(p, v&VerifiedIPv4 == 0)
+		if err != nil {
+			f.layers = hasEthernet
 			return err
 		}
+		ipLen, hl = len(ip), int(ip[0]&0xf)*4
+		f.l3End = uint32(off + ipLen)
 		if ip[6]&0x3f != 0 || ip[7] != 0 { // MF or a fragment offset
-			f.set(eth, nil, ip, nil, nil, nil)
+			f.layers = hasEthernet | hasIPv4
 			return nil
 		}
-		payload = ip[int(ip[0]&0xf)*4:] // ip is trimmed to its total length
 	}
-	var err error
-	switch ip[9] {
+	f.l3End = uint32(off + ipLen)
+	payload := p[hl:ipLen]
+	l4 := uint32(off + hl)
+	switch p[9] {
 	case IPProtocolUDP:
 		var u UDP
+		var err error
 		if v&VerifiedL4 != 0 {
+			if len(payload) >= UDPHeaderLen {
+				// ParseUDPVerified, inlined.
+				if n := int(payload[4])<<8 | int(payload[5]); n >= UDPHeaderLen && n <= len(payload) {
+					f.l4End, f.layers = l4+uint32(n), hasEthernet|hasIPv4|hasUDP
+					return nil
+				}
+			}
 			u, err = ParseUDPVerified(payload)
 		} else {
-			u, err = ParseUDP(payload, ip.Src(), ip.Dst())
+			u, err = ParseUDP(payload, IPv4(p).Src(), IPv4(p).Dst())
 		}
-		f.set(eth, nil, ip, nil, u, nil)
+		if err != nil {
+			f.layers = hasEthernet | hasIPv4
+			return err
+		}
+		f.l4End, f.layers = l4+uint32(len(u)), hasEthernet|hasIPv4|hasUDP
+		return nil
 	case IPProtocolTCP:
-		var t TCP
 		if v&VerifiedL4 != 0 && len(payload) >= TCPMinHeaderLen {
 			// No options, or NOP, NOP, Timestamps (RFC 7323 Appendix A).
-			if hl := int(payload[12]>>4) * 4; hl <= len(payload) &&
-				(hl == TCPMinHeaderLen || hl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(payload[20:24]) == 0x0101080a) {
-				t = TCP(payload)
+			if thl := int(payload[12]>>4) * 4; thl <= len(payload) &&
+				(thl == TCPMinHeaderLen || thl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(payload[20:24]) == 0x0101080a) {
+				f.l4End, f.layers = l4+uint32(len(payload)), hasEthernet|hasIPv4|hasTCP
+				return nil
 			}
 		}
-		if t == nil {
-			t, err = parseTCP(payload, ip.Src(), ip.Dst(), v&VerifiedL4 == 0)
+		t, err := parseTCP(payload, IPv4(p).Src(), IPv4(p).Dst(), v&VerifiedL4 == 0)
+		if err != nil {
+			f.layers = hasEthernet | hasIPv4
+			return err
 		}
-		f.set(eth, nil, ip, nil, nil, t)
+		f.l4End, f.layers = l4+uint32(len(t)), hasEthernet|hasIPv4|hasTCP
+		return nil
 	case IPProtocolICMP:
-		var m ICMPv4
-		m, err = ParseICMPv4(payload)
-		f.set(eth, nil, ip, m, nil, nil)
+		m, err := ParseICMPv4(payload)
+		if err != nil {
+			f.layers = hasEthernet | hasIPv4
+			return err
+		}
+		f.l4End, f.layers = l4+uint32(len(m)), hasEthernet|hasIPv4|hasICMPv4
+		return nil
 	default:
-		f.set(eth, nil, ip, nil, nil, nil)
+		f.layers = hasEthernet | hasIPv4
+		return nil
 	}
-	return err
-}
-
-func (f *Frame) set(eth Ethernet, arp ARP, ip IPv4, icmp ICMPv4, udp UDP, tcp TCP) {
-	f.Ethernet = eth
-	f.ARP = arp
-	f.IPv4 = ip
-	f.ICMPv4 = icmp
-	f.UDP = udp
-	f.TCP = tcp
 }

@@ -25,13 +25,13 @@ func TestSampleFramesDecode(t *testing.T) {
 	for _, s := range headertest.Frames() {
 		t.Run(s.Name, func(t *testing.T) {
 			f := mustDecode(t, s.Frame)
-			if f.Ethernet.Src() != headertest.MACA && f.Ethernet.Src() != headertest.MACB {
-				t.Errorf("src MAC %v", f.Ethernet.Src())
+			if f.Ethernet().Src() != headertest.MACA && f.Ethernet().Src() != headertest.MACB {
+				t.Errorf("src MAC %v", f.Ethernet().Src())
 			}
-			if f.ARP == nil && f.IPv4 == nil {
+			if f.ARP() == nil && f.IPv4() == nil {
 				t.Fatalf("no network layer decoded")
 			}
-			if f.IPv4 != nil && !f.IPv4.IsFragment() && f.ICMPv4 == nil && f.UDP == nil && f.TCP == nil {
+			if f.IPv4() != nil && !f.IPv4().IsFragment() && f.ICMPv4() == nil && f.UDP() == nil && f.TCP() == nil {
 				t.Fatalf("no transport layer decoded")
 			}
 		})
@@ -43,21 +43,21 @@ func TestUDPFields(t *testing.T) {
 	// Trailing link padding must be trimmed away by the IP and UDP views.
 	b = append(b, 0xee, 0xee, 0xee)
 	f := mustDecode(t, b)
-	eth := f.Ethernet
+	eth := f.Ethernet()
 	if tci, ok := eth.VLAN(); !ok || tci != 42 || eth.EtherType() != header.EtherTypeIPv4 || eth.HeaderLen() != 18 {
 		t.Fatalf("VLAN tci %d ok %v type %#x hl %d", tci, ok, eth.EtherType(), eth.HeaderLen())
 	}
 	if eth.Dst() != headertest.MACB || eth.Src() != headertest.MACA {
 		t.Fatalf("MACs %v %v", eth.Dst(), eth.Src())
 	}
-	ip := f.IPv4
+	ip := f.IPv4()
 	if ip.HeaderLen() != 28 || ip.TotalLen() != 28+8+33 || len(ip) != int(ip.TotalLen()) || ip.ID() != 0x1234 ||
 		!ip.DontFragment() || ip.MoreFragments() || ip.FragmentOffset() != 0 || ip.TTL() != 9 ||
 		ip.Protocol() != header.IPProtocolUDP || ip.Src() != headertest.IPA || ip.Dst() != headertest.IPB ||
 		string(ip.Options()) != string(headertest.IPv4Options) || ip.Version() != 4 || ip.Flags() != header.IPv4FlagDontFragment {
 		t.Fatalf("IPv4 fields wrong: % x", []byte(ip))
 	}
-	u := f.UDP
+	u := f.UDP()
 	if u.SrcPort() != 40000 || u.DstPort() != 7 || u.Length() != 41 || string(u.Payload()) != string(headertest.Payload(33)) || u.Checksum() == 0 {
 		t.Fatalf("UDP fields wrong: % x", []byte(u))
 	}
@@ -65,7 +65,7 @@ func TestUDPFields(t *testing.T) {
 
 func TestTCPFieldsAndOptions(t *testing.T) {
 	b := headertest.TCPFrame(headertest.Options{}, header.TCPFlagSYN|header.TCPFlagACK|header.TCPFlagECE, headertest.TCPOptionsSYN(), 5)
-	seg := mustDecode(t, b).TCP
+	seg := mustDecode(t, b).TCP()
 	if seg.SrcPort() != 40000 || seg.DstPort() != 80 || seg.Seq() != 0x11223344 || seg.Ack() != 0x55667788 ||
 		seg.DataOffset() != 10 || seg.HeaderLen() != 40 || seg.Window() != 65535 || seg.Urgent() != 0 ||
 		seg.Flags() != header.TCPFlagSYN|header.TCPFlagACK|header.TCPFlagECE || seg.SegmentLen() != 6 ||
@@ -84,7 +84,7 @@ func TestTCPFieldsAndOptions(t *testing.T) {
 	if o != want {
 		t.Fatalf("options %+v, want %+v", o, want)
 	}
-	seg = mustDecode(t, headertest.TCPFrame(headertest.Options{}, header.TCPFlagACK, headertest.TCPOptionsSACK(), 0)).TCP
+	seg = mustDecode(t, headertest.TCPFrame(headertest.Options{}, header.TCPFlagACK, headertest.TCPOptionsSACK(), 0)).TCP()
 	if err := header.ParseTCPOptions(seg, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +95,11 @@ func TestTCPFieldsAndOptions(t *testing.T) {
 }
 
 func TestICMPFields(t *testing.T) {
-	m := mustDecode(t, headertest.ICMPEchoFrame(headertest.Options{}, 57)).ICMPv4
+	m := mustDecode(t, headertest.ICMPEchoFrame(headertest.Options{}, 57)).ICMPv4()
 	if m.Type() != header.ICMPv4Echo || m.Code() != 0 || m.Ident() != 0x4242 || m.Seq() != 7 || len(m.Payload()) != 57 || m.IsError() {
 		t.Fatalf("echo fields wrong: % x", []byte(m))
 	}
-	m = mustDecode(t, headertest.ICMPFragNeededFrame(1280)).ICMPv4
+	m = mustDecode(t, headertest.ICMPFragNeededFrame(1280)).ICMPv4()
 	if m.Type() != header.ICMPv4DestinationUnreachable || m.Code() != header.ICMPv4FragmentationNeeded || m.NextHopMTU() != 1280 || !m.IsError() {
 		t.Fatalf("frag-needed fields wrong: % x", []byte(m))
 	}
@@ -110,7 +110,7 @@ func TestICMPFields(t *testing.T) {
 }
 
 func TestARPFields(t *testing.T) {
-	a := mustDecode(t, headertest.ARPFrame(header.ARPRequest)).ARP
+	a := mustDecode(t, headertest.ARPFrame(header.ARPRequest)).ARP()
 	if len(a) != 28 || a.Op() != header.ARPRequest || a.SenderMAC() != headertest.MACA || a.SenderIP() != headertest.IPA ||
 		!a.TargetMAC().IsZero() || a.TargetIP() != headertest.IPB {
 		t.Fatalf("ARP fields wrong: % x", []byte(a))
@@ -236,21 +236,21 @@ func TestTCPOptionErrors(t *testing.T) {
 	b[54] = 99
 	f := mustDecode(t, refixTCP(b))
 	var o header.TCPOptions
-	if err := header.ParseTCPOptions(f.TCP, &o); err != nil || o.HasMSS || !o.SACKPermitted {
+	if err := header.ParseTCPOptions(f.TCP(), &o); err != nil || o.HasMSS || !o.SACKPermitted {
 		t.Fatalf("unknown option: %+v %v", o, err)
 	}
 	b = append([]byte(nil), base...)
 	b[54] = header.TCPOptionEOL
 	b[55] = 0xff // garbage after EOL is padding
 	f = mustDecode(t, refixTCP(b))
-	if err := header.ParseTCPOptions(f.TCP, &o); err != nil || o != (header.TCPOptions{}) {
+	if err := header.ParseTCPOptions(f.TCP(), &o); err != nil || o != (header.TCPOptions{}) {
 		t.Fatalf("EOL: %+v %v", o, err)
 	}
 	// Window scale above 14 reads as 14 (RFC 7323 §2.3).
 	b = append([]byte(nil), base...)
 	b[73] = 15
 	f = mustDecode(t, refixTCP(b))
-	if err := header.ParseTCPOptions(f.TCP, &o); err != nil || o.WindowScale != 14 {
+	if err := header.ParseTCPOptions(f.TCP(), &o); err != nil || o.WindowScale != 14 {
 		t.Fatalf("window scale 15: %+v %v", o, err)
 	}
 }
@@ -357,7 +357,7 @@ func TestUDPZeroChecksum(t *testing.T) {
 	b := headertest.UDPFrame(headertest.Options{}, 10)
 	b[34+6], b[34+7] = 0, 0 // "no checksum" (RFC 768)
 	b[len(b)-1]++           // not covered by anything now
-	if f := mustDecode(t, b); f.UDP.Checksum() != 0 {
+	if f := mustDecode(t, b); f.UDP().Checksum() != 0 {
 		t.Fatal("checksum field not zero")
 	}
 }
@@ -429,8 +429,8 @@ func TestNoAllocations(t *testing.T) {
 	allocs := testing.AllocsPerRun(50, func() {
 		for _, s := range frames {
 			_ = header.DecodeFrame(s.Frame, &f)
-			if f.TCP != nil {
-				_ = header.ParseTCPOptions(f.TCP, &o)
+			if f.TCP() != nil {
+				_ = header.ParseTCPOptions(f.TCP(), &o)
 			}
 		}
 		_ = header.DecodeFrame(bad, &f)

@@ -164,14 +164,14 @@ func exerciseLink(t *testing.T, n *Netns, l link, rec *recorder, ifname string, 
 		t.Fatal(err)
 	}
 	fr := rec.waitFor(t, "UDP datagram from the kernel", func(f header.Frame) bool {
-		return f.UDP != nil && f.UDP.DstPort() == 9999
+		return f.UDP() != nil && f.UDP().DstPort() == 9999
 	})
 	if len(fr) != 64 || !CheckFCS(fr) {
 		t.Fatalf("frame of %d bytes, FCS ok %v; want 60 + 4 with a valid FCS", len(fr), CheckFCS(fr))
 	}
 	var f header.Frame
-	if err := header.DecodeFrame(fr[:60], &f); err != nil || string(f.UDP.Payload()) != "from the kernel" ||
-		f.Ethernet.Src() != kernelMAC || f.Ethernet.Dst() != simMAC || f.IPv4.Src() != kernelIP {
+	if err := header.DecodeFrame(fr[:60], &f); err != nil || string(f.UDP().Payload()) != "from the kernel" ||
+		f.Ethernet().Src() != kernelMAC || f.Ethernet().Dst() != simMAC || f.IPv4().Src() != kernelIP {
 		t.Fatalf("kernel frame wrong (%v): % x", err, fr)
 	}
 	if l.Stats().RxPadded == 0 {
@@ -295,17 +295,17 @@ func responder(l interface{ Transmit([]byte) }, mac header.MAC, ip header.IPv4Ad
 		}
 		out := make([]byte, 0, 1600)
 		switch {
-		case f.ARP != nil && f.ARP.Op() == header.ARPRequest && f.ARP.TargetIP() == ip:
+		case f.ARP() != nil && f.ARP().Op() == header.ARPRequest && f.ARP().TargetIP() == ip:
 			out = out[:42]
-			header.EncodeEthernet(out, f.ARP.SenderMAC(), mac, header.EtherTypeARP)
-			header.EncodeARP(out[14:], header.ARPReply, mac, ip, f.ARP.SenderMAC(), f.ARP.SenderIP())
-		case f.ICMPv4 != nil && f.ICMPv4.Type() == header.ICMPv4Echo && f.IPv4.Dst() == ip:
-			data := f.ICMPv4.Payload()
+			header.EncodeEthernet(out, f.ARP().SenderMAC(), mac, header.EtherTypeARP)
+			header.EncodeARP(out[14:], header.ARPReply, mac, ip, f.ARP().SenderMAC(), f.ARP().SenderIP())
+		case f.ICMPv4() != nil && f.ICMPv4().Type() == header.ICMPv4Echo && f.IPv4().Dst() == ip:
+			data := f.ICMPv4().Payload()
 			out = out[:34+8+len(data)]
 			copy(out[42:], data)
-			header.EncodeICMPv4Echo(out[34:], header.ICMPv4EchoReply, f.ICMPv4.Ident(), f.ICMPv4.Seq(), len(data))
-			header.EncodeIPv4(out[14:], header.IPv4Fields{TotalLen: uint16(28 + len(data)), TTL: 64, Protocol: header.IPProtocolICMP, Src: ip, Dst: f.IPv4.Src()})
-			header.EncodeEthernet(out, f.Ethernet.Src(), mac, header.EtherTypeIPv4)
+			header.EncodeICMPv4Echo(out[34:], header.ICMPv4EchoReply, f.ICMPv4().Ident(), f.ICMPv4().Seq(), len(data))
+			header.EncodeIPv4(out[14:], header.IPv4Fields{TotalLen: uint16(28 + len(data)), TTL: 64, Protocol: header.IPProtocolICMP, Src: ip, Dst: f.IPv4().Src()})
+			header.EncodeEthernet(out, f.Ethernet().Src(), mac, header.EtherTypeIPv4)
 		default:
 			return
 		}
@@ -455,7 +455,7 @@ func TestLinuxVethVLANTag(t *testing.T) {
 	header.EncodeEthernetVLAN(tagged, simMAC, header.MAC{0x02, 0, 0, 0, 0, 0x01}, 0x2005, header.EtherTypeIPv4) // PCP 1, VID 5
 	copy(tagged[18:], untagged[14:])
 	inject.Transmit(AppendFCS(tagged))
-	fr := rec.waitFor(t, "tagged UDP datagram", func(f header.Frame) bool { return f.UDP != nil && f.UDP.DstPort() == 9999 })
+	fr := rec.waitFor(t, "tagged UDP datagram", func(f header.Frame) bool { return f.UDP() != nil && f.UDP().DstPort() == 9999 })
 	want := AppendFCS(append([]byte(nil), tagged...))
 	if !bytes.Equal(fr, want) {
 		t.Fatalf("frame differs from what was sent (tag lost?):\n got % x\nwant % x", fr, want)

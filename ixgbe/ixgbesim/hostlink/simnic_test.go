@@ -85,8 +85,8 @@ func simNICFrames(t *testing.T, kind string) {
 		}
 		for i := range pkts[:k] {
 			var f header.Frame
-			if header.DecodeFrame(pkts[i].Data(), &f) == nil && f.UDP != nil && f.UDP.DstPort() == 7777 {
-				if string(f.UDP.Payload()) != "to the driver" || f.Ethernet.Src() != kernelMAC || f.IPv4.Src() != kernelIP {
+			if header.DecodeFrame(pkts[i].Data(), &f) == nil && f.UDP() != nil && f.UDP().DstPort() == 7777 {
+				if string(f.UDP().Payload()) != "to the driver" || f.Ethernet().Src() != kernelMAC || f.IPv4().Src() != kernelIP {
 					t.Fatalf("received frame wrong: % x", pkts[i].Data())
 				}
 				got = true
