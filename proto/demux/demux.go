@@ -119,6 +119,17 @@ func (t *Table[E]) Len() int {
 	return len(t.entries)
 }
 
+// Endpoints returns every endpoint in the table (a snapshot).
+func (t *Table[E]) Endpoints() []E {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]E, 0, len(t.entries))
+	for _, e := range t.entries {
+		out = append(out, e)
+	}
+	return out
+}
+
 // conflicts reports whether binding k would clash with an existing binding
 // other than except: same protocol and port, and the local addresses equal
 // or either of them any (bind(2) without SO_REUSEADDR).

@@ -544,18 +544,23 @@ func (s *Stack) Start() error {
 	return nil
 }
 
-// Close stops the poll loops and waits for them. Sockets stay open but
-// nothing moves; the links stay the caller's to close.
+// Close stops the poll loops and waits for them, then closes every socket
+// (blocked calls return net.ErrClosed). The links stay the caller's to
+// close.
 func (s *Stack) Close() error {
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
+		s.udp.CloseAll()
 		return nil
 	}
 	s.running = false
 	close(s.stop)
 	s.mu.Unlock()
 	s.wg.Wait()
+	// Sockets cannot outlive the loops that serve them: close them so that
+	// blocked readers return net.ErrClosed instead of waiting forever.
+	s.udp.CloseAll()
 	for _, n := range *s.nics.Load() {
 		for _, lp := range n.loops {
 			lp.release()

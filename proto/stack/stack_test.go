@@ -401,3 +401,33 @@ func TestHandoffBackpressure(t *testing.T) {
 		t.Fatalf("blocked write: %v", err)
 	}
 }
+
+// Closing the stack closes its sockets: a reader blocked with no deadline
+// returns net.ErrClosed instead of waiting forever.
+func TestCloseWakesBlockedReaders(t *testing.T) {
+	p := newPair(t, false, memlink.Faults{}, memlink.Faults{}, Config{})
+	sock, err := p.a.ListenUDP(netip.AddrPortFrom(addrA, 4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := sock.ReadFrom(make([]byte, 100))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the reader block
+	if err := p.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("blocked read returned %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a reader blocked on a socket of a closed stack never returned")
+	}
+	if n := p.a.UDP().Sockets(); n != 0 {
+		t.Fatalf("%d sockets still registered after Close", n)
+	}
+}

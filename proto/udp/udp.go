@@ -368,5 +368,13 @@ func (s *Socket) Close() error {
 	return nil
 }
 
+// CloseAll closes every open socket, waking their blocked readers and
+// writers with net.ErrClosed (the stack shutting down).
+func (p *Protocol) CloseAll() {
+	for _, s := range p.table.Endpoints() {
+		s.Close()
+	}
+}
+
 // Queued returns the datagrams waiting in the receive queue.
 func (s *Socket) Queued() int { return s.rq.Len() }
