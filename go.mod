@@ -3,8 +3,8 @@ module github.com/verinic/verinic
 go 1.26.8
 
 require (
-	github.com/anishathalye/porcupine v1.3.1 // indirect
-	github.com/google/gopacket v1.1.19 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/anishathalye/porcupine v1.3.1
+	github.com/google/gopacket v1.1.19
+	golang.org/x/sys v0.50.0
+	pgregory.net/rapid v1.3.0
 )
