@@ -32,7 +32,6 @@ type rig struct {
 	rxTags  []uint64
 	sent    int
 	recv    int
-	dups    int
 }
 
 type rigOpts struct {

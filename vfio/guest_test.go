@@ -48,9 +48,10 @@ func TestGuest(t *testing.T) {
 	work := t.TempDir()
 	build := func(out string, args ...string) {
 		t.Helper()
-		goTool := "go"
-		if _, err := exec.LookPath(goTool); err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		// go test puts its own toolchain's bin directory first in PATH.
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			t.Fatalf("building the guest's binaries needs the go command on PATH: %v", err)
 		}
 		cmd := exec.Command(goTool, args...)
 		cmd.Dir = root

@@ -33,7 +33,7 @@ func (d simDevice) Close() error {
 // --tap) build their simulators themselves.
 func openSimDevice(name string) (ixgbe.Device, error) {
 	if name != "sim" && strings.TrimLeft(strings.TrimPrefix(name, "sim"), "0123456789") != "" {
-		return nil, fmt.Errorf("%q: simulated devices are named sim, sim0, sim1, ...", name)
+		return nil, fmt.Errorf("%q: a simulated device is named sim or simN (sim0, sim1 and so on)", name)
 	}
 	nic, err := ixgbesim.New(ixgbesim.Config{Name: name})
 	if err != nil {

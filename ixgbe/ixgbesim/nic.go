@@ -100,25 +100,24 @@ type NIC struct {
 	unknownMu     sync.Mutex
 	unknownSeen   map[uint32]int
 
-	mu           sync.Mutex // control path: reset, link, queue enable
-	resetting    bool
-	resetGen     uint64
-	macLinkUp    atomic.Bool
-	anArmed      bool // link trains as soon as the wire is up
-	anPending    bool // a link-up timer is scheduled
-	linkGen      uint64
-	link         atomic.Pointer[linkHolder]
-	removed      atomic.Bool
-	stalled      atomic.Bool
-	closed       atomic.Bool
-	wake         chan struct{}
-	runMu        sync.Mutex
-	running      bool
-	stop         chan struct{}
-	done         chan struct{}
-	rrTx         atomic.Int32                       // next TX queue Step tries first
-	txActive     [regs.MaxQueues / 64]atomic.Uint64 // enabled TX queues (bitmap)
-	lastLinkPoll atomic.Int64
+	mu        sync.Mutex // control path: reset, link, queue enable
+	resetting bool
+	resetGen  uint64
+	macLinkUp atomic.Bool
+	anArmed   bool // link trains as soon as the wire is up
+	anPending bool // a link-up timer is scheduled
+	linkGen   uint64
+	link      atomic.Pointer[linkHolder]
+	removed   atomic.Bool
+	stalled   atomic.Bool
+	closed    atomic.Bool
+	wake      chan struct{}
+	runMu     sync.Mutex
+	running   bool
+	stop      chan struct{}
+	done      chan struct{}
+	rrTx      atomic.Int32                       // next TX queue Step tries first
+	txActive  [regs.MaxQueues / 64]atomic.Uint64 // enabled TX queues (bitmap)
 
 	pb  packetBuffer
 	rxq [regs.MaxQueues]rxQueue

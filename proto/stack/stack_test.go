@@ -23,13 +23,12 @@ var (
 )
 
 type pair struct {
-	a, b     *Stack
-	la, lb   *memlink.Endpoint
-	clk      *clock.Fake
-	manual   bool
-	nicA     *NIC
-	nicB     *NIC
-	cleanups []func()
+	a, b   *Stack
+	la, lb *memlink.Endpoint
+	clk    *clock.Fake
+	manual bool
+	nicA   *NIC
+	nicB   *NIC
 }
 
 // newPair builds two stacks joined by an in-memory wire: A is 10.0.0.1/24,
