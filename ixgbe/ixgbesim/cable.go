@@ -88,6 +88,12 @@ type cableEnd struct {
 }
 
 func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame) }
+
+// TryTransmit implements tryTransmitter: it sends only if neither the
+// clock's nor the direction's lock is held elsewhere, so that a MAC may
+// answer from its receive path (under the other direction's lock) without
+// risking a lock cycle.
+func (e *cableEnd) TryTransmit(frame []byte) bool { return e.out.trySend(frame) }
 func (e *cableEnd) Up() bool              { return e.c.up.Load() }
 
 func (e *cableEnd) detach(n *NIC) {
@@ -191,6 +197,22 @@ func (d *direction) send(frame []byte) {
 	now := d.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.sendLocked(frame, now)
+}
+
+// trySend is send without waiting: it reports false, sending nothing, if
+// a lock it needs is taken.
+func (d *direction) trySend(frame []byte) bool {
+	now, ok := d.clock.tryNow()
+	if !ok || !d.mu.TryLock() {
+		return false
+	}
+	defer d.mu.Unlock()
+	d.sendLocked(frame, now)
+	return true
+}
+
+func (d *direction) sendLocked(frame []byte, now time.Time) {
 	d.stats.Offered++
 	if !d.c.up.Load() {
 		d.stats.LinkDown++

@@ -121,6 +121,7 @@ type NIC struct {
 	lastLinkPoll atomic.Int64
 
 	pb  packetBuffer
+	fc  flowCtl
 	rxq [regs.MaxQueues]rxQueue
 	txq [regs.MaxQueues]txQueue
 
@@ -526,6 +527,7 @@ func (n *NIC) deviceResetLocked() {
 		n.txq[q].disable(true)
 	}
 	n.pb.clear()
+	n.fc.reset()
 	n.loadResetValuesLocked()
 	n.macLinkUp.Store(false)
 	n.cell(regs.CTRL).Store(regs.CTRL_RST)
