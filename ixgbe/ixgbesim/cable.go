@@ -94,7 +94,7 @@ func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame) }
 // answer from its receive path (under the other direction's lock) without
 // risking a lock cycle.
 func (e *cableEnd) TryTransmit(frame []byte) bool { return e.out.trySend(frame) }
-func (e *cableEnd) Up() bool              { return e.c.up.Load() }
+func (e *cableEnd) Up() bool                      { return e.c.up.Load() }
 
 func (e *cableEnd) detach(n *NIC) {
 	for _, d := range []*direction{e.c.ab, e.c.ba} {
@@ -204,7 +204,10 @@ func (d *direction) send(frame []byte) {
 // a lock it needs is taken.
 func (d *direction) trySend(frame []byte) bool {
 	now, ok := d.clock.tryNow()
-	if !ok || !d.mu.TryLock() {
+	if !ok {
+		return false
+	}
+	if !d.mu.TryLock() {
 		return false
 	}
 	defer d.mu.Unlock()

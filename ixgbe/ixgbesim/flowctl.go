@@ -3,6 +3,7 @@ package ixgbesim
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,10 +28,11 @@ import (
 // MAC control frames are passed to the host only with MFLCN.PMCF set and
 // MFLCN.DPF clear; otherwise the MAC consumes them (not counted in GPRC).
 //
-// The simulator sends a PAUSE frame from the receive path at once when it
-// can do so without waiting on a lock (TryTransmit on a cable); otherwise
-// the frame waits, as on the device, for the transmitter: the next engine
-// pass (FreeRunning) or Step (Stepped) sends it.
+// The simulator sends a PAUSE frame from the receive path at once, before
+// the frame that crossed FCRTH is even acknowledged to its sender (see
+// fcEmit for the locking); only when the wire stays busy, or the Link is
+// not a cable, does it wait for the next engine pass (FreeRunning) or Step
+// (Stepped).
 
 // pauseQuantum is one pause quantum at 10 Gb/s: 512 bit times.
 const pauseQuantum = regs.PauseQuantumBits * time.Nanosecond / 10
@@ -54,9 +56,10 @@ type tryTransmitter interface {
 
 // flowCtl is the MAC's link flow control state.
 type flowCtl struct {
-	mu      sync.Mutex // xoff, gen
-	xoff    bool       // XOFF sent and the fill not yet below FCRTL
-	gen     uint64     // refresh timer generation
+	// mu orders the state changes: xoff, and the stores to pending and
+	// refreshAt that go with them (both are read without it).
+	mu      sync.Mutex
+	xoff    bool // XOFF sent and the fill not yet below FCRTL
 	pending atomic.Int32
 
 	txMu  sync.Mutex // frame and emission
@@ -74,11 +77,10 @@ type flowCtl struct {
 func (f *flowCtl) reset() {
 	f.mu.Lock()
 	f.xoff = false
-	f.gen++
-	f.mu.Unlock()
 	f.pending.Store(pendNone)
-	f.pausedUntil.Store(0)
 	f.refreshAt.Store(0)
+	f.mu.Unlock()
+	f.pausedUntil.Store(0)
 }
 
 // linkFCTx reports whether the MAC sends link PAUSE frames (FCCFG.TFCE =
@@ -89,8 +91,9 @@ func (n *NIC) linkFCTx() bool {
 
 // fcFill is called by the receive MAC after it stored (or failed to store)
 // a frame, with the packet buffer's fill in bytes: at or above FCRTH[0]
-// with FCEN set, the MAC enters the XOFF state and sends an XOFF.
-func (n *NIC) fcFill(used int) {
+// with FCEN set, the MAC enters the XOFF state and sends an XOFF. wait is
+// false for a MAC control frame passed up (see fcEmit).
+func (n *NIC) fcFill(used int, wait bool) {
 	if !n.linkFCTx() {
 		return
 	}
@@ -101,13 +104,13 @@ func (n *NIC) fcFill(used int) {
 	n.fc.mu.Lock()
 	if n.fc.xoff {
 		n.fc.mu.Unlock()
-		n.fcTick(false) // a refresh may be due
+		n.fcTick(wait) // a refresh may be due
 		return
 	}
 	n.fc.xoff = true
-	n.fc.gen++
+	n.fc.pending.Store(pendXOFF)
 	n.fc.mu.Unlock()
-	n.fcRequest(pendXOFF)
+	n.fcEmit(wait)
 }
 
 // fcDrain is called by the RX DMA engine after a frame left the packet
@@ -123,61 +126,92 @@ func (n *NIC) fcDrain(used int) {
 		n.fc.mu.Unlock()
 		return
 	}
+	// The state, the waiting frame and the refresh change together under
+	// fc.mu, so that a concurrent crossing of FCRTH cannot interleave.
 	n.fc.xoff = false
-	n.fc.gen++
-	n.fc.mu.Unlock()
 	n.fc.refreshAt.Store(0)
-	if fcrtl&regs.FCRTL_XONE != 0 && n.linkFCTx() {
-		n.fcRequest(pendXON)
+	xon := fcrtl&regs.FCRTL_XONE != 0 && n.linkFCTx()
+	if xon {
+		n.fc.pending.Store(pendXON) // replaces an XOFF not yet sent
 	} else {
 		n.fc.pending.CompareAndSwap(pendXOFF, pendNone)
 	}
+	n.fc.mu.Unlock()
+	if xon {
+		n.fcEmit(true) // the RX engine holds no lock here
+	}
 }
 
-// fcRequest queues a PAUSE frame for the transmitter (a newer request
-// replaces an older one not yet sent) and tries to send it at once.
-func (n *NIC) fcRequest(kind int32) {
-	n.fc.pending.Store(kind)
-	n.fcEmit(false)
-}
+// fcEmitTries bounds how often a PAUSE frame is retried while the wire is
+// busy (its direction's lock taken) before it is left to the engine.
+const fcEmitTries = 256
 
-// fcEmit sends the waiting PAUSE frame, if any. With wait false it gives up
-// (leaving the frame queued and the engine woken) rather than wait for a
-// lock; the engine calls it with wait true, holding no other lock.
+// fcEmit sends the waiting PAUSE frame(s) and reports whether it sent one.
+//
+// Locking: fc.txMu serializes PAUSE frames, so that an XON and an XOFF
+// cannot overtake each other. Its holder never waits for another lock: it
+// sends with TryTransmit, and the link partner's MAC, receiving a PAUSE,
+// only tries fc.txMu (wait false). So a caller holding no fc.txMu may wait
+// for it (wait true): the engine, and the receive path of a data frame
+// (which runs under the other direction's cable lock and in the sender's
+// engine, which is then held up, as it should be, until the XOFF is out).
+// A busy wire is retried a bounded number of times, yielding in between,
+// then left to the engine. With wait false a taken fc.txMu means its
+// holder is sending and sends what is waiting after it.
 func (n *NIC) fcEmit(wait bool) bool {
-	if n.fc.pending.Load() == pendNone {
-		return false
+	sentAny := false
+	busy := 0
+	for n.fc.pending.Load() != pendNone {
+		if wait {
+			n.fc.txMu.Lock()
+		} else if !n.fc.txMu.TryLock() {
+			return sentAny
+		}
+		sent, retry := n.fcEmitLocked(wait)
+		n.fc.txMu.Unlock()
+		sentAny = sentAny || sent
+		if retry {
+			if busy == fcEmitTries {
+				n.kick()
+				return sentAny
+			}
+			busy++
+			runtime.Gosched()
+		}
 	}
-	if wait {
-		n.fc.txMu.Lock()
-	} else if !n.fc.txMu.TryLock() {
-		n.kick()
-		return false
-	}
-	defer n.fc.txMu.Unlock()
+	return sentAny
+}
+
+// fcEmitLocked sends the waiting PAUSE frame with fc.txMu held. retry
+// reports that the wire was busy and the frame is still waiting. A Link
+// without TryTransmit is written to only by the engine (wait true).
+func (n *NIC) fcEmitLocked(wait bool) (sent, retry bool) {
 	kind := n.fc.pending.Swap(pendNone)
 	if kind == pendNone {
-		return false
+		return false, false
 	}
 	w := n.wire()
 	if w == nil || n.removed.Load() || n.closed.Load() || !n.macLinkUp.Load() {
-		// No link: the request is lost; the refresh timer sends the XOFF
-		// again if the buffer is still full.
+		// No link: the frame is lost; while the MAC stays in the XOFF
+		// state the refresh sends the XOFF again.
 		if kind == pendXOFF {
 			n.fcScheduleRefresh()
 		}
-		return false
+		return false, false
 	}
 	frame := n.buildPause(kind == pendXOFF)
-	if wait {
+	if tt, ok := w.(tryTransmitter); ok {
+		if !tt.TryTransmit(frame) {
+			n.fc.pending.CompareAndSwap(pendNone, kind)
+			return false, true
+		}
+	} else if wait {
 		w.Transmit(frame)
 	} else {
-		tt, ok := w.(tryTransmitter)
-		if !ok || !tt.TryTransmit(frame) {
-			n.fc.pending.CompareAndSwap(pendNone, kind)
-			n.kick()
-			return false
-		}
+		// A Link that cannot refuse to wait is left to the engine.
+		n.fc.pending.CompareAndSwap(pendNone, kind)
+		n.kick()
+		return false, false
 	}
 	// PAUSE frames are counted as transmitted packets too (GPTC, MPTC,
 	// GOTC, PTC64, TPT): Linux's ixgbe subtracts LXONTXC + LXOFFTXC from
@@ -195,7 +229,7 @@ func (n *NIC) fcEmit(wait bool) bool {
 	if kind == pendXOFF {
 		n.fcScheduleRefresh()
 	}
-	return true
+	return true, false
 }
 
 // buildPause writes a PAUSE frame into n.fc.frame (caller holds txMu):
@@ -224,7 +258,9 @@ func (n *NIC) buildPause(xoff bool) []byte {
 // (each pass when FreeRunning, each Step when Stepped).
 func (n *NIC) fcScheduleRefresh() {
 	q := n.reg(regs.FCRTV) & regs.FCRTV_MASK
-	if q == 0 {
+	n.fc.mu.Lock()
+	defer n.fc.mu.Unlock()
+	if q == 0 || !n.fc.xoff {
 		n.fc.refreshAt.Store(0)
 		return
 	}
@@ -234,14 +270,11 @@ func (n *NIC) fcScheduleRefresh() {
 // fcTick sends a due XOFF refresh. It reports whether it sent a frame.
 func (n *NIC) fcTick(wait bool) bool {
 	if at := n.fc.refreshAt.Load(); at != 0 && n.clock.nowNanoNoLock() >= at {
-		if n.fc.refreshAt.CompareAndSwap(at, 0) {
-			n.fc.mu.Lock()
-			again := n.fc.xoff
-			n.fc.mu.Unlock()
-			if again && n.linkFCTx() {
-				n.fc.pending.Store(pendXOFF)
-			}
+		n.fc.mu.Lock()
+		if n.fc.refreshAt.CompareAndSwap(at, 0) && n.fc.xoff && n.linkFCTx() {
+			n.fc.pending.Store(pendXOFF)
 		}
+		n.fc.mu.Unlock()
 	}
 	return n.fcEmit(wait)
 }

@@ -105,7 +105,7 @@ func (n *NIC) Receive(frame []byte) bool {
 	ok = n.pb.push(stored, pbCap, e)
 	used := n.pb.used
 	n.pb.mu.Unlock()
-	n.fcFill(used) // XOFF at FCRTH (3.7.7.2)
+	n.fcFill(used, !isMACControl(frame)) // XOFF at FCRTH (3.7.7.2)
 	if !ok {
 		n.count(regs.MPC(0), 1) // missed: packet buffer full (8.2.3.23.4)
 		return false
