@@ -99,7 +99,9 @@ type Config struct {
 	// possibly other traffic. Default off, as in ixy: a poll-mode
 	// application is expected to keep up, and silent stalls are harder to
 	// diagnose than counted drops. (Linux's ixgbe and DPDK default to full
-	// flow control; set this to match them.)
+	// flow control; set this to match them.) With flow control on, frames
+	// wait in the packet buffer for free descriptors (SRRCTL.DROP_EN is
+	// cleared), so one queue that is not polled holds up all of them.
 	FlowControl bool
 	// InjectBugs makes the driver commit deliberate protocol errors. It
 	// is for the verification tests only.

@@ -59,7 +59,8 @@ type flowCtl struct {
 	// mu orders the state changes: xoff, and the stores to pending and
 	// refreshAt that go with them (both are read without it).
 	mu      sync.Mutex
-	xoff    bool // XOFF sent and the fill not yet below FCRTL
+	xoff    bool        // XOFF sent and the fill not yet below FCRTL
+	inXOFF  atomic.Bool // xoff, for readers without mu
 	pending atomic.Int32
 
 	txMu  sync.Mutex // frame and emission
@@ -77,6 +78,7 @@ type flowCtl struct {
 func (f *flowCtl) reset() {
 	f.mu.Lock()
 	f.xoff = false
+	f.inXOFF.Store(false)
 	f.pending.Store(pendNone)
 	f.refreshAt.Store(0)
 	f.mu.Unlock()
@@ -97,6 +99,11 @@ func (n *NIC) fcFill(used int, wait bool) {
 	if !n.linkFCTx() {
 		return
 	}
+	if n.fc.inXOFF.Load() || n.fc.pending.Load() != pendNone {
+		// A refresh may be due, a PAUSE frame waiting, or one being sent
+		// by another goroutine right now (fcEmit waits for it).
+		n.fcTick(wait)
+	}
 	fcrth := n.reg(regs.FCRTH(0))
 	if fcrth&regs.FCRTH_FCEN == 0 || used < int(fcrth&regs.FCRT_THRESH_MASK) {
 		return
@@ -104,10 +111,10 @@ func (n *NIC) fcFill(used int, wait bool) {
 	n.fc.mu.Lock()
 	if n.fc.xoff {
 		n.fc.mu.Unlock()
-		n.fcTick(wait) // a refresh may be due
 		return
 	}
 	n.fc.xoff = true
+	n.fc.inXOFF.Store(true)
 	n.fc.pending.Store(pendXOFF)
 	n.fc.mu.Unlock()
 	n.fcEmit(wait)
@@ -129,6 +136,7 @@ func (n *NIC) fcDrain(used int) {
 	// The state, the waiting frame and the refresh change together under
 	// fc.mu, so that a concurrent crossing of FCRTH cannot interleave.
 	n.fc.xoff = false
+	n.fc.inXOFF.Store(false)
 	n.fc.refreshAt.Store(0)
 	xon := fcrtl&regs.FCRTL_XONE != 0 && n.linkFCTx()
 	if xon {
@@ -159,6 +167,14 @@ const fcEmitTries = 256
 // then left to the engine. With wait false a taken fc.txMu means its
 // holder is sending and sends what is waiting after it.
 func (n *NIC) fcEmit(wait bool) bool {
+	if wait {
+		// A PAUSE frame another goroutine is sending right now (taken
+		// from pending, not yet delivered) must be out before the caller
+		// goes on: the receive path's caller is the link partner's
+		// transmitter.
+		n.fc.txMu.Lock()
+		n.fc.txMu.Unlock()
+	}
 	sentAny := false
 	busy := 0
 	for n.fc.pending.Load() != pendNone {

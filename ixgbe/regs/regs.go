@@ -203,7 +203,7 @@ func FCRTH(n int) uint32 { return 0x03260 + 4*uint32(n) }
 const (
 	FCRTV = 0x032A0 // Flow Control Refresh Threshold Value (8.2.3.3.4)
 	FCCFG = 0x03D00 // Flow Control Configuration (8.2.3.3.5)
-	MFLCN = 0x04294 // MAC Flow Control (8.2.3.22.34)
+	MFLCN = 0x04294 // MAC Flow Control (MAC registers, 8.2.3.22)
 
 	// FCRTL/FCRTH: threshold in bits 18:5, in 32-byte units, so the field
 	// read as a byte count is reg & FCRT_THRESH_MASK.
