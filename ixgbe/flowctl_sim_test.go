@@ -249,7 +249,7 @@ func TestFlowControlBidirectionalSim(t *testing.T) {
 		go func(i int) { // slow receiver
 			defer wg.Done()
 			pkts := make([]dma.Packet, 16)
-			deadline := time.Now().Add(60 * time.Second)
+			deadline := time.Now().Add(20 * time.Second)
 			for received[i] < total && time.Now().Before(deadline) {
 				k, err := n.RxBatch(0, pkts)
 				if err != nil {
