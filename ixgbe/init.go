@@ -66,6 +66,7 @@ func (n *NIC) init() error {
 	if err := n.initTx(); err != nil {
 		return err
 	}
+	n.setupFlowControl()
 	for _, q := range n.rx {
 		if err := n.startRx(q); err != nil {
 			return err
@@ -144,13 +145,20 @@ func (n *NIC) initRx() error {
 		}
 		n.rx = append(n.rx, q)
 		// Advanced one-buffer descriptors, buffer size from the pool,
-		// drop when no descriptor is free (8.2.3.8.7).
+		// drop when no descriptor is free (8.2.3.8.7) -- unless flow
+		// control is on: then a frame waits in the packet buffer for a
+		// descriptor, so that the buffer fills and the MAC sends XOFF
+		// (3.7.7) instead of the queue dropping it. (Linux's ixgbe clears
+		// DROP_EN with flow control on for the same reason.)
 		// BSIZEPACKET counts 1 KB units, 1 to 16 KB (8.2.3.8.7); a larger
 		// data room is simply not used beyond 16 KB.
 		bsize := uint32(min(q.pool.BufSize()/1024, 16))
 		srrctl := n.dev.Read32(regs.SRRCTL(i))
 		srrctl &^= regs.SRRCTL_DESCTYPE_MASK | regs.SRRCTL_BSIZEPACKET_MASK
 		srrctl |= regs.SRRCTL_DESCTYPE_ADV_ONE | bsize | regs.SRRCTL_DROP_EN
+		if n.cfg.FlowControl {
+			srrctl &^= regs.SRRCTL_DROP_EN
+		}
 		n.dev.Write32(regs.SRRCTL(i), srrctl)
 		// Ring base, length, head and tail (7.1.9, 8.2.3.8.1-5).
 		iova := q.ring.region.IOVA()
@@ -407,4 +415,62 @@ func (n *NIC) poll(reg, mask, want uint32, what, section string) error {
 		n.clock.Sleep(wait)
 		wait = min(2*wait, 10*time.Millisecond)
 	}
+}
+
+// Flow control settings (datasheet 3.7.7, registers 8.2.3.3).
+const (
+	// FlowControlHeadroom is the room left above the XOFF threshold
+	// (FCRTH[0] = RXPBSIZE[0] - headroom): what still arrives after the
+	// fill crosses it. That is the frame being received, the frame the
+	// MAC may be sending ahead of the XOFF, the partner's frame in
+	// progress when the XOFF arrives, its reaction time (a few pause
+	// quanta) and the bits on the wire and in both PHYs: a few max-size
+	// frames at 10 Gb/s. 24 KB is the margin Linux's ixgbe also leaves
+	// below the buffer's end (RXPBSIZE - 0x6000), about 20 us of 10 Gb/s.
+	FlowControlHeadroom = 24 << 10
+	// FlowControlHysteresis is how far the fill must fall below FCRTH[0]
+	// before the XON (FCRTL[0] = FCRTH[0] - hysteresis): large enough that
+	// XOFF/XON do not alternate every frame, small enough that the
+	// partner resumes long before the buffer runs dry.
+	FlowControlHysteresis = 32 << 10
+	// FlowControlPauseTime is the pause time of XOFF frames (FCTTV[0]),
+	// in quanta of 512 bit times: 0xFFFF, 3.36 ms at 10 Gb/s, the longest
+	// there is, as in Linux's ixgbe. XON ends the pause sooner.
+	FlowControlPauseTime = 0xFFFF
+	// FlowControlRefresh is the XOFF refresh threshold (FCRTV): half the
+	// pause time, so that a still-full receiver renews the pause well
+	// before it runs out.
+	FlowControlRefresh = FlowControlPauseTime / 2
+)
+
+// setupFlowControl programs link flow control (3.7.7) or turns it off.
+// Thresholds are relative to packet buffer 0, the only one used without
+// DCB; the threshold fields are bits 18:5 in 32-byte units, so a byte
+// count with its low 5 bits clear is the field's value.
+func (n *NIC) setupFlowControl() {
+	pb := n.dev.Read32(regs.RXPBSIZE(0)) & 0x000FFC00 // bytes (KB in bits 19:10)
+	mflcn := n.dev.Read32(regs.MFLCN) &^ (regs.MFLCN_RFCE | regs.MFLCN_RPFCE | regs.MFLCN_PMCF | regs.MFLCN_DPF)
+	fccfg := n.dev.Read32(regs.FCCFG) &^ regs.FCCFG_TFCE_MASK
+	if !n.cfg.FlowControl || pb <= FlowControlHeadroom+FlowControlHysteresis {
+		for i := 0; i < 8; i++ {
+			n.dev.Write32(regs.FCRTL(i), 0)
+			n.dev.Write32(regs.FCRTH(i), 0)
+		}
+		n.dev.Write32(regs.FCCFG, fccfg|regs.FCCFG_TFCE_DISABLED)
+		n.dev.Write32(regs.MFLCN, mflcn)
+		return
+	}
+	high := (pb - FlowControlHeadroom) & regs.FCRT_THRESH_MASK
+	low := (high - FlowControlHysteresis) & regs.FCRT_THRESH_MASK
+	n.dev.Write32(regs.FCTTV(0), FlowControlPauseTime|FlowControlPauseTime<<16)
+	n.dev.Write32(regs.FCRTV, FlowControlRefresh)
+	n.dev.Write32(regs.FCRTL(0), low|regs.FCRTL_XONE)
+	n.dev.Write32(regs.FCRTH(0), high|regs.FCRTH_FCEN)
+	for i := 1; i < 8; i++ {
+		n.dev.Write32(regs.FCRTL(i), 0)
+		n.dev.Write32(regs.FCRTH(i), 0)
+	}
+	// Send link PAUSE frames; act on received ones and consume them.
+	n.dev.Write32(regs.FCCFG, fccfg|regs.FCCFG_TFCE_802_3X)
+	n.dev.Write32(regs.MFLCN, mflcn|regs.MFLCN_RFCE)
 }

@@ -88,6 +88,21 @@ type Config struct {
 	// own MAC address and broadcasts only (FCTRL.BAM). ixy always turns
 	// promiscuous mode on; a forwarder should set this.
 	Promiscuous bool
+	// FlowControl turns on IEEE 802.3x link flow control in both
+	// directions (datasheet 3.7.7): the NIC sends an XOFF PAUSE frame when
+	// its receive packet buffer fills to within FlowControlHeadroom of its
+	// end, and an XON once it has drained by FlowControlHysteresis more;
+	// it honours the PAUSE frames its link partner sends (and does not
+	// pass them up). A fast sender then cannot overrun a slow receiver's
+	// packet buffer (MPC stays 0); the price is that a receiver that stops
+	// polling stalls its partner's transmission, and through a switch
+	// possibly other traffic. Default off, as in ixy: a poll-mode
+	// application is expected to keep up, and silent stalls are harder to
+	// diagnose than counted drops. (Linux's ixgbe and DPDK default to full
+	// flow control; set this to match them.) With flow control on, frames
+	// wait in the packet buffer for free descriptors (SRRCTL.DROP_EN is
+	// cleared), so one queue that is not polled holds up all of them.
+	FlowControl bool
 	// InjectBugs makes the driver commit deliberate protocol errors. It
 	// is for the verification tests only.
 	InjectBugs Bug

@@ -32,6 +32,14 @@ type Stats struct {
 	RxTotalPackets uint64 // TPR: all packets received, good or bad
 	TxTotalPackets uint64 // TPT
 
+	// Link flow control (PAUSE frames, datasheet 3.7.7). The device
+	// counts the PAUSE frames it sends in TxPackets, TxMulticast and
+	// TxBytes (64 bytes each) as well; subtract TxXon+TxXoff for data.
+	TxXon  uint64 // LXONTXC: XON frames sent
+	TxXoff uint64 // LXOFFTXC: XOFF frames sent
+	RxXon  uint64 // LXONRXCNT: XON frames received and acted on
+	RxXoff uint64 // LXOFFRXCNT: XOFF frames received and acted on
+
 	// RxDropped is the sum of the queues' RxDrops (QPRDC): frames dropped
 	// because their queue had no free descriptor.
 	RxDropped uint64
@@ -93,6 +101,10 @@ func (n *NIC) readHardwareStats() *rawStats {
 	s.TxTotalPackets = uint64(rd(regs.TPT))
 	s.TxMulticast = uint64(rd(regs.MPTC))
 	s.TxBroadcast = uint64(rd(regs.BPTC))
+	s.TxXon = uint64(rd(regs.LXONTXC))
+	s.TxXoff = uint64(rd(regs.LXOFFTXC))
+	s.RxXon = uint64(rd(regs.LXONRXCNT))
+	s.RxXoff = uint64(rd(regs.LXOFFRXCNT))
 	for i := 0; i < 8; i++ {
 		s.RxMissed += uint64(rd(regs.MPC(i)))
 	}
@@ -132,6 +144,10 @@ func (n *NIC) accumulate(raw *rawStats) {
 	t.TxMulticast += s.TxMulticast
 	t.RxTotalPackets += s.RxTotalPackets
 	t.TxTotalPackets += s.TxTotalPackets
+	t.TxXon += s.TxXon
+	t.TxXoff += s.TxXoff
+	t.RxXon += s.RxXon
+	t.RxXoff += s.RxXoff
 	for i := 0; i < queues; i++ {
 		q := &n.stats.queues[i]
 		q.RxPackets += qs[i].RxPackets

@@ -36,6 +36,7 @@ type demoOptions struct {
 	trace    string
 	traceCap int
 	window   int
+	flowCtl  bool
 	quiet    bool
 }
 
@@ -58,6 +59,7 @@ func runDemo(args []string) error {
 	// (RXPBSIZE[0], datasheet 4.6.7) holds in frames of mixed size, so that
 	// a receive engine that is descheduled for a moment loses nothing.
 	fs.IntVar(&o.window, "window", 128, "most frames in flight from generator to counter (0: no limit, and B drops what it cannot take)")
+	fs.BoolVar(&o.flowCtl, "flow-control", false, "turn on 802.3x link flow control on both NICs: B's MAC pauses A instead of dropping (try with --window 0)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -104,7 +106,7 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	defer simB.Stop()
 
 	cfg := func(dev uint16) ixgbe.Config {
-		return ixgbe.Config{RxQueues: o.queues, TxQueues: o.queues, RxRingSize: o.ring, TxRingSize: o.ring, Trace: rec, DevID: dev}
+		return ixgbe.Config{RxQueues: o.queues, TxQueues: o.queues, RxRingSize: o.ring, TxRingSize: o.ring, Trace: rec, DevID: dev, FlowControl: o.flowCtl}
 	}
 	nicA, err := ixgbe.New(simA, cfg(0))
 	if err != nil {
@@ -117,8 +119,12 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	}
 	defer nicB.Close()
 	for _, n := range []*ixgbe.NIC{nicA, nicB} {
-		fmt.Fprintf(out, "%-5s MAC %s  link %s  %d RX / %d TX queues, rings of %d\n",
-			n.Name(), n.MAC(), n.Link(), n.NumRxQueues(), n.NumTxQueues(), o.ring)
+		fc := "off"
+		if o.flowCtl {
+			fc = "on"
+		}
+		fmt.Fprintf(out, "%-5s MAC %s  link %s  %d RX / %d TX queues, rings of %d, flow control %s\n",
+			n.Name(), n.MAC(), n.Link(), n.NumRxQueues(), n.NumTxQueues(), o.ring, fc)
 	}
 
 	var srcMAC, dstMAC header.MAC
@@ -141,9 +147,11 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	// inFlight is what the generator has sent that has neither reached the
 	// counter nor been lost on the wire. The generator keeps it under the
 	// window: application-level flow control, as a real sender gets from
-	// TCP or from 802.3x pause frames, so that a slower receiver does not
-	// turn the demo into a drop test. Frames dropped inside NIC B (which
-	// the window is meant to prevent) stall the window only briefly.
+	// TCP, so that a slower receiver does not turn the demo into a drop
+	// test. Frames dropped inside NIC B (which the window is meant to
+	// prevent) stall the window only briefly. --flow-control makes it
+	// unnecessary: B's MAC sends 802.3x PAUSE frames when its packet
+	// buffer fills, and A's MAC holds its transmission.
 	inFlight := func() int64 {
 		cs := cable.Stats().AB
 		return int64(sent.Load()) - int64(received.Load()) - int64(cs.Dropped+cs.LinkDown+cs.Overflow+cs.Corrupted) + int64(cs.Duplicated)
@@ -313,6 +321,10 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	fmt.Fprintf(out, "wire      delivered %d; dropped %d, corrupted %d, duplicated %d, reordered %d\n", cs.Delivered, cs.Dropped+cs.LinkDown+cs.Overflow, cs.Corrupted, cs.Duplicated, cs.Reordered)
 	fmt.Fprintf(out, "received  %d frames, %d bytes by software; %s counted GPRC %d, GORC %d\n", total.Received, total.Bytes, nicB.Name(), sb.RxPackets, sb.RxBytes)
 	fmt.Fprintf(out, "dropped   rx ring full %d, missed %d, CRC errors %d\n", rxDrops, sb.RxMissed, sb.RxCRCErrors)
+	if o.flowCtl {
+		fmt.Fprintf(out, "pause     %s sent XOFF %d, XON %d; %s received XOFF %d, XON %d\n",
+			nicB.Name(), sb.TxXoff, sb.TxXon, nicA.Name(), sa.RxXoff, sa.RxXon)
+	}
 	fmt.Fprintf(out, "checked   %d in order, %d gaps, %d late (duplicate/reordered), %d corrupt, %d foreign, over %d flows\n",
 		total.InOrder, total.Gaps, total.Late, total.Corrupt, total.Foreign, total.Flows())
 	secs := elapsed.Seconds()
@@ -330,11 +342,13 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 		what string
 		ok   bool
 	}{
-		{"A's GPTC equals frames sent", sa.TxPackets == s},
+		// The device counts the PAUSE frames it sends in GPTC and GOTC
+		// too (64 bytes each); A sends none unless its own buffer fills.
+		{"A's GPTC equals frames sent", sa.TxPackets-sa.TxXon-sa.TxXoff == s},
 		// GOTC and GORC count from the destination address through the CRC
 		// (datasheet 8.2.3.23.27-8.2.3.23.30): 4 FCS bytes per frame more
 		// than the software handled.
-		{"A's GOTC equals bytes sent plus FCS", sa.TxBytes == sentBytes.Load()+4*s},
+		{"A's GOTC equals bytes sent plus FCS", sa.TxBytes-64*(sa.TxXon+sa.TxXoff) == sentBytes.Load()+4*s},
 		{"the wire accounts for every frame sent", cs.Offered == s && cs.Delivered == s-cs.Dropped-cs.LinkDown-cs.Overflow+cs.Duplicated},
 		{"B's GPRC + missed + CRC errors equals frames arriving", sb.RxPackets+sb.RxMissed+sb.RxCRCErrors == arriving},
 		{"frames delivered equal B's GPRC less ring-full drops", total.Received+total.Corrupt+total.Foreign+rxDrops == sb.RxPackets},

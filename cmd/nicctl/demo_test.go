@@ -89,3 +89,24 @@ func TestDemoCommandLine(t *testing.T) {
 		t.Fatalf("unknown command exited %d", code)
 	}
 }
+
+// With 802.3x flow control the application needs no window: the generator
+// sends as fast as it can and B's MAC pauses A instead of dropping.
+func TestDemoFlowControlWithoutWindow(t *testing.T) {
+	o := demoOpts(50000)
+	o.window = 0
+	o.flowCtl = true
+	var out bytes.Buffer
+	res, err := demo(o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.agree || res.sent != 50000 || res.received != 50000 {
+		t.Fatalf("demo --window 0 --flow-control: %+v\n%s", res, out.String())
+	}
+	for _, want := range []string{"flow control on", "missed 0", "50000 in order", "counts agree"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

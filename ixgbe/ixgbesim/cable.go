@@ -79,6 +79,13 @@ type direction struct {
 	heldDue time.Time
 	line    []lineSlot
 	lh, ln  int
+
+	// A fault-free direction may carry a MAC's PAUSE frame while another
+	// goroutine holds mu (see trySend); those are counted here, without
+	// the lock, and added in snapshot.
+	faultFree                        bool
+	ctlOffered, ctlDelivered, ctlAcc atomic.Uint64
+	ctlLinkDown                      atomic.Uint64
 }
 
 // cableEnd is the Link a NIC sees: transmitting sends into one direction.
@@ -88,7 +95,13 @@ type cableEnd struct {
 }
 
 func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame) }
-func (e *cableEnd) Up() bool              { return e.c.up.Load() }
+
+// TryTransmit implements tryTransmitter: it sends only if neither the
+// clock's nor the direction's lock is held elsewhere, so that a MAC may
+// answer from its receive path (under the other direction's lock) without
+// risking a lock cycle.
+func (e *cableEnd) TryTransmit(frame []byte) bool { return e.out.trySend(frame) }
+func (e *cableEnd) Up() bool                      { return e.c.up.Load() }
 
 func (e *cableEnd) detach(n *NIC) {
 	for _, d := range []*direction{e.c.ab, e.c.ba} {
@@ -131,6 +144,7 @@ func newDirection(c *Cable, to *NIC, f *Faults) *direction {
 	if d.f.LineLimit <= 0 {
 		d.f.LineLimit = 4096
 	}
+	d.faultFree = d.f.Drop == 0 && d.f.Corrupt == 0 && d.f.Duplicate == 0 && d.f.Reorder == 0 && d.f.Delay == 0
 	seed := uint64(d.f.Seed)
 	d.rng = rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
 	d.scratch = make([]byte, 0, maxFrame)
@@ -174,6 +188,10 @@ func (d *direction) snapshot() DirStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.stats
+	s.Offered += d.ctlOffered.Load()
+	s.Delivered += d.ctlDelivered.Load()
+	s.Accepted += d.ctlAcc.Load()
+	s.LinkDown += d.ctlLinkDown.Load()
 	s.InFlight = uint64(d.ln)
 	if d.hasHeld {
 		s.InFlight++
@@ -191,6 +209,39 @@ func (d *direction) send(frame []byte) {
 	now := d.clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.sendLocked(frame, now)
+}
+
+// trySend is send without waiting. It reports false, sending nothing, if
+// a lock it needs is taken -- except on a fault-free direction, where
+// there is nothing to decide under the lock: the frame (a PAUSE) is
+// delivered at once, concurrently with any frame being delivered, as the
+// MAC sends it right after the frame on the wire. Both MACs of a cable
+// pausing each other at once (each delivering a data frame under its
+// direction's lock, each needing the other direction for its XOFF) would
+// otherwise both have to give up.
+func (d *direction) trySend(frame []byte) bool {
+	if now, ok := d.clock.tryNow(); ok && d.mu.TryLock() {
+		defer d.mu.Unlock()
+		d.sendLocked(frame, now)
+		return true
+	}
+	if !d.faultFree {
+		return false
+	}
+	d.ctlOffered.Add(1)
+	if !d.c.up.Load() {
+		d.ctlLinkDown.Add(1)
+		return true
+	}
+	d.ctlDelivered.Add(1)
+	if d.to.Receive(frame) {
+		d.ctlAcc.Add(1)
+	}
+	return true
+}
+
+func (d *direction) sendLocked(frame []byte, now time.Time) {
 	d.stats.Offered++
 	if !d.c.up.Load() {
 		d.stats.LinkDown++

@@ -61,12 +61,44 @@ type Clock struct {
 	// free-running fast path can skip the lock; MaxInt64 when none.
 	nextDue  atomic.Int64
 	npollers atomic.Int32
+	// nowNano mirrors now (UnixNano) for readers that must not take mu:
+	// the receive MAC runs under a cable's lock, which the clock's
+	// pollers take while mu is held.
+	nowNano atomic.Int64
+}
+
+func (c *Clock) setNowLocked(t time.Time) {
+	c.now = t
+	c.nowNano.Store(t.UnixNano())
+}
+
+// nowNanoNoLock returns the current time as UnixNano without taking the
+// clock's lock.
+func (c *Clock) nowNanoNoLock() int64 {
+	if !c.virtual {
+		return time.Now().UnixNano()
+	}
+	return c.nowNano.Load()
+}
+
+// tryNow returns the current time if it can be read without waiting for
+// the clock's lock.
+func (c *Clock) tryNow() (time.Time, bool) {
+	if !c.virtual {
+		return time.Now(), true
+	}
+	if !c.mu.TryLock() {
+		return time.Time{}, false
+	}
+	defer c.mu.Unlock()
+	return c.now, true
 }
 
 // NewClock returns a clock for the given mode: the wall clock for
 // FreeRunning, a virtual clock starting at a fixed instant for Stepped.
 func NewClock(mode Mode) *Clock {
 	c := &Clock{virtual: mode == Stepped, now: virtualEpoch}
+	c.nowNano.Store(virtualEpoch.UnixNano())
 	c.nextDue.Store(maxInt64)
 	return c
 }
@@ -117,12 +149,12 @@ func (c *Clock) Advance(d time.Duration) {
 		c.mu.Lock()
 		at, ok := c.earliestLocked()
 		if !ok || at.After(target) {
-			c.now = target
+			c.setNowLocked(target)
 			c.mu.Unlock()
 			return
 		}
 		if at.After(c.now) {
-			c.now = at
+			c.setNowLocked(at)
 		}
 		c.mu.Unlock()
 		c.RunDue()

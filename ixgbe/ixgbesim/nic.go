@@ -120,6 +120,7 @@ type NIC struct {
 	txActive  [regs.MaxQueues / 64]atomic.Uint64 // enabled TX queues (bitmap)
 
 	pb  packetBuffer
+	fc  flowCtl
 	rxq [regs.MaxQueues]rxQueue
 	txq [regs.MaxQueues]txQueue
 
@@ -525,6 +526,7 @@ func (n *NIC) deviceResetLocked() {
 		n.txq[q].disable(true)
 	}
 	n.pb.clear()
+	n.fc.reset()
 	n.loadResetValuesLocked()
 	n.macLinkUp.Store(false)
 	n.cell(regs.CTRL).Store(regs.CTRL_RST)

@@ -155,11 +155,6 @@ const (
 	regESDP       = 0x00020
 	regLEDCTL     = 0x00200
 	regIVAR_MISC  = 0x00A00
-	regFCTTV0     = 0x03200
-	regFCRTL0     = 0x03220
-	regFCRTV      = 0x032A0
-	regFCCFG      = 0x03D00
-	regMFLCN      = 0x04294
 	regSECTXCTRL  = 0x08800
 	regSECTXSTAT  = 0x08804
 	regMTQC       = 0x08120
@@ -175,10 +170,6 @@ const (
 	regMSPDC      = 0x04010
 	regMLFC       = 0x04034
 	regMRFC       = 0x04038
-	regLXONTXC    = 0x03F60
-	regLXOFFTXC   = 0x03F68
-	regLXONRXCNT  = 0x041A4
-	regLXOFFRXCNT = 0x041A8
 	regMNGPRC     = 0x040B4
 	regMNGPDC     = 0x040B8
 	regMNGPTC     = 0x0CF90
@@ -261,7 +252,7 @@ func buildTable() *regTable {
 			reset = resetRXPBSIZE0
 		}
 		b.rwm(fmt.Sprintf("RXPBSIZE[%d]", n), regs.RXPBSIZE(n), reset, 0x000FFC00)
-		b.rw(fmt.Sprintf("FCRTL[%d]", n), regFCRTL0+4*uint32(n), 0)
+		b.rw(fmt.Sprintf("FCRTL[%d]", n), regs.FCRTL(n), 0)
 		b.rw(fmt.Sprintf("FCRTH[%d]", n), regs.FCRTH(n), 0)
 		b.rc(fmt.Sprintf("MPC[%d]", n), regs.MPC(n))
 		b.rw(fmt.Sprintf("RTRPT4C[%d]", n), regRTRPT4C0+4*uint32(n), 0)
@@ -270,11 +261,11 @@ func buildTable() *regTable {
 		b.rw(fmt.Sprintf("TXPBTHRESH[%d]", n), regs.TXPBTHRESH(n), 0)
 	}
 	for n := 0; n < 4; n++ {
-		b.rw(fmt.Sprintf("FCTTV[%d]", n), regFCTTV0+4*uint32(n), 0)
+		b.rw(fmt.Sprintf("FCTTV[%d]", n), regs.FCTTV(n), 0)
 	}
-	b.rw("FCRTV", regFCRTV, 0)
-	b.rw("FCCFG", regFCCFG, 0)
-	b.rw("MFLCN", regMFLCN, 0)
+	b.rwm("FCRTV", regs.FCRTV, 0, regs.FCRTV_MASK)
+	b.rw("FCCFG", regs.FCCFG, 0)
+	b.rw("MFLCN", regs.MFLCN, 0)
 	b.rw("RTRPCS", regRTRPCS, 0)
 	b.rw("RTRUP2TC", regRTRUP2TC, 0)
 	b.rw("RTTUP2TC", regRTTUP2TC, 0)
@@ -317,7 +308,7 @@ func buildTable() *regTable {
 		{"PTC64", regs.PTC64}, {"PTC127", regs.PTC127}, {"PTC255", regs.PTC255}, {"PTC511", regs.PTC511},
 		{"PTC1023", regs.PTC1023}, {"PTC1522", regs.PTC1522},
 		{"MPTC", regs.MPTC}, {"BPTC", regs.BPTC}, {"RXNFGPC", regs.RXNFGPC},
-		{"LXONTXC", regLXONTXC}, {"LXOFFTXC", regLXOFFTXC}, {"LXONRXCNT", regLXONRXCNT}, {"LXOFFRXCNT", regLXOFFRXCNT},
+		{"LXONTXC", regs.LXONTXC}, {"LXOFFTXC", regs.LXOFFTXC}, {"LXONRXCNT", regs.LXONRXCNT}, {"LXOFFRXCNT", regs.LXOFFRXCNT},
 	} {
 		b.rc(s.name, s.off)
 	}

@@ -28,14 +28,21 @@ func (n *NIC) StepTx(q int) bool {
 		return false
 	}
 	n.pollLink()
+	if n.fcTick(true) {
+		return true
+	}
 	return n.stepTx(q)
 }
 
-// Step does one unit of work on whichever engine has some: the RX engine
-// first, then the TX queues in round-robin order. It reports whether
-// anything happened.
+// Step does one unit of work on whichever engine has some: a waiting PAUSE
+// frame, then the RX engine, then the TX queues in round-robin order. It
+// reports whether anything happened.
 func (n *NIC) Step() bool {
 	n.pollLink()
+	// A waiting PAUSE frame goes out ahead of data (3.7.7.2).
+	if n.fcTick(true) {
+		return true
+	}
 	if n.stepRx(-1) {
 		return true
 	}
@@ -122,7 +129,7 @@ func (n *NIC) engine(stop, done chan struct{}) {
 			return
 		default:
 		}
-		progress := false
+		progress := n.fcTick(true)
 		for i := 0; i < engineBatch && n.stepRx(-1); i++ {
 			progress = true
 		}

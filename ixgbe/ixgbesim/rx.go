@@ -79,6 +79,14 @@ func (n *NIC) Receive(frame []byte) bool {
 		n.count(regs.CRCERRS, 1)
 		return false
 	}
+	if isMACControl(frame) {
+		// MAC control frames (PAUSE) are the MAC's own (3.7.7.1); they
+		// reach the host only with MFLCN.PMCF.
+		pass, acted := n.receiveMACControl(frame)
+		if !pass {
+			return acted
+		}
+	}
 	bcast, mcast, ok := n.l2Filter(frame)
 	if !ok {
 		return false
@@ -95,7 +103,9 @@ func (n *NIC) Receive(frame []byte) bool {
 	pbCap := int(n.reg(regs.RXPBSIZE(0)) & 0x000FFC00)
 	n.pb.mu.Lock()
 	ok = n.pb.push(stored, pbCap, e)
+	used := n.pb.used
 	n.pb.mu.Unlock()
+	n.fcFill(used, !isMACControl(frame)) // XOFF at FCRTH (3.7.7.2)
 	if !ok {
 		n.count(regs.MPC(0), 1) // missed: packet buffer full (8.2.3.23.4)
 		return false
@@ -310,14 +320,24 @@ func (q *rxQueue) writeTail(c *atomic.Uint32, v uint32) {
 // memory if it is for queue only (or any queue when only < 0). It reports
 // whether anything happened (a frame written or dropped).
 func (n *NIC) stepRx(only int) bool {
+	did, used := n.stepRxLocked(only)
+	if did {
+		n.fcDrain(used) // XON below FCRTL (3.7.7.2)
+	}
+	return did
+}
+
+// stepRxLocked is stepRx under the packet buffer's lock; it also returns
+// the buffer's fill afterwards.
+func (n *NIC) stepRxLocked(only int) (bool, int) {
 	if n.removed.Load() || n.stalled.Load() || n.closed.Load() {
-		return false
+		return false, 0
 	}
 	n.pb.mu.Lock()
 	defer n.pb.mu.Unlock()
 	e, ok := n.pb.front()
 	if !ok || (only >= 0 && int(e.queue) != only) {
-		return false
+		return false, n.pb.used
 	}
 	q := &n.rxq[e.queue]
 	q.mu.Lock()
@@ -325,9 +345,10 @@ func (n *NIC) stepRx(only int) bool {
 	if !q.enabled.Load() || q.halted {
 		// Frames for a stopped queue are dropped (7.1.9).
 		n.dropRx(q, e, n.reg(regs.RDH(q.idx)))
-		return true
+		return true, n.pb.used
 	}
-	return q.dmaFrame(e)
+	did := q.dmaFrame(e)
+	return did, n.pb.used
 }
 
 func (n *NIC) dropRx(q *rxQueue, e *pbEntry, head uint32) {

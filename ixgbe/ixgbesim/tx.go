@@ -195,6 +195,11 @@ func (n *NIC) stepTx(qi int) bool {
 		// The MAC holds transmission while the link is down.
 		return false
 	}
+	if !q.inFrame && n.txPaused() {
+		// The link partner's PAUSE holds transmission, from the next
+		// frame boundary on (3.7.7.1).
+		return false
+	}
 	size := q.ring.size
 	d, ok := n.domain.access(n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.now())
 	if !ok {

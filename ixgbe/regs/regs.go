@@ -180,8 +180,68 @@ func RXPBSIZE(n int) uint32 { return 0x03C00 + 4*uint32(n) }
 // as 4.6.7 does without DCB or virtualization.
 const RXPBSIZE_128KB = 128 << 10
 
-// FCRTH returns the Flow Control Receive Threshold High register n (0..7).
+// Link flow control, IEEE 802.3x PAUSE frames (datasheet 3.7.7, registers
+// 8.2.3.3). On the 82599 the per-packet-buffer thresholds are 4 bytes apart:
+// FCRTL[n] at 0x03220 + 4n and FCRTH[n] at 0x03260 + 4n. (The 82598 spaced
+// them 8 apart; Linux's ixgbe_type.h keeps both, IXGBE_FCRTH(_i) for the
+// 82598 and IXGBE_FCRTH_82599(_i) for this part.)
+
+// FCTTV returns Flow Control Transmit Timer Value register n (0..3): the
+// pause time sent in XOFF frames, TTV(2n) in bits 15:0 and TTV(2n+1) in bits
+// 31:16, in quanta of 512 bit times (8.2.3.3.1). Link flow control uses
+// TTV0.
+func FCTTV(n int) uint32 { return 0x03200 + 4*uint32(n) }
+
+// FCRTL returns the Flow Control Receive Threshold Low register n (0..7)
+// (8.2.3.3.2).
+func FCRTL(n int) uint32 { return 0x03220 + 4*uint32(n) }
+
+// FCRTH returns the Flow Control Receive Threshold High register n (0..7)
+// (8.2.3.3.3).
 func FCRTH(n int) uint32 { return 0x03260 + 4*uint32(n) }
+
+const (
+	FCRTV = 0x032A0 // Flow Control Refresh Threshold Value (8.2.3.3.4)
+	FCCFG = 0x03D00 // Flow Control Configuration (8.2.3.3.5)
+	MFLCN = 0x04294 // MAC Flow Control (MAC registers, 8.2.3.22)
+
+	// FCRTL/FCRTH: threshold in bits 18:5, in 32-byte units, so the field
+	// read as a byte count is reg & FCRT_THRESH_MASK.
+	FCRT_THRESH_MASK = 0x3FFF << 5
+	FCRTL_XONE       = 1 << 31 // send XON when the fill drops below FCRTL
+	FCRTH_FCEN       = 1 << 31 // send XOFF when the fill crosses FCRTH
+
+	FCRTV_MASK = 0xFFFF // refresh threshold, bits 15:0, 512-bit-time quanta
+	FCTTV_MASK = 0xFFFF // one timer value
+
+	FCCFG_TFCE_MASK     = 3 << 3 // transmit flow control enable, bits 4:3
+	FCCFG_TFCE_DISABLED = 0 << 3
+	FCCFG_TFCE_802_3X   = 1 << 3 // link flow control (PAUSE)
+	FCCFG_TFCE_PRIORITY = 2 << 3 // priority flow control (802.1Qbb)
+
+	MFLCN_PMCF  = 1 << 0 // pass MAC control frames to the host
+	MFLCN_DPF   = 1 << 1 // discard pause frames (with PMCF)
+	MFLCN_RPFCE = 1 << 2 // receive priority flow control enable
+	MFLCN_RFCE  = 1 << 3 // receive link flow control enable
+
+	// Flow control statistics (8.2.3.23), clear on read.
+	LXONTXC    = 0x03F60 // Link XON Transmitted Count
+	LXOFFTXC   = 0x03F68 // Link XOFF Transmitted Count
+	LXONRXCNT  = 0x041A4 // Link XON Received Count
+	LXOFFRXCNT = 0x041A8 // Link XOFF Received Count
+)
+
+// PAUSE frames (IEEE 802.3 annex 31B, datasheet 3.7.7.1).
+const (
+	PauseEtherType = 0x8808 // MAC control
+	PauseOpcode    = 0x0001 // PAUSE
+	// PauseQuantumBits is the pause quantum: 512 bit times, 51.2 ns at
+	// 10 Gb/s.
+	PauseQuantumBits = 512
+)
+
+// PauseDA is the reserved multicast destination of PAUSE frames.
+var PauseDA = [6]byte{0x01, 0x80, 0xC2, 0x00, 0x00, 0x01}
 
 // Multicast Table Array entry n (0..127).
 func MTA(n int) uint32 { return 0x05200 + 4*uint32(n) }
