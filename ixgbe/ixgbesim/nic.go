@@ -199,10 +199,12 @@ func New(cfg Config) (*NIC, error) {
 	for q := range n.rxq {
 		n.rxq[q].n = n
 		n.rxq[q].idx = q
+		n.rxq[q].dir = trace.RX
 	}
 	for q := range n.txq {
 		n.txq[q].n = n
 		n.txq[q].idx = q
+		n.txq[q].dir = trace.TX
 	}
 	n.mu.Lock()
 	n.loadResetValuesLocked()

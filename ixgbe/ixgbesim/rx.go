@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"sync"
 	"sync/atomic"
 
 	"github.com/verinic/verinic/ixgbe/regs"
@@ -13,16 +12,7 @@ import (
 
 // rxQueue is one receive queue's DMA engine state.
 type rxQueue struct {
-	n   *NIC
-	idx int
-
-	mu       sync.Mutex // engine step, tail write, enable/disable
-	enabled  atomic.Bool
-	halted   bool // stopped by an IOMMU fault until re-enabled
-	ring     ring
-	owner    ownerCheck
-	lastTail uint32 // last tail value the engine read (for DevTailRead)
-	tailSeen bool
+	queueBase
 }
 
 // Receive delivers a frame from the wire (FCS included) to the MAC: it is
@@ -286,31 +276,11 @@ func (q *rxQueue) disable(reset bool) {
 	q.ring.reset()
 }
 
-func (q *rxQueue) writeHead(c *atomic.Uint32, v uint32) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	v &= 0xFFFF
-	if q.enabled.Load() {
-		if v != c.Load() {
-			q.n.violate(Violation{Kind: HeadWrite, Dir: trace.RX, Queue: q.idx, Index: v,
-				Detail: fmt.Sprintf("RDH written with %d while the queue is enabled at head %d (ignored)", v, c.Load())})
-		}
-		return
-	}
-	c.Store(v)
-}
-
 func (q *rxQueue) writeTail(c *atomic.Uint32, v uint32) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	v &= 0xFFFF
-	if !q.enabled.Load() || q.halted {
-		c.Store(v)
-		return
-	}
-	head := q.n.reg(regs.RDH(q.idx))
-	if q.owner.moveTail(head, c.Load(), v) {
-		c.Store(v)
+	if _, _, ok := q.moveTailLocked(c, v); ok {
+		c.Store(v & 0xFFFF)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"sync"
 	"sync/atomic"
 
 	"github.com/verinic/verinic/ixgbe/regs"
@@ -13,16 +12,7 @@ import (
 
 // txQueue is one transmit queue's DMA engine state.
 type txQueue struct {
-	n   *NIC
-	idx int
-
-	mu       sync.Mutex
-	enabled  atomic.Bool
-	halted   bool
-	ring     ring
-	owner    ownerCheck
-	lastTail uint32
-	tailSeen bool
+	queueBase
 
 	// Frame being assembled from its descriptors (7.2.3.2.4: a frame spans
 	// descriptors up to the one with EOP).
@@ -118,31 +108,16 @@ func (q *txQueue) disable(reset bool) {
 	q.ring.reset()
 }
 
-func (q *txQueue) writeHead(c *atomic.Uint32, v uint32) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	v &= 0xFFFF
-	if q.enabled.Load() {
-		if v != c.Load() {
-			q.n.violate(Violation{Kind: HeadWrite, Dir: trace.TX, Queue: q.idx, Index: v,
-				Detail: fmt.Sprintf("TDH written with %d while the queue is enabled at head %d (ignored)", v, c.Load())})
-		}
-		return
-	}
-	c.Store(v)
-}
-
 func (q *txQueue) writeTail(c *atomic.Uint32, v uint32) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	head, old, ok := q.moveTailLocked(c, v)
+	if !ok {
+		return
+	}
 	v &= 0xFFFF
 	if !q.enabled.Load() || q.halted {
 		c.Store(v)
-		return
-	}
-	head := q.n.reg(regs.TDH(q.idx))
-	old := c.Load()
-	if !q.owner.moveTail(head, old, v) {
 		return
 	}
 	// Slots handed over again while their write-back is still pending

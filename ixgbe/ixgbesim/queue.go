@@ -1,0 +1,71 @@
+package ixgbesim
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/verinic/verinic/ixgbe/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// queueBase is what the model's receive and transmit queues share: which
+// queue, the lock that orders engine steps with register writes and
+// enable/disable, the enable state, and the ring with its ownership check.
+type queueBase struct {
+	n   *NIC
+	idx int
+	dir uint8 // trace.RX or trace.TX
+
+	mu       sync.Mutex // engine step, tail write, enable/disable
+	enabled  atomic.Bool
+	halted   bool // stopped by an IOMMU fault until re-enabled
+	ring     ring
+	owner    ownerCheck
+	lastTail uint32 // last tail value the engine read (for DevTailRead)
+	tailSeen bool
+}
+
+// headReg returns the offset and name of the queue's head register.
+func (q *queueBase) headReg() (uint32, string) {
+	if q.dir == trace.RX {
+		return regs.RDH(q.idx), "RDH"
+	}
+	return regs.TDH(q.idx), "TDH"
+}
+
+// writeHead is a write to RDH or TDH (cell c). Software may set the head
+// only while the queue is disabled (datasheet 8.2.3.8 and 8.2.3.9, RDH and TDH); a
+// write that would move it while the queue runs is ignored and recorded as
+// a violation.
+func (q *queueBase) writeHead(c *atomic.Uint32, v uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v &= 0xFFFF
+	if q.enabled.Load() {
+		if v != c.Load() {
+			_, name := q.headReg()
+			q.n.violate(Violation{Kind: HeadWrite, Dir: q.dir, Queue: q.idx, Index: v,
+				Detail: fmt.Sprintf("%s written with %d while the queue is enabled at head %d (ignored)", name, v, c.Load())})
+		}
+		return
+	}
+	c.Store(v)
+}
+
+// moveTailLocked checks a write of v to the tail register (cell c) with the
+// queue's lock held: while the queue is disabled or halted any value is
+// taken; while it runs, the ownership check decides (a tail moved backwards
+// over owned slots or out of the ring is a violation and ignored). It
+// returns the head, the old tail and whether the write takes effect; the
+// caller stores it.
+func (q *queueBase) moveTailLocked(c *atomic.Uint32, v uint32) (head, old uint32, ok bool) {
+	v &= 0xFFFF
+	old = c.Load()
+	if !q.enabled.Load() || q.halted {
+		return 0, old, true
+	}
+	reg, _ := q.headReg()
+	head = q.n.reg(reg)
+	return head, old, q.owner.moveTail(head, old, v)
+}
