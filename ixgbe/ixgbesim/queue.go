@@ -34,6 +34,41 @@ func (q *queueBase) headReg() (uint32, string) {
 	return regs.TDH(q.idx), "TDH"
 }
 
+// ringRegs returns the queue's ring registers: base address, length in
+// bytes, head and tail (datasheet 8.2.3.8 for RX, 8.2.3.9 for TX).
+func (q *queueBase) ringRegs() (base uint64, length, head, tail uint32) {
+	n := q.n
+	if q.dir == trace.RX {
+		base = uint64(n.reg(regs.RDBAH(q.idx)))<<32 | uint64(n.reg(regs.RDBAL(q.idx)))
+		return base, n.reg(regs.RDLEN(q.idx)), n.reg(regs.RDH(q.idx)), n.reg(regs.RDT(q.idx))
+	}
+	base = uint64(n.reg(regs.TDBAH(q.idx)))<<32 | uint64(n.reg(regs.TDBAL(q.idx)))
+	return base, n.reg(regs.TDLEN(q.idx)), n.reg(regs.TDH(q.idx)), n.reg(regs.TDT(q.idx))
+}
+
+// setupRing, with the queue's lock held, checks the ring registers and
+// points the queue's ring and ownership check at them. A bad configuration
+// is recorded as a violation and the queue stays off (ok false).
+func (q *queueBase) setupRing(bufOf func([]byte) (uint64, bool)) (head, tail uint32, ok bool) {
+	base, length, head, tail := q.ringRegs()
+	if err := checkRing(length, head, tail); err != nil {
+		q.n.violate(Violation{Kind: BadRingConfig, Dir: q.dir, Queue: q.idx, Detail: err.Error()})
+		return 0, 0, false
+	}
+	q.ring.setup(base, length/regs.DescSize)
+	q.owner = ownerCheck{n: q.n, dir: q.dir, q: q.idx, r: &q.ring, bufOf: bufOf}
+	return head, tail, true
+}
+
+// run, with the queue's lock held, hands the descriptors between head and
+// tail to the device and marks the queue enabled.
+func (q *queueBase) run(head, tail uint32) {
+	q.halted = false
+	q.tailSeen = false
+	q.owner.take(head, tail)
+	q.enabled.Store(true)
+}
+
 // writeHead is a write to RDH or TDH (cell c). Software may set the head
 // only while the queue is disabled (datasheet 8.2.3.8 and 8.2.3.9, RDH and TDH); a
 // write that would move it while the queue runs is ignored and recorded as

@@ -114,39 +114,30 @@ func (n *NIC) Receive(frame []byte) bool {
 	return true
 }
 
-// prcReg returns the PRCxx counter for a frame of l bytes (FCS included).
-func prcReg(l int) uint32 {
-	switch {
-	case l <= 64:
-		return regs.PRC64
-	case l <= 127:
-		return regs.PRC127
-	case l <= 255:
-		return regs.PRC255
-	case l <= 511:
-		return regs.PRC511
-	case l <= 1023:
-		return regs.PRC1023
+// The size-bucket counters (datasheet 8.2.3.23): PRC64..PRC1522 for
+// received frames, PTC64..PTC1522 for transmitted ones, each bucket up to
+// the given length, FCS included.
+var (
+	sizeBucketMax = [...]int{64, 127, 255, 511, 1023}
+	prcRegs       = [...]uint32{regs.PRC64, regs.PRC127, regs.PRC255, regs.PRC511, regs.PRC1023, regs.PRC1522}
+	ptcRegs       = [...]uint32{regs.PTC64, regs.PTC127, regs.PTC255, regs.PTC511, regs.PTC1023, regs.PTC1522}
+)
+
+// sizeBucket returns the index of a frame of l bytes in prcRegs/ptcRegs.
+func sizeBucket(l int) int {
+	for i, m := range sizeBucketMax {
+		if l <= m {
+			return i
+		}
 	}
-	return regs.PRC1522
+	return len(sizeBucketMax)
 }
 
+// prcReg returns the PRCxx counter for a received frame of l bytes.
+func prcReg(l int) uint32 { return prcRegs[sizeBucket(l)] }
+
 // ptcReg returns the PTCxx counter for a transmitted frame of l bytes.
-func ptcReg(l int) uint32 {
-	switch {
-	case l <= 64:
-		return regs.PTC64
-	case l <= 127:
-		return regs.PTC127
-	case l <= 255:
-		return regs.PTC255
-	case l <= 511:
-		return regs.PTC511
-	case l <= 1023:
-		return regs.PTC1023
-	}
-	return regs.PTC1522
-}
+func ptcReg(l int) uint32 { return ptcRegs[sizeBucket(l)] }
 
 // l2Filter applies the destination-address filters (datasheet 7.1.1.1):
 // broadcast with FCTRL.BAM; multicast with FCTRL.MPE or an MTA hit; unicast
@@ -229,24 +220,15 @@ func (q *rxQueue) enable() {
 	n := q.n
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	base := uint64(n.reg(regs.RDBAH(q.idx)))<<32 | uint64(n.reg(regs.RDBAL(q.idx)))
-	length := n.reg(regs.RDLEN(q.idx))
-	head, tail := n.reg(regs.RDH(q.idx)), n.reg(regs.RDT(q.idx))
-	size := length / regs.DescSize
-	if err := checkRing(length, head, tail); err != nil {
-		n.violate(Violation{Kind: BadRingConfig, Dir: trace.RX, Queue: q.idx, Detail: err.Error()})
+	head, tail, ok := q.setupRing(rxBufOf)
+	if !ok {
 		return
 	}
 	if (n.reg(regs.HLREG0)&regs.HLREG0_RXCRCSTRP != 0) != (n.reg(regs.RDRXCTL)&regs.RDRXCTL_CRCSTRIP != 0) {
 		n.violate(Violation{Kind: ConfigMismatch, Dir: trace.RX, Queue: q.idx,
 			Detail: "HLREG0.RXCRCSTRP and RDRXCTL.CRCSTRIP differ (8.2.3.8.8: they must be equal); the MAC follows HLREG0"})
 	}
-	q.ring.setup(base, size)
-	q.owner = ownerCheck{n: n, dir: trace.RX, q: q.idx, r: &q.ring, bufOf: rxBufOf}
-	q.halted = false
-	q.tailSeen = false
-	q.owner.take(head, tail)
-	q.enabled.Store(true)
+	q.run(head, tail)
 }
 
 func checkRing(length, head, tail uint32) error {

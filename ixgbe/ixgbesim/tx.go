@@ -56,16 +56,11 @@ func (q *txQueue) enable() {
 	n := q.n
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	base := uint64(n.reg(regs.TDBAH(q.idx)))<<32 | uint64(n.reg(regs.TDBAL(q.idx)))
-	length := n.reg(regs.TDLEN(q.idx))
-	head, tail := n.reg(regs.TDH(q.idx)), n.reg(regs.TDT(q.idx))
-	if err := checkRing(length, head, tail); err != nil {
-		n.violate(Violation{Kind: BadRingConfig, Dir: trace.TX, Queue: q.idx, Detail: err.Error()})
+	head, tail, ok := q.setupRing(txBufOf)
+	if !ok {
 		return
 	}
-	size := length / regs.DescSize
-	q.ring.setup(base, size)
-	q.owner = ownerCheck{n: n, dir: trace.TX, q: q.idx, r: &q.ring, bufOf: txBufOf}
+	size := q.ring.size
 	if cap(q.frame) < maxFrame+4 {
 		q.frame = make([]byte, maxFrame+4)
 	}
@@ -77,10 +72,7 @@ func (q *txQueue) enable() {
 	q.cancelled = q.cancelled[:size]
 	q.npending = 0
 	q.frameLen, q.inFrame, q.badFrame = 0, false, false
-	q.halted = false
-	q.tailSeen = false
-	q.owner.take(head, tail)
-	q.enabled.Store(true)
+	q.run(head, tail)
 	n.txActive[q.idx/64].Or(1 << (q.idx % 64))
 }
 
