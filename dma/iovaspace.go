@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 // IOVASpace is a Mapper that keeps its own translation table: it hands out
@@ -102,19 +101,6 @@ func (s *IOVASpace) Translate(iova uint64, n int) ([]byte, bool) {
 		return nil, false
 	}
 	return m.mem[off : off+uint64(n) : off+uint64(n)], true
-}
-
-// IOVAOf returns the IOVA of a host address inside a mapping (the inverse
-// of Translate), for tests and diagnostics.
-func (s *IOVASpace) IOVAOf(p *byte) (uint64, bool) {
-	a := uintptr(unsafe.Pointer(p))
-	for _, m := range *s.mappings.Load() {
-		base := uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))
-		if a >= base && a < base+uintptr(len(m.mem)) {
-			return m.iova + uint64(a-base), true
-		}
-	}
-	return 0, false
 }
 
 // Mappings returns how many ranges are mapped.

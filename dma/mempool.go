@@ -155,25 +155,6 @@ func (p *Mempool) Buffer(i uint32) []byte {
 // (the start of its headroom).
 func (p *Mempool) BufferIOVA(i uint32) uint64 { return p.iova + uint64(p.offset(i)) }
 
-// Contains reports whether the IOVA range [iova, iova+n) lies within one
-// buffer of the pool, and which.
-func (p *Mempool) Contains(iova uint64, n int) (uint32, bool) {
-	if iova < p.iova {
-		return 0, false
-	}
-	rel := int(iova - p.iova)
-	page, in := rel/p.page, rel%p.page
-	slot := in / p.stride
-	if slot >= p.perPage {
-		return 0, false
-	}
-	i := page*p.perPage + slot
-	if i >= p.n || in%p.stride+n > p.headroom+p.bufSize {
-		return 0, false
-	}
-	return uint32(i), true
-}
-
 // Alloc takes one buffer out of the pool. The packet's data starts after the
 // headroom and is empty.
 func (p *Mempool) Alloc() (Packet, error) {

@@ -60,12 +60,6 @@ func TestMempoolGeometry(t *testing.T) {
 			if !ok || unsafe.SliceData(host) != unsafe.SliceData(buf) {
 				t.Fatalf("buffer %d: IOVA %#x does not translate to its host memory", i, iova)
 			}
-			if j, ok := p.Contains(iova+uint64(p.Headroom()), p.BufSize()); !ok || j != i {
-				t.Fatalf("Contains(data of %d) = %d, %v", i, j, ok)
-			}
-		}
-		if _, ok := p.Contains(p.BufferIOVA(0)+1, p.Headroom()+p.BufSize()); ok {
-			t.Fatal("Contains accepted a range running past the end of a buffer")
 		}
 	}
 }

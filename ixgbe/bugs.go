@@ -23,8 +23,5 @@ const (
 	BugRefillOwnedSlot
 )
 
-// Bugs is a set of Bug values.
-type Bugs = Bug
-
 // Has reports whether b includes bug.
 func (b Bug) Has(bug Bug) bool { return b&bug != 0 }

@@ -169,9 +169,6 @@ func (r *Recorder) Record(e Event) {
 	r.events[seq] = e
 }
 
-// Enabled reports whether r records (r is not nil).
-func (r *Recorder) Enabled() bool { return r != nil }
-
 // Events returns the events recorded so far, in Seq order. Call it when the
 // recording actors have stopped.
 func (r *Recorder) Events() []Event {
