@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,10 @@ import (
 // that hold numbers as float64 or 32-bit integers (TLC's Json module).
 const (
 	SchemaName    = "verinic-trace"
-	SchemaVersion = 1
+	SchemaVersion = 2
+	// OldestVersion is the oldest version the reader accepts: version 2
+	// added the TCP events and fields and changed nothing else.
+	OldestVersion = 1
 	// ClockMonotonicNS names the clock of the "t" field: nanoseconds since
 	// the recorder started, from one monotonic clock shared by every actor.
 	ClockMonotonicNS = "monotonic-ns"
@@ -123,6 +127,9 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 
 // AppendEventJSON appends e's NDJSON encoding (without newline) to b.
 func AppendEventJSON(b []byte, e Event) []byte {
+	if e.Kind.IsTCP() {
+		return appendTCPEventJSON(b, e)
+	}
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"t":`...)
@@ -142,6 +149,48 @@ func AppendEventJSON(b []byte, e Event) []byte {
 	b = append(b, `,"buf":"0x`...)
 	b = strconv.AppendUint(b, e.Buf, 16)
 	b = append(b, `"}`...)
+	return b
+}
+
+// appendTCPEventJSON writes the TCP layout (SCHEMA.md, "TCP events"):
+// every TCP field, "data" in standard base64 when the event carries data.
+func appendTCPEventJSON(b []byte, e Event) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, e.T, 10)
+	b = append(b, `,"kind":"`...)
+	b = append(b, e.Kind.String()...)
+	b = append(b, `","conn":`...)
+	b = strconv.AppendUint(b, uint64(e.Conn), 10)
+	b = append(b, `,"state":`...)
+	b = strconv.AppendUint(b, uint64(e.State), 10)
+	b = append(b, `,"sn":`...)
+	b = strconv.AppendUint(b, uint64(e.TSeq), 10)
+	b = append(b, `,"an":`...)
+	b = strconv.AppendUint(b, uint64(e.TAck), 10)
+	b = append(b, `,"flags":`...)
+	b = strconv.AppendUint(b, uint64(e.Flags), 10)
+	b = append(b, `,"wnd":`...)
+	b = strconv.AppendUint(b, uint64(e.Wnd), 10)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendUint(b, uint64(e.Len), 10)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendUint(b, uint64(e.Index), 10)
+	b = append(b, `,"queue":`...)
+	b = strconv.AppendUint(b, uint64(e.Queue), 10)
+	b = append(b, `,"buf":"0x`...)
+	b = strconv.AppendUint(b, e.Buf, 16)
+	b = append(b, `","aux":"0x`...)
+	b = strconv.AppendUint(b, e.Aux, 16)
+	b = append(b, `","call":`...)
+	b = strconv.AppendInt(b, e.Call, 10)
+	if e.Data != "" {
+		b = append(b, `,"data":"`...)
+		b = base64.StdEncoding.AppendEncode(b, unsafeBytes(e.Data))
+		b = append(b, '"')
+	}
+	b = append(b, '}')
 	return b
 }
 
@@ -215,6 +264,26 @@ type eventJSON struct {
 	Index uint32  `json:"index"`
 	Len   uint32  `json:"len"`
 	Buf   string  `json:"buf"`
+	// TCP layout.
+	Conn  uint32 `json:"conn"`
+	State uint8  `json:"state"`
+	SN    uint32 `json:"sn"`
+	AN    uint32 `json:"an"`
+	Flags uint8  `json:"flags"`
+	Wnd   uint32 `json:"wnd"`
+	Aux   string `json:"aux"`
+	Call  int64  `json:"call"`
+	Data  []byte `json:"data"` // base64 in JSON
+}
+
+func parseHex64(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		s = s[2:]
+	}
+	return strconv.ParseUint(s, 16, 64)
 }
 
 // Reader reads an NDJSON trace.
@@ -239,9 +308,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err := json.Unmarshal(sc.Bytes(), &rd.header); err != nil {
 		return nil, fmt.Errorf("trace: line 1: header: %v: %w", err, ErrSchema)
 	}
-	if rd.header.Schema != SchemaName || rd.header.Version != SchemaVersion {
-		return nil, fmt.Errorf("trace: line 1: schema %q version %d (want %q version %d): %w",
-			rd.header.Schema, rd.header.Version, SchemaName, SchemaVersion, ErrSchema)
+	if rd.header.Schema != SchemaName || rd.header.Version < OldestVersion || rd.header.Version > SchemaVersion {
+		return nil, fmt.Errorf("trace: line 1: schema %q version %d (want %q version %d to %d): %w",
+			rd.header.Schema, rd.header.Version, SchemaName, OldestVersion, SchemaVersion, ErrSchema)
 	}
 	return rd, nil
 }
@@ -267,6 +336,22 @@ func (r *Reader) Next() (Event, error) {
 		k, ok := KindFromString(j.Kind)
 		if !ok {
 			return Event{}, fmt.Errorf("trace: line %d: unknown kind %q", r.line, j.Kind)
+		}
+		if k.IsTCP() {
+			buf, err := parseHex64(j.Buf)
+			if err != nil {
+				return Event{}, fmt.Errorf("trace: line %d: buf %q: %w", r.line, j.Buf, err)
+			}
+			aux, err := parseHex64(j.Aux)
+			if err != nil {
+				return Event{}, fmt.Errorf("trace: line %d: aux %q: %w", r.line, j.Aux, err)
+			}
+			if j.Seq == nil {
+				return Event{}, fmt.Errorf("trace: line %d: missing seq", r.line)
+			}
+			return Event{Seq: *j.Seq, T: j.T, Kind: k, Conn: j.Conn, State: j.State, TSeq: j.SN, TAck: j.AN,
+				Flags: j.Flags, Wnd: j.Wnd, Len: j.Len, Index: j.Index, Queue: j.Queue, Buf: buf, Aux: aux,
+				Call: j.Call, Data: string(j.Data)}, nil
 		}
 		dir, ok := DirFromString(j.Dir)
 		if !ok {

@@ -19,17 +19,9 @@ func TestNDJSONRoundTrip(t *testing.T) {
 		n := rapid.IntRange(0, 50).Draw(t, "n")
 		evs := make([]Event, n)
 		for i := range evs {
-			evs[i] = Event{
-				Seq:   uint64(i),
-				T:     rapid.Int64Min(0).Draw(t, "t"),
-				Kind:  Kind(rapid.IntRange(1, int(kindCount)-1).Draw(t, "kind")),
-				Dir:   uint8(rapid.IntRange(0, 1).Draw(t, "dir")),
-				Dev:   rapid.Uint16().Draw(t, "dev"),
-				Queue: rapid.Uint16().Draw(t, "q"),
-				Index: rapid.Uint32().Draw(t, "idx"),
-				Len:   rapid.Uint32().Draw(t, "len"),
-				Buf:   rapid.Uint64().Draw(t, "buf"),
-			}
+			evs[i] = drawEvent(t, Kind(rapid.IntRange(1, int(kindCount)-1).Draw(t, "kind")))
+			evs[i].Seq = uint64(i)
+			evs[i].T = rapid.Int64Min(0).Draw(t, "t")
 		}
 		h := Header{Devices: []DeviceInfo{{Dev: 1, Name: "sim1", Queues: []QueueInfo{{Dir: "tx", Queue: 0, Ring: 8}}}}, Note: "x"}
 		var b bytes.Buffer
@@ -142,17 +134,9 @@ func TestFastParserDeclinesOddSpellings(t *testing.T) {
 // produces, and declines (rather than misreads) lines spelled otherwise.
 func TestFastParserAgrees(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		e := Event{
-			Seq:   rapid.Uint64().Draw(t, "seq"),
-			T:     rapid.Int64().Draw(t, "t"),
-			Kind:  Kind(rapid.IntRange(1, int(kindCount)-1).Draw(t, "kind")),
-			Dir:   uint8(rapid.IntRange(0, 1).Draw(t, "dir")),
-			Dev:   rapid.Uint16().Draw(t, "dev"),
-			Queue: rapid.Uint16().Draw(t, "q"),
-			Index: rapid.Uint32().Draw(t, "idx"),
-			Len:   rapid.Uint32().Draw(t, "len"),
-			Buf:   rapid.Uint64().Draw(t, "buf"),
-		}
+		e := drawEvent(t, Kind(rapid.IntRange(1, int(TCPState)-1).Draw(t, "kind")))
+		e.Seq = rapid.Uint64().Draw(t, "seq")
+		e.T = rapid.Int64().Draw(t, "t")
 		line := AppendEventJSON(nil, e)
 		got, ok := parseEventFast(line)
 		if !ok || got != e {
@@ -174,4 +158,36 @@ func TestFastParserAgrees(t *testing.T) {
 			}
 		}
 	})
+}
+
+// drawEvent draws an event of kind k with the fields its layout carries:
+// ring fields for ring and FIFO events, TCP fields for TCP events.
+func drawEvent(t *rapid.T, k Kind) Event {
+	if !k.IsTCP() {
+		return Event{
+			Kind:  k,
+			Dir:   uint8(rapid.IntRange(0, 1).Draw(t, "dir")),
+			Dev:   rapid.Uint16().Draw(t, "dev"),
+			Queue: rapid.Uint16().Draw(t, "q"),
+			Index: rapid.Uint32().Draw(t, "idx"),
+			Len:   rapid.Uint32().Draw(t, "len"),
+			Buf:   rapid.Uint64().Draw(t, "buf"),
+		}
+	}
+	return Event{
+		Kind:  k,
+		Conn:  rapid.Uint32().Draw(t, "conn"),
+		State: rapid.Uint8().Draw(t, "state"),
+		TSeq:  rapid.Uint32().Draw(t, "sn"),
+		TAck:  rapid.Uint32().Draw(t, "an"),
+		Flags: rapid.Uint8().Draw(t, "flags"),
+		Wnd:   rapid.Uint32().Draw(t, "wnd"),
+		Len:   rapid.Uint32().Draw(t, "len"),
+		Index: rapid.Uint32().Draw(t, "idx"),
+		Queue: rapid.Uint16().Draw(t, "q"),
+		Buf:   rapid.Uint64().Draw(t, "buf"),
+		Aux:   rapid.Uint64().Draw(t, "aux"),
+		Call:  rapid.Int64().Draw(t, "call"),
+		Data:  rapid.String().Draw(t, "data"),
+	}
 }

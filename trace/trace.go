@@ -19,7 +19,11 @@ package trace
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
+
+// unsafeBytes views s's bytes without copying (for encoding only).
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // Kind says what an event records.
 type Kind uint8
@@ -65,12 +69,15 @@ const (
 	// (recorded between that call's Call and Ret events).
 	AppPacket
 
-	// TCP events (the TCP issue fills these in).
+	// TCP events (trace/tcp.go, SCHEMA.md "TCP events").
 	TCPState
 	TCPSegSent
 	TCPSegRecv
 	AppWrite
 	AppRead
+	TCPOpen
+	TCPTimer
+	AppClose
 
 	kindCount
 )
@@ -97,6 +104,9 @@ var kindNames = [...]string{
 	TCPSegRecv:   "tcp_seg_recv",
 	AppWrite:     "app_write",
 	AppRead:      "app_read",
+	TCPOpen:      "tcp_open",
+	TCPTimer:     "tcp_timer",
+	AppClose:     "app_close",
 }
 
 // String returns the event kind's name as written in NDJSON.
@@ -135,6 +145,22 @@ type Event struct {
 	Index uint32 // descriptor index, or register value
 	Len   uint32
 	Buf   uint64 // buffer IOVA, or a frame tag
+
+	// TCP fields (tcp_* and app_write/app_read/app_close events; zero in
+	// ring events). See trace/tcp.go for their meaning per kind.
+	Conn  uint32 // connection number, unique within a trace
+	TSeq  uint32 // segment sequence number
+	TAck  uint32 // segment acknowledgment number
+	Wnd   uint32 // window field of the segment, in bytes after scaling
+	Flags uint8  // TCP control bits; app_read: 1 = end of stream
+	State uint8  // TCP state (TCPStateClosed...)
+	Call  int64  // app_* events: when the call started (T is its return)
+	Aux   uint64 // per kind: timestamps option, remote endpoint
+	// Data is the bytes an app_write wrote or an app_read returned, when
+	// the recorder had room for them (Recorder with a data arena); else "".
+	// It is a string so that Event stays comparable; the recorder's copy
+	// lives in its arena and costs no allocation.
+	Data string
 }
 
 // Recorder holds a trace being recorded. A nil *Recorder records nothing.
@@ -143,6 +169,11 @@ type Recorder struct {
 	next    atomic.Uint64
 	dropped atomic.Uint64
 	events  []Event
+
+	// The data arena keeps the bytes of app_write/app_read events.
+	data        []byte
+	dataNext    atomic.Uint64
+	dataDropped atomic.Uint64
 }
 
 // NewRecorder returns a recorder with room for capacity events.
@@ -186,5 +217,7 @@ func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 func (r *Recorder) Reset() {
 	r.next.Store(0)
 	r.dropped.Store(0)
+	r.dataNext.Store(0)
+	r.dataDropped.Store(0)
 	r.start = time.Now()
 }

@@ -1,0 +1,35 @@
+package trace
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestPackAddrPortRoundTrip(t *testing.T) {
+	for _, s := range []string{"10.9.0.2:80", "255.255.255.255:65535", "0.0.0.0:0", "192.168.1.7:40000"} {
+		ap := netip.MustParseAddrPort(s)
+		if got := UnpackAddrPort(PackAddrPort(ap)); got != ap {
+			t.Errorf("%v -> %#x -> %v", ap, PackAddrPort(ap), got)
+		}
+	}
+}
+
+// The data arena keeps what fits, counts what does not, and allocates
+// nothing per event.
+func TestRecorderDataArena(t *testing.T) {
+	r := NewRecorderWithData(16, 10)
+	r.AppWrite(1, 0, 0, []byte("hello"))
+	r.AppRead(2, 0, 0, []byte("world"), false)
+	r.AppWrite(1, 0, 5, []byte("!"))
+	ev := r.Events()
+	if len(ev) != 3 || ev[0].Data != "hello" || ev[1].Data != "world" || ev[2].Data != "" {
+		t.Fatalf("events %+v", ev)
+	}
+	if r.DataDropped() != 1 {
+		t.Fatalf("DataDropped = %d, want 1", r.DataDropped())
+	}
+	buf := []byte("abc")
+	if a := testing.AllocsPerRun(100, func() { r.Reset(); r.AppWrite(3, 0, 0, buf) }); a != 0 {
+		t.Fatalf("AppWrite allocates %.1f times", a)
+	}
+}
