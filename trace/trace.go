@@ -181,8 +181,14 @@ func NewRecorder(capacity int) *Recorder {
 	return &Recorder{start: time.Now(), events: make([]Event, capacity)}
 }
 
-// Now returns the recorder's monotonic clock in nanoseconds.
-func (r *Recorder) Now() int64 { return int64(time.Since(r.start)) }
+// Now returns the recorder's monotonic clock in nanoseconds (0 on a nil
+// recorder).
+func (r *Recorder) Now() int64 {
+	if r == nil {
+		return 0
+	}
+	return int64(time.Since(r.start))
+}
 
 // Record appends e, stamping Seq and T. It is safe for concurrent use and
 // does not allocate. On a nil recorder it does nothing.

@@ -261,3 +261,50 @@ func (t *Table[E]) ephemeral(k Key, except Key) (uint16, error) {
 	}
 	return 0, ErrNoPorts
 }
+
+// Connect binds a connected key (RemoteAddr and RemotePort set) for an
+// active open. With LocalPort 0 it picks an ephemeral port such that the
+// whole 4-tuple is unique and no unconnected binding (a listener) holds the
+// port, as Linux's connect does: one local port serves connections to many
+// remote endpoints. With a LocalPort set, only exactly k must be free and no
+// listener may hold the port on an overlapping address.
+func (t *Table[E]) Connect(k Key, e E) (Key, error) {
+	k = k.Normalize()
+	if !k.RemoteAddr.IsValid() || k.RemotePort == 0 {
+		return Key{}, fmt.Errorf("connect %s: no remote endpoint", k)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	usable := func(k Key) bool {
+		if _, ok := t.entries[k]; ok {
+			return false
+		}
+		for _, o := range t.ports[protoPort{k.Proto, k.LocalPort}] {
+			if !o.RemoteAddr.IsValid() && (!o.LocalAddr.IsValid() || !k.LocalAddr.IsValid() || o.LocalAddr == k.LocalAddr) {
+				return false
+			}
+		}
+		return true
+	}
+	if k.LocalPort != 0 {
+		if !usable(k) {
+			return Key{}, fmt.Errorf("connect %s: %w", k, ErrAddrInUse)
+		}
+		t.add(k, e)
+		return k, nil
+	}
+	const span = EphemeralLast - EphemeralFirst + 1
+	start := t.next[k.Proto]
+	if start < EphemeralFirst || start > EphemeralLast {
+		start = EphemeralFirst
+	}
+	for i := 0; i < span; i++ {
+		k.LocalPort = uint16(EphemeralFirst + (int(start)-EphemeralFirst+i)%span)
+		if usable(k) {
+			t.next[k.Proto] = k.LocalPort + 1
+			t.add(k, e)
+			return k, nil
+		}
+	}
+	return Key{}, fmt.Errorf("connect %s: %w", k, ErrNoPorts)
+}

@@ -113,3 +113,28 @@ func TestLookupAllocatesNothing(t *testing.T) {
 		t.Fatalf("Lookup allocates %v", allocs)
 	}
 }
+
+// Connect reuses a local port for different remote endpoints, never for the
+// same 4-tuple, and never takes a listener's port.
+func TestConnectReusesPortsPerRemote(t *testing.T) {
+	tb := NewTable[int]()
+	l := netip.MustParseAddr("10.0.0.1")
+	r1, r2 := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	if _, err := tb.Bind(Key{Proto: 6, LocalPort: EphemeralFirst}, 1); err != nil {
+		t.Fatal(err)
+	}
+	k1, err := tb.Connect(Key{Proto: 6, LocalAddr: l, RemoteAddr: r1, RemotePort: 80}, 2)
+	if err != nil || k1.LocalPort == EphemeralFirst {
+		t.Fatalf("connect took %v, %v (the listener's port is %d)", k1, err, EphemeralFirst)
+	}
+	k2, err := tb.Connect(Key{Proto: 6, LocalAddr: l, LocalPort: k1.LocalPort, RemoteAddr: r2, RemotePort: 80}, 3)
+	if err != nil || k2.LocalPort != k1.LocalPort {
+		t.Fatalf("same port to another remote: %v, %v", k2, err)
+	}
+	if _, err := tb.Connect(Key{Proto: 6, LocalAddr: l, LocalPort: k1.LocalPort, RemoteAddr: r1, RemotePort: 80}, 4); err == nil {
+		t.Fatal("the same 4-tuple was bound twice")
+	}
+	if e, ok := tb.Lookup(6, l, k1.LocalPort, r2, 80); !ok || e != 3 {
+		t.Fatalf("lookup = %v %v", e, ok)
+	}
+}

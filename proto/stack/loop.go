@@ -56,6 +56,7 @@ type Loop struct {
 	arpReqs    []arp.Request
 
 	now     time.Time
+	scratch []byte // datagrams built aside by OutputBuilt
 	c       counterSet
 	errQuot [header.IPv4MaxHeaderLen + 8]byte
 }
@@ -169,6 +170,9 @@ func (lp *Loop) poll() int {
 	if drained > 0 {
 		lp.handoffSpace.Notify()
 		work += drained
+	}
+	for _, h := range lp.s.pollHooks {
+		work += h(lp)
 	}
 	if len(lp.pending) > 0 && lp.nic.arp.Generation() != lp.pendingGen {
 		lp.flushPending()
@@ -426,7 +430,14 @@ func (lp *Loop) icmpErrorInput(m header.ICMPv4) {
 	if m.Type() == header.ICMPv4DestinationUnreachable && m.Code() == header.ICMPv4FragmentationNeeded && lp.s.isLocal4(quoted.Src()) {
 		lp.s.pmtu.update(quoted.Dst(), int(m.NextHopMTU()), lp.nic.mtu, lp.now)
 	}
-	if quoted.Protocol() != header.IPProtocolUDP || quoted.FragmentOffset() != 0 {
+	if quoted.FragmentOffset() != 0 {
+		return
+	}
+	if h := lp.s.errHandlers[quoted.Protocol()]; h != nil {
+		h(lp, m.Type(), m.Code(), binary.BigEndian.Uint32(m[4:8]), quoted[:min(len(quoted), hl+header.TCPMinHeaderLen)])
+		return
+	}
+	if quoted.Protocol() != header.IPProtocolUDP {
 		return
 	}
 	local := netip.AddrPortFrom(netip.AddrFrom4(quoted.Src()), binary.BigEndian.Uint16(q[hl:]))
@@ -709,3 +720,66 @@ func (lp *Loop) Output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []b
 func (lp *Loop) SendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
 	lp.sendICMPError(orig, typ, code, rest)
 }
+
+// PayloadBuilder writes a transport segment directly into the frame that
+// will carry it.
+type PayloadBuilder interface {
+	// BuildPayload fills b (exactly the length announced to OutputBuilt)
+	// with the IP payload: header and data, checksum included, for a
+	// datagram from src to dst.
+	BuildPayload(b []byte, src, dst header.IPv4Addr)
+}
+
+// OutputBuilt sends an IP datagram of n payload bytes that pb writes in
+// place, in the frame's buffer: no intermediate copy. It sets DF when df is
+// true. It reports false (and counts why) when the datagram could not be
+// built: no route, no buffer, or larger than the path MTU with DF set. A
+// route through another interface goes through that loop's hand-off queue
+// (one copy).
+func (lp *Loop) OutputBuilt(src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, n int, pb PayloadBuilder) bool {
+	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(dst))
+	if !ok {
+		lp.c.inc(IPNoRoute)
+		return false
+	}
+	if n+header.IPv4MinHeaderLen > lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) && (df || r.NIC != lp.nic.id) {
+		lp.c.inc(IPFragNeeded)
+		return false
+	}
+	if r.NIC != lp.nic.id || n+header.IPv4MinHeaderLen > lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) {
+		// Through another interface, or to be fragmented: build aside.
+		if cap(lp.scratch) < n {
+			lp.scratch = make([]byte, max(n, 2048))
+		}
+		b := lp.scratch[:n]
+		pb.BuildPayload(b, src, dst)
+		lp.outputFlags(src, dst, proto, tos, ttl, df, b, nil)
+		return true
+	}
+	p, err := lp.pool.Alloc()
+	if err != nil {
+		lp.c.inc(TxNoBuffers)
+		return false
+	}
+	room := p.Room()
+	flags := uint8(0)
+	if df {
+		flags = header.IPv4FlagDontFragment
+	}
+	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
+	header.EncodeIPv4(room[header.EthernetHeaderLen:], header.IPv4Fields{
+		TOS: tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: lp.s.nextID(), Flags: flags,
+		TTL: ttl, Protocol: proto, Src: src, Dst: dst,
+	})
+	pb.BuildPayload(room[ethIPHeaders:ethIPHeaders+n], src, dst)
+	p.Len = uint16(padFrame(room, ethIPHeaders+n))
+	lp.resolveAndSend(p, r.NextHop(netip.AddrFrom4(dst)).As4())
+	return true
+}
+
+// PathMTU returns the MTU towards dst as this loop's interface sees it.
+func (lp *Loop) PathMTU(dst header.IPv4Addr) int { return lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) }
+
+// IsBroadcast reports whether a is a broadcast address of the loop's
+// interface.
+func (lp *Loop) IsBroadcast(a header.IPv4Addr) bool { return lp.nic.isBroadcast(a) }

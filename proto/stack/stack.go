@@ -102,6 +102,13 @@ type Stack struct {
 
 	// transports handles protocols other than ICMP and UDP (TCP).
 	transports [256]TransportHandler
+	// errHandlers receive ICMP errors about datagrams of their protocol.
+	errHandlers [256]ErrorHandler
+	// pollHooks run on every poll loop at each iteration (transports'
+	// deferred work: output for application calls, hand-offs).
+	pollHooks []PollHook
+	// closers run when the stack closes, after the loops stopped.
+	closers []func()
 
 	mu      sync.Mutex // serializes configuration changes
 	nics    atomic.Pointer[[]*NIC]
@@ -470,6 +477,67 @@ func (s *Stack) RegisterTransport(proto uint8, h TransportHandler) error {
 	return nil
 }
 
+// ErrorHandler receives, on a poll loop, an ICMP error (type, code, and the
+// rest-of-header word: the next-hop MTU for "fragmentation needed") about a
+// datagram of its protocol that this host sent; quoted is the IP header and
+// at least 8 bytes of the offending datagram (RFC 792, RFC 1122 3.2.2). The
+// path MTU cache has already been updated (RFC 1191).
+type ErrorHandler func(lp *Loop, typ, code uint8, rest uint32, quoted header.IPv4)
+
+// RegisterErrorHandler installs the ICMP error handler of protocol proto.
+// Call it before Start.
+func (s *Stack) RegisterErrorHandler(proto uint8, h ErrorHandler) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return errors.New("stack: register error handlers before Start")
+	}
+	if s.errHandlers[proto] != nil {
+		return fmt.Errorf("stack: protocol %d already has an error handler", proto)
+	}
+	s.errHandlers[proto] = h
+	return nil
+}
+
+// PollHook runs on a poll loop once per iteration, before the loop
+// transmits its batch, and returns the work it did (0 when idle). A
+// transport uses it for work that application goroutines queue for the
+// loop (then call Loop.Wake).
+type PollHook func(lp *Loop) int
+
+// RegisterPollHook installs h on every poll loop. Call it before Start.
+func (s *Stack) RegisterPollHook(h PollHook) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return errors.New("stack: register poll hooks before Start")
+	}
+	s.pollHooks = append(s.pollHooks, h)
+	return nil
+}
+
+// OnClose registers f to run when Close has stopped the poll loops (a
+// transport closes its sockets there, so blocked calls return).
+func (s *Stack) OnClose(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closers = append(s.closers, f)
+}
+
+// LoopFor returns the poll loop of interface nic that a flow between local
+// and remote is assigned to when the application starts it (the same hash
+// SendDatagram uses).
+func (s *Stack) LoopFor(nic int, local, remote netip.AddrPort) *Loop {
+	n := s.NIC(nic)
+	if n == nil {
+		return nil
+	}
+	return n.loops[flowHash(socket.Meta{Local: local, Remote: remote}, len(n.loops))]
+}
+
+// Loops returns the interface's poll loops, one per receive queue.
+func (n *NIC) Loops() []*Loop { return append([]*Loop(nil), n.loops...) }
+
 // UDP returns the UDP layer (for its counters).
 func (s *Stack) UDP() *udp.Protocol { return s.udp }
 
@@ -561,6 +629,9 @@ func (s *Stack) Close() error {
 	// Sockets cannot outlive the loops that serve them: close them so that
 	// blocked readers return net.ErrClosed instead of waiting forever.
 	s.udp.CloseAll()
+	for _, f := range s.closers {
+		f()
+	}
 	for _, n := range *s.nics.Load() {
 		for _, lp := range n.loops {
 			lp.release()

@@ -1,0 +1,128 @@
+package tcp_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/verinic/verinic/proto/tcp"
+)
+
+func dialAccept(t *testing.T, p *pair, port uint16) (client, server *tcp.Conn) {
+	t.Helper()
+	ln, err := p.b.Listen(netip.AddrPortFrom(addrB, port), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	acc := make(chan *tcp.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		acc <- c
+	}()
+	client, err = p.a.Dial(ctx, netip.AddrPort{}, netip.AddrPortFrom(addrB, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-acc
+	if server == nil {
+		t.FailNow()
+	}
+	return client, server
+}
+
+func TestHandshakeAndEcho(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	c, s := dialAccept(t, p, 80)
+	if c.State() != tcp.Established || s.State() != tcp.Established {
+		t.Fatalf("states %v %v", c.State(), s.State())
+	}
+	go io.Copy(s, s)
+	msg := []byte("hello, verinic")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, msg) {
+		t.Fatalf("echo %q", buf)
+	}
+	in := c.Info()
+	if !in.SACK || !in.Timestamps || in.WScale[0] < 0 {
+		t.Fatalf("options not negotiated: %+v", in)
+	}
+}
+
+// transfer sends n random bytes from src to dst (src then closes its side)
+// and checks the SHA-256 of what dst read to EOF.
+func transfer(t *testing.T, src, dst *tcp.Conn, n int, timeout time.Duration) {
+	t.Helper()
+	data := make([]byte, n)
+	rng := rand.New(rand.NewPCG(uint64(n), 7))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	want := sha256.Sum256(data)
+	errc := make(chan error, 1)
+	go func() {
+		off := 0
+		for off < len(data) {
+			k := min(len(data)-off, 1+rng.IntN(64<<10))
+			if _, err := src.Write(data[off : off+k]); err != nil {
+				errc <- err
+				return
+			}
+			off += k
+		}
+		errc <- src.CloseWrite()
+	}()
+	dst.SetReadDeadline(time.Now().Add(timeout))
+	h := sha256.New()
+	got, err := io.Copy(h, dst)
+	if err != nil {
+		t.Fatalf("read after %d of %d bytes: %v", got, n, err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if got != int64(n) || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatalf("received %d bytes (want %d), sha256 equal: %v", got, n, bytes.Equal(h.Sum(nil), want[:]))
+	}
+}
+
+func TestBulkTransfer(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	c, s := dialAccept(t, p, 5001)
+	transfer(t, c, s, 8<<20, 30*time.Second)
+	transfer(t, s, c, 2<<20, 30*time.Second)
+	c.Close()
+	s.Close()
+}
+
+func TestConnectionRefused(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := p.a.Dial(ctx, netip.AddrPort{}, netip.AddrPortFrom(addrB, 9))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to a closed port: %v", err)
+	}
+	if p.b.Counters().Get(tcp.OutRsts) == 0 {
+		t.Fatal("B sent no RST")
+	}
+}

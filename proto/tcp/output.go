@@ -1,0 +1,427 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/verinic/verinic/proto/header"
+	"github.com/verinic/verinic/proto/tcp/seqnum"
+)
+
+// outSeg is the segment being built: output fills it, then the stack calls
+// BuildPayload with the frame's buffer.
+type outSeg struct {
+	f       header.TCPFields
+	opts    [40]byte
+	payload int // bytes of data, taken from the send buffer at dataOff
+	dataOff int
+	src     *Conn // nil for stateless segments (RST, cookie SYN-ACK)
+}
+
+// BuildPayload implements stack.PayloadBuilder: data first (copied from
+// the send ring straight into the frame), then the header and checksum.
+func (o *outSeg) BuildPayload(b []byte, src, dst header.IPv4Addr) {
+	hl := o.f.HeaderLen()
+	if o.payload > 0 {
+		o.src.sndBuf.Peek(o.dataOff, b[hl:hl+o.payload])
+	}
+	header.EncodeTCP(b, o.f, o.payload, src, dst)
+}
+
+// BuildPayload lets a Conn build its own segments (its out field).
+func (c *Conn) BuildPayload(b []byte, src, dst header.IPv4Addr) { c.out.BuildPayload(b, src, dst) }
+
+// rcvWindow is the free receive space from RCV.NXT (out-of-order data
+// already lies inside it).
+func (c *Conn) rcvWindow() int {
+	if c.rcvBuf == nil {
+		return 0
+	}
+	return c.rcvBuf.Cap() - c.rcvBuf.Len()
+}
+
+// windowField computes the window to advertise and moves RCV.ADV (the right
+// edge) forward. The right edge never moves back (RFC 9293 3.8.6: shrinking
+// the window is strongly discouraged); a SYN's window is never scaled (RFC
+// 7323 2.2).
+func (c *Conn) windowField(syn bool) uint16 {
+	w := c.rcvWindow()
+	if syn {
+		w = min(w, 0xffff)
+		c.rcvAdv = c.rcvNxt.Add(seqnum.Size(w))
+		return uint16(w)
+	}
+	if edge := int(c.rcvAdv - c.rcvNxt); edge > w {
+		w = edge
+	}
+	field := w >> c.rcvShift
+	if c.rcvNxt.Add(seqnum.Size(field<<c.rcvShift)).LessThan(c.rcvAdv) {
+		field++ // rounding down would shrink the edge
+	}
+	field = min(field, 0xffff)
+	if right := c.rcvNxt.Add(seqnum.Size(field << c.rcvShift)); right.GreaterThan(c.rcvAdv) {
+		c.rcvAdv = right
+	}
+	return uint16(field)
+}
+
+// putOptions writes the options of a segment into c.out and returns their
+// length. A SYN offers MSS, SACK-permitted, timestamps and window scale
+// (RFC 9293 3.7.1, RFC 2018, RFC 7323); other segments carry timestamps and
+// SACK blocks (RFC 2018 4: first the block of the latest segment; a D-SACK
+// block first when there is one, RFC 2883).
+func (c *Conn) putOptions(now time.Time, syn bool) int {
+	b := c.out.opts[:]
+	n := 0
+	if syn {
+		n += header.PutTCPOptionMSS(b[n:], uint16(c.rcvMSS))
+		if c.sackOK {
+			n += header.PutTCPOptionSACKPermitted(b[n:])
+		} else if c.tsOK {
+			n += header.PutTCPOptionNOP(b[n:])
+			n += header.PutTCPOptionNOP(b[n:])
+		}
+		if c.tsOK {
+			n += header.PutTCPOptionTimestamps(b[n:], c.p.tsNow(now)+c.tsOffset, c.tsRecentEcho())
+		}
+		if c.wsOK {
+			n += header.PutTCPOptionNOP(b[n:])
+			n += header.PutTCPOptionWindowScale(b[n:], c.rcvShift)
+		}
+		return n
+	}
+	if c.tsOK {
+		n += header.PutTCPOptionNOP(b[n:])
+		n += header.PutTCPOptionNOP(b[n:])
+		n += header.PutTCPOptionTimestamps(b[n:], c.p.tsNow(now)+c.tsOffset, c.tsRecent)
+	}
+	if c.sackOK && (c.ooo.Len() > 0 || c.haveDSACK) {
+		max := 4
+		if c.tsOK {
+			max = 3
+		}
+		blocks := c.sackBlocks[:0]
+		if c.haveDSACK {
+			blocks = append(blocks, c.dsack)
+			c.haveDSACK = false
+		}
+		blocks = c.ooo.Blocks(blocks, max)
+		if len(blocks) > 0 {
+			n += header.PutTCPOptionNOP(b[n:])
+			n += header.PutTCPOptionNOP(b[n:])
+			n += header.PutTCPOptionSACK(b[n:], blocks)
+		}
+	}
+	return n
+}
+
+// tsRecentEcho is the TSecr of a SYN: 0 on an active open, the peer's
+// TSval on a SYN-ACK (RFC 7323 3.2).
+func (c *Conn) tsRecentEcho() uint32 {
+	if c.state == SynSent {
+		return 0
+	}
+	return c.tsRecent
+}
+
+// send builds and transmits one segment: flags, sequence number seq, n data
+// bytes from the send buffer (at seq's offset). c.mu is held, on the home
+// loop.
+func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlags) bool {
+	syn := flags.Has(flagSYN)
+	o := &c.out
+	o.src = c
+	o.f = header.TCPFields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: uint32(seq), Flags: flags}
+	if flags.Has(flagACK) {
+		o.f.Ack = uint32(c.rcvNxt)
+		c.lastAckSent = c.rcvNxt
+	}
+	o.f.Window = c.windowField(syn)
+	c.rcvWndSent = uint32(o.f.Window)
+	o.f.Options = o.opts[:c.putOptions(now, syn)]
+	o.payload = n
+	if n > 0 {
+		o.dataOff = int(seq - c.sndUna)
+	}
+	if c.p.rec != nil {
+		var opt header.TCPOptions
+		c.recordSent(o, &opt)
+	}
+	ok := c.home.lp.OutputBuilt(c.lip, c.rip, Proto, 0, header.DefaultTTL, true, o.f.HeaderLen()+n, c)
+	if !ok {
+		return false
+	}
+	if flags.Has(flagACK) {
+		c.ackNow, c.ackPending, c.windowUpdate = false, 0, false
+		c.home.lp.Timers().Stop(&c.delackTimer)
+	}
+	c.lastSend = now
+	if seq.LessThan(c.sndMax) && (n > 0 || syn || flags.Has(flagFIN)) {
+		c.p.c.inc(RetransSegs)
+	} else {
+		c.p.c.inc(OutSegs)
+	}
+	return true
+}
+
+// recordSent records the segment in c.out in the trace.
+func (c *Conn) recordSent(o *outSeg, opt *header.TCPOptions) {
+	*opt = header.TCPOptions{}
+	var hdr [60]byte
+	hl := o.f.HeaderLen()
+	hdr[12] = uint8(hl/4) << 4
+	copy(hdr[20:hl], o.f.Options)
+	_ = header.ParseTCPOptions(header.TCP(hdr[:hl]), opt)
+	w := uint32(o.f.Window)
+	if !o.f.Flags.Has(flagSYN) {
+		w <<= c.rcvShift
+	}
+	c.recordSeg(true, &o.f, o.payload, opt, w)
+}
+
+// sendAck sends an ACK-only segment (with SYN in SYN-RECEIVED).
+func (c *Conn) sendAck(now time.Time) {
+	if c.state == SynReceived {
+		c.send(now, c.iss, 0, flagSYN|flagACK)
+		return
+	}
+	c.send(now, c.sndNxt, 0, flagACK)
+}
+
+// output sends what the state, the windows and the congestion window allow
+// (RFC 9293 3.10.2, 3.8.6; RFC 5681; RFC 6675 5; RFC 6582). c.mu is held,
+// on the home loop.
+func (c *Conn) output(now time.Time) {
+	if c.gone {
+		return
+	}
+	switch c.state {
+	case Closed, Listen:
+		return
+	case SynSent:
+		if c.sndNxt == c.iss {
+			c.sendSyn(now, flagSYN)
+		}
+		return
+	case SynReceived:
+		if c.sndNxt == c.iss || c.ackNow {
+			c.sendSyn(now, flagSYN|flagACK)
+			c.ackNow = false
+		}
+		return
+	case TimeWait:
+		if c.ackNow {
+			c.send(now, c.sndNxt, 0, flagACK)
+		}
+		return
+	}
+	if c.pmtuChanged.Swap(false) {
+		c.updateMSS(c.home.lp.PathMTU(c.rip))
+	}
+	sent := false
+	if c.keepAliveChanged {
+		c.keepAliveChanged = false
+		c.armKeepalive(now)
+	}
+	if !c.lastSend.IsZero() && c.sndUna == c.sndMax && now.Sub(c.lastSend) > c.rtt.RTO() && c.state.canSend() {
+		c.cc.OnIdle(now) // RFC 5681 4.1 restart window
+		c.lastSend = now
+	}
+
+	// Fast retransmit / NewReno partial-ACK retransmission of SND.UNA.
+	if c.rxtUna && c.sndBuf != nil {
+		c.rxtUna = false
+		n := min(c.mss, c.sndBuf.Len())
+		if n > 0 && c.send(now, c.sndUna, n, flagACK) {
+			sent = true
+			c.highRxt = seqnum.Max(c.highRxt, c.sndUna.Add(seqnum.Size(n)))
+			c.armRTO(now)
+		} else if n == 0 && c.finSent {
+			c.send(now, c.sndUna, 0, flagFIN|flagACK)
+			sent = true
+		}
+	}
+
+	// RFC 6675 5 step (C): while pipe allows, send what NextSeg picks: a
+	// lost segment (rule 1), new data (rule 2), else an unSACKed segment
+	// (rule 3) or the rescue retransmission (rule 4).
+	if c.inRecovery && c.sackOK && c.sndBuf != nil {
+		for i := 0; i < 256; i++ {
+			pipe := c.board.Pipe(c.sndUna, c.sndMax, c.highRxt, c.mss, dupThresh)
+			if c.cc.Cwnd()-pipe < c.mss {
+				break
+			}
+			start, length, rule, ok := c.board.NextSeg(c.sndUna, c.sndMax, c.highRxt, c.mss, dupThresh)
+			if ok && rule == 2 {
+				if c.sendOneNew(now) {
+					sent = true
+					continue
+				}
+				start, length, rule, ok = c.board.NextSegNoNewData(c.sndUna, c.sndMax, c.highRxt, c.mss, dupThresh, &c.rescue)
+			}
+			if !ok {
+				break
+			}
+			length = min(length, c.mss, int(c.finSeq()-start))
+			if length <= 0 || !c.send(now, start, length, flagACK) {
+				break
+			}
+			sent = true
+			if rule != 4 {
+				c.highRxt = seqnum.Max(c.highRxt, start.Add(seqnum.Size(length)))
+			}
+			c.armRTO(now)
+		}
+	}
+
+	// New data (and retransmission after a timeout: SND.NXT went back).
+	if c.sndBuf != nil && !(c.inRecovery && c.sackOK) && (c.state.canSend() || c.state == FinWait1 || c.state == Closing || c.state == LastAck) {
+		sent = c.sendData(now) || sent
+	}
+
+	// FIN once every byte is out (RFC 9293 3.10.4).
+	if c.finQueued && !c.finAcked && c.sndBuf != nil && c.sndNxt == c.finSeq() {
+		if c.send(now, c.sndNxt, 0, flagFIN|flagACK) {
+			sent = true
+			if !c.finSent {
+				c.finSent = true
+				switch c.state {
+				case Established, SynReceived:
+					c.setState(FinWait1)
+				case CloseWait:
+					c.setState(LastAck)
+				}
+			}
+			c.sndNxt = c.sndNxt.Add(1)
+			c.sndMax = seqnum.Max(c.sndMax, c.sndNxt)
+			c.armRTO(now)
+		}
+	}
+
+	if !sent && (c.ackNow || c.windowUpdate) {
+		if c.windowUpdate && !c.ackNow {
+			c.p.c.inc(TCPWinUpdates)
+		}
+		c.send(now, c.sndNxt, 0, flagACK)
+	}
+}
+
+// sendData sends new data while the receive window, the congestion window
+// (pipe during SACK recovery), Nagle and sender SWS avoidance allow.
+func (c *Conn) sendData(now time.Time) bool {
+	sent := false
+	for i := 0; i < 256; i++ {
+		inFlight := int(c.sndNxt - c.sndUna)
+		unsent := c.sndBuf.Len() - inFlight
+		if unsent <= 0 {
+			c.appLimited = true
+			break
+		}
+		// Receive window (RFC 9293 3.8.6.2.1).
+		rwnd := 0
+		if d := c.sndUna.Add(seqnum.Size(c.sndWnd)); d.GreaterThan(c.sndNxt) {
+			rwnd = int(d - c.sndNxt)
+		}
+		// Congestion window.
+		cwnd := c.cc.Cwnd()
+		var room int
+		switch {
+		case c.inRecovery && c.sackOK:
+			room = cwnd - c.board.Pipe(c.sndUna, c.sndMax, c.highRxt, c.mss, dupThresh)
+		case c.inRecovery:
+			room = cwnd + c.renoInflate - int(c.sndMax-c.sndUna)
+		default:
+			room = cwnd - inFlight + c.limitedTx*c.mss
+		}
+		n := min(unsent, c.mss, rwnd, max(room, 0))
+		if n <= 0 {
+			if rwnd <= 0 && inFlight == 0 {
+				c.armPersist(now)
+			}
+			break
+		}
+		// Nagle (RFC 9293 3.7.4) and sender SWS avoidance (3.8.6.2.1):
+		// a short segment goes out only when it is all there is and
+		// nothing is in flight (or Nagle is off), or it is at least half
+		// the largest window the peer offered.
+		if n < c.mss && !(n == unsent && (c.nodelay || inFlight == 0 || c.finQueued)) && n < int(c.maxSndWnd)/2 {
+			break
+		}
+		retransmit := c.sndNxt.LessThan(c.sndMax)
+		flags := flagACK
+		if n == unsent {
+			flags |= flagPSH
+		}
+		if !c.send(now, c.sndNxt, n, flags) {
+			break
+		}
+		sent = true
+		if !retransmit && !c.rttTiming && !c.tsOK {
+			c.rttTiming, c.rttSeq, c.rttTime = true, c.sndNxt, now
+		}
+		if room < n+c.mss && c.limitedTx > 0 && room-c.limitedTx*c.mss < n {
+			c.p.c.inc(TCPLimitedTransmit)
+		}
+		c.sndNxt = c.sndNxt.Add(seqnum.Size(n))
+		c.sndMax = seqnum.Max(c.sndMax, c.sndNxt)
+		c.appLimited = false
+		c.armRTO(now)
+	}
+	return sent
+}
+
+// sendOneNew sends one segment of new data at SND.NXT if the receive
+// window allows (RFC 6675 NextSeg rule 2, congestion checked by the caller).
+func (c *Conn) sendOneNew(now time.Time) bool {
+	unsent := c.sndBuf.Len() - int(c.sndNxt-c.sndUna)
+	rwnd := 0
+	if d := c.sndUna.Add(seqnum.Size(c.sndWnd)); d.GreaterThan(c.sndNxt) {
+		rwnd = int(d - c.sndNxt)
+	}
+	n := min(unsent, c.mss, rwnd)
+	if n <= 0 || !c.send(now, c.sndNxt, n, flagACK) {
+		return false
+	}
+	c.sndNxt = c.sndNxt.Add(seqnum.Size(n))
+	c.sndMax = seqnum.Max(c.sndMax, c.sndNxt)
+	c.armRTO(now)
+	return true
+}
+
+// sendSyn sends (or resends) our SYN or SYN-ACK.
+func (c *Conn) sendSyn(now time.Time, flags header.TCPFlags) {
+	if c.send(now, c.iss, 0, flags) {
+		if c.sndNxt == c.iss && !c.rttTiming && c.retries == 0 {
+			c.rttTiming, c.rttSeq, c.rttTime = true, c.iss, now
+		}
+		c.sndNxt = c.iss.Add(1)
+		c.sndMax = seqnum.Max(c.sndMax, c.sndNxt)
+	}
+	c.armRTO(now)
+}
+
+// armRTO starts the retransmission timer if it is not running (RFC 6298
+// 5.1).
+func (c *Conn) armRTO(now time.Time) {
+	if !c.rtoTimer.Pending() {
+		c.home.lp.Timers().Schedule(&c.rtoTimer, now.Add(c.rtt.RTO()))
+	}
+}
+
+// sendReset sends a RST with sequence number seq (RFC 9293 3.10.4 ABORT).
+func (c *Conn) sendReset(now time.Time, seq seqnum.Value) {
+	c.send(now, seq, 0, flagRST|flagACK)
+	c.p.c.inc(OutRsts)
+}
+
+// sendResetFor answers an unacceptable ACK with <SEQ=SEG.ACK><CTL=RST>
+// (RFC 9293 3.10.7.3, 3.10.7.4).
+func (c *Conn) sendResetFor(now time.Time, segAck seqnum.Value) {
+	o := &c.out
+	o.src = nil
+	o.f = header.TCPFields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: uint32(segAck), Flags: flagRST}
+	o.payload = 0
+	if c.home.lp.OutputBuilt(c.lip, c.rip, Proto, 0, header.DefaultTTL, true, header.TCPMinHeaderLen, o) {
+		c.p.c.inc(OutRsts)
+		c.p.c.inc(OutSegs)
+	}
+}
