@@ -99,17 +99,17 @@ type Conn struct {
 	rcvMSS      int // our advertised MSS
 
 	// Options (RFC 7323, RFC 2018).
-	wsOK, tsOK, sackOK     bool
-	sndShift, rcvShift     uint8
-	tsRecent               uint32
-	tsRecentAge            time.Time
-	tsOffset               uint32
-	lastAckSent            seqnum.Value
-	sackBlocks             [4]header.SACKBlock
-	dsack                  header.SACKBlock // D-SACK to report once (RFC 2883)
-	haveDSACK              bool
-	rcvTuneTime            time.Time // auto-tuning: start of the measurement
-	rcvTuneBytes           int       // bytes the application read since rcvTuneTime
+	wsOK, tsOK, sackOK bool
+	sndShift, rcvShift uint8
+	tsRecent           uint32
+	tsRecentAge        time.Time
+	tsOffset           uint32
+	lastAckSent        seqnum.Value
+	sackBlocks         [4]header.SACKBlock
+	dsack              header.SACKBlock // D-SACK to report once (RFC 2883)
+	haveDSACK          bool
+	rcvTuneTime        time.Time // auto-tuning: start of the measurement
+	rcvTuneBytes       int       // bytes the application read since rcvTuneTime
 
 	// Congestion control and loss recovery.
 	rtt            rtt.Estimator

@@ -8,58 +8,58 @@ type Counter int
 
 // Counters.
 const (
-	ActiveOpens  Counter = iota // connections that went CLOSED -> SYN-SENT
-	PassiveOpens                // connections that went LISTEN -> SYN-RECEIVED (cookies included)
-	AttemptFails                // SYN-SENT/SYN-RECEIVED -> CLOSED, or SYN-RECEIVED -> LISTEN
-	EstabResets                 // ESTABLISHED/CLOSE-WAIT -> CLOSED by a reset
-	InSegs                      // segments received, errors included
-	OutSegs                     // segments sent, retransmissions excluded
-	RetransSegs                 // segments retransmitted
-	InErrs                      // segments received in error (checksum, malformed, martian)
-	InCsumErrors                // segments with a bad checksum
-	OutRsts                     // segments sent with RST
-	SyncookiesSent              // SYN-ACKs carrying a cookie
-	SyncookiesRecv              // connections made from a valid cookie
-	SyncookiesFailed            // ACKs to a listener with an invalid cookie
-	ListenOverflows             // handshakes completed with the accept queue full
-	ListenDrops                 // SYNs and ACKs a listener dropped
-	TCPTimeouts                 // retransmission timer expirations
-	TCPAbortOnTimeout           // connections closed after too many retransmissions
-	TCPAbortOnData              // connections reset because data arrived after close
-	TCPAbortOnClose             // connections reset by Close with unread data
-	TCPAbortOnMemory            // connections refused for the memory or connection cap
-	TCPChallengeACK             // challenge ACKs sent (RFC 5961)
-	TCPChallengeACKLimited      // challenge ACKs not sent: rate limit
-	TCPSYNChallenge             // SYNs in a synchronized state answered with a challenge ACK
-	TCPRSTInWindow              // in-window RSTs not at RCV.NXT (challenged)
-	TCPRSTOutOfWindow           // RSTs outside the window, ignored
-	TCPACKUnacceptable          // ACKs of data never sent, or too old (dropped)
-	PAWSRejected                // segments dropped by PAWS (RFC 7323 5)
-	TCPOutOfWindow              // segments outside the receive window (ACK sent)
-	TCPOFOQueue                 // segments queued out of order
-	TCPOFODrop                  // out-of-order segments dropped (range or memory cap)
-	TCPRcvPruned                // bytes dropped: past the receive buffer
-	TCPDelayedACKs              // delayed ACKs sent by the timer
-	TCPPureAcks                 // ACK-only segments received
-	TCPSACKRecovery             // loss recoveries with SACK (RFC 6675)
-	TCPRenoRecovery             // loss recoveries without SACK (RFC 6582)
-	TCPFastRetrans              // fast retransmissions
-	TCPLimitedTransmit          // segments sent by limited transmit (RFC 3042)
-	TCPSACKBlocksRecv           // SACK blocks received
-	TCPDSACKRecv                // D-SACK blocks received
-	TCPWinProbe                 // zero-window probes sent
-	TCPKeepAlive                // keepalive probes sent
-	TCPWinUpdates               // window updates sent on behalf of the reader
-	TCPPMTUUpdates              // MSS reductions from ICMP fragmentation needed
-	TCPICMPErrors               // ICMP errors for connections
-	TCPHandoffs                 // segments handed to a connection's home loop
-	TCPBacklogDrop              // segments dropped: the home loop's inbox was full
-	TCPMemoryPressures          // buffer reservations refused by MemoryLimit
-	TCPTimeWaitReuse            // TIME-WAIT connections ended by a new SYN (RFC 6191)
-	TCPTimeWaitRST              // RSTs ignored in TIME-WAIT (RFC 1337)
-	CurrEstab                   // connections in ESTABLISHED or CLOSE-WAIT (gauge)
-	CurrConns                   // connection endpoints, TIME-WAIT included (gauge)
-	MemoryBytes                 // buffer bytes held (gauge)
+	ActiveOpens            Counter = iota // connections that went CLOSED -> SYN-SENT
+	PassiveOpens                          // connections that went LISTEN -> SYN-RECEIVED (cookies included)
+	AttemptFails                          // SYN-SENT/SYN-RECEIVED -> CLOSED, or SYN-RECEIVED -> LISTEN
+	EstabResets                           // ESTABLISHED/CLOSE-WAIT -> CLOSED by a reset
+	InSegs                                // segments received, errors included
+	OutSegs                               // segments sent, retransmissions excluded
+	RetransSegs                           // segments retransmitted
+	InErrs                                // segments received in error (checksum, malformed, martian)
+	InCsumErrors                          // segments with a bad checksum
+	OutRsts                               // segments sent with RST
+	SyncookiesSent                        // SYN-ACKs carrying a cookie
+	SyncookiesRecv                        // connections made from a valid cookie
+	SyncookiesFailed                      // ACKs to a listener with an invalid cookie
+	ListenOverflows                       // handshakes completed with the accept queue full
+	ListenDrops                           // SYNs and ACKs a listener dropped
+	TCPTimeouts                           // retransmission timer expirations
+	TCPAbortOnTimeout                     // connections closed after too many retransmissions
+	TCPAbortOnData                        // connections reset because data arrived after close
+	TCPAbortOnClose                       // connections reset by Close with unread data
+	TCPAbortOnMemory                      // connections refused for the memory or connection cap
+	TCPChallengeACK                       // challenge ACKs sent (RFC 5961)
+	TCPChallengeACKLimited                // challenge ACKs not sent: rate limit
+	TCPSYNChallenge                       // SYNs in a synchronized state answered with a challenge ACK
+	TCPRSTInWindow                        // in-window RSTs not at RCV.NXT (challenged)
+	TCPRSTOutOfWindow                     // RSTs outside the window, ignored
+	TCPACKUnacceptable                    // ACKs of data never sent, or too old (dropped)
+	PAWSRejected                          // segments dropped by PAWS (RFC 7323 5)
+	TCPOutOfWindow                        // segments outside the receive window (ACK sent)
+	TCPOFOQueue                           // segments queued out of order
+	TCPOFODrop                            // out-of-order segments dropped (range or memory cap)
+	TCPRcvPruned                          // bytes dropped: past the receive buffer
+	TCPDelayedACKs                        // delayed ACKs sent by the timer
+	TCPPureAcks                           // ACK-only segments received
+	TCPSACKRecovery                       // loss recoveries with SACK (RFC 6675)
+	TCPRenoRecovery                       // loss recoveries without SACK (RFC 6582)
+	TCPFastRetrans                        // fast retransmissions
+	TCPLimitedTransmit                    // segments sent by limited transmit (RFC 3042)
+	TCPSACKBlocksRecv                     // SACK blocks received
+	TCPDSACKRecv                          // D-SACK blocks received
+	TCPWinProbe                           // zero-window probes sent
+	TCPKeepAlive                          // keepalive probes sent
+	TCPWinUpdates                         // window updates sent on behalf of the reader
+	TCPPMTUUpdates                        // MSS reductions from ICMP fragmentation needed
+	TCPICMPErrors                         // ICMP errors for connections
+	TCPHandoffs                           // segments handed to a connection's home loop
+	TCPBacklogDrop                        // segments dropped: the home loop's inbox was full
+	TCPMemoryPressures                    // buffer reservations refused by MemoryLimit
+	TCPTimeWaitReuse                      // TIME-WAIT connections ended by a new SYN (RFC 6191)
+	TCPTimeWaitRST                        // RSTs ignored in TIME-WAIT (RFC 1337)
+	CurrEstab                             // connections in ESTABLISHED or CLOSE-WAIT (gauge)
+	CurrConns                             // connection endpoints, TIME-WAIT included (gauge)
+	MemoryBytes                           // buffer bytes held (gauge)
 	numCounters
 )
 

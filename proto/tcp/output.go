@@ -54,7 +54,7 @@ func (c *Conn) windowField(syn bool) uint16 {
 		w = edge
 	}
 	field := w >> c.rcvShift
-	if c.rcvNxt.Add(seqnum.Size(field<<c.rcvShift)).LessThan(c.rcvAdv) {
+	if c.rcvNxt.Add(seqnum.Size(field << c.rcvShift)).LessThan(c.rcvAdv) {
 		field++ // rounding down would shrink the edge
 	}
 	field = min(field, 0xffff)

@@ -37,11 +37,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/verinic/verinic/proto/tcp/cc"
 	"github.com/verinic/verinic/proto/demux"
 	"github.com/verinic/verinic/proto/header"
 	"github.com/verinic/verinic/proto/socket"
 	"github.com/verinic/verinic/proto/stack"
+	"github.com/verinic/verinic/proto/tcp/cc"
 	"github.com/verinic/verinic/proto/tcp/isn"
 	"github.com/verinic/verinic/trace"
 )

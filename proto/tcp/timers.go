@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/verinic/verinic/proto/demux"
+	"github.com/verinic/verinic/proto/header"
 	"github.com/verinic/verinic/proto/stack"
 	"github.com/verinic/verinic/proto/tcp/seqnum"
-	"github.com/verinic/verinic/proto/header"
 	"github.com/verinic/verinic/trace"
 )
 
