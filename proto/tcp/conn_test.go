@@ -8,10 +8,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/verinic/verinic/proto/link/memlink"
 	"github.com/verinic/verinic/proto/tcp"
 )
 
@@ -126,3 +128,25 @@ func TestConnectionRefused(t *testing.T) {
 		t.Fatal("B sent no RST")
 	}
 }
+
+// Bytes arrive intact and in bounded time through a wire that drops,
+// reorders, duplicates and corrupts frames in both directions.
+func TestTransferWithWireFaults(t *testing.T) {
+	for _, loss := range []float64{0.01, 0.03, 0.05} {
+		t.Run(fmtPct(loss), func(t *testing.T) {
+			f := memlink.Faults{Drop: loss, Reorder: 0.02, Duplicate: 0.01, Corrupt: 0.01, Seed: uint64(loss * 1000)}
+			p := newPair(t, pairOpts{ab: f, ba: f})
+			c, s := dialAccept(t, p, 7)
+			transfer(t, c, s, 2<<20, 60*time.Second)
+			transfer(t, s, c, 512<<10, 60*time.Second)
+			ca := p.a.Counters()
+			t.Logf("loss %.0f%%: A retransmitted %d segments, %d timeouts, %d SACK recoveries; B: %d out-of-order segments, %d checksum errors",
+				loss*100, ca.Get(tcp.RetransSegs), ca.Get(tcp.TCPTimeouts), ca.Get(tcp.TCPSACKRecovery), p.b.Counters().Get(tcp.TCPOFOQueue), p.b.Counters().Get(tcp.InCsumErrors))
+			if ca.Get(tcp.RetransSegs) == 0 {
+				t.Fatal("no retransmission through a lossy wire")
+			}
+		})
+	}
+}
+
+func fmtPct(f float64) string { return strconv.Itoa(int(f*100)) + "pct" }
