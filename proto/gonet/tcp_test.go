@@ -42,7 +42,11 @@ func stdTCPEnv() tcpEnv {
 	}
 }
 
-func verinicTCPEnv(t *testing.T) tcpEnv {
+// tcpProtocols is TCP on two stacks over an in-memory wire: a at
+// 10.0.0.1, b at 10.0.0.2.
+type tcpProtocols struct{ a, b *tcp.Protocol }
+
+func verinicTCPEnvProtocols(t *testing.T) tcpProtocols {
 	la, lb, err := memlink.Pair(memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}, memlink.Faults{}, memlink.Faults{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +67,12 @@ func verinicTCPEnv(t *testing.T) tcpEnv {
 	a.Start()
 	b.Start()
 	t.Cleanup(func() { a.Close(); b.Close(); la.Close(); lb.Close() })
+	return tcpProtocols{ta, tb}
+}
+
+func verinicTCPEnv(t *testing.T) tcpEnv {
+	p := verinicTCPEnvProtocols(t)
+	ta, tb := p.a, p.b
 	return tcpEnv{
 		name: "verinic",
 		listen: func(t *testing.T) net.Listener {

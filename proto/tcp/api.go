@@ -39,7 +39,7 @@ func (p *Protocol) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (*Conn
 	c.key, c.inTable = key, true
 	c.local = netip.AddrPortFrom(local.Addr(), key.LocalPort)
 	c.active = true
-	c.initSend(lp.Now(), r.MTU)
+	c.initSend(p.st.Clock().Now(), r.MTU)
 	p.rec.TCPOpen(c.id, c.local, c.remote, uint8(SynSent), true)
 	c.setState(SynSent)
 	p.c.inc(ActiveOpens)

@@ -608,7 +608,10 @@ func (c *Conn) receiveData(now time.Time, seq seqnum.Value, data []byte, fin boo
 	before := c.rcvNxt
 	hadGap := c.ooo.Len() > 0
 	if off == 0 {
-		n := c.rcvBuf.Write(data)
+		// WriteAt+Extend rather than Write: bytes already parked out of
+		// order at these offsets stay as first received.
+		n := c.rcvBuf.WriteAt(c.rcvBuf.Len(), data)
+		c.rcvBuf.Extend(n)
 		c.rcvNxt = c.rcvNxt.Add(seqnum.Size(n))
 		if hadGap {
 			next := c.ooo.Advance(c.rcvNxt)
