@@ -18,7 +18,7 @@ import (
 func init() {
 	register(&command{
 		name:    "verify",
-		summary: "check a recorded trace: ring protocol against the TLA+ specs' Go transcription, FIFO linearizability with porcupine",
+		summary: "check a recorded trace: ring protocol against the TLA+ specs' Go transcription, FIFO linearizability with porcupine; TCP byte streams with porcupine and TCP protocol",
 		usage:   "[--segment OPS] [--timeout D] [--html DIR] FILE",
 		run:     runVerify,
 	})
@@ -59,21 +59,31 @@ func verifyTrace(w io.Writer, path string, opt models.FIFOOptions) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("reading the trace (is it a file written by nicctl demo --trace or trace.WriteFile?): %w", err)
 	}
-	ringEvents, appEvents := 0, 0
+	ringEvents, appEvents, tcpEvents := 0, 0, 0
 	for _, e := range evs {
 		switch {
 		case e.Kind >= trace.DrvPost && e.Kind <= trace.DevDrop:
 			ringEvents++
 		case e.Kind >= trace.AppCallTx && e.Kind <= trace.AppPacket:
 			appEvents++
+		case e.Kind.IsTCP():
+			tcpEvents++
 		}
 	}
-	fmt.Fprintf(w, "trace %s: schema %s v%d, %d events (%d ring, %d application), %d devices, read in %v\n",
-		path, h.Schema, h.Version, len(evs), ringEvents, appEvents, len(h.Devices), time.Since(start).Round(time.Millisecond))
+	tcpNote := ""
+	if tcpEvents > 0 {
+		tcpNote = fmt.Sprintf(", %d TCP", tcpEvents)
+	}
+	fmt.Fprintf(w, "trace %s: schema %s v%d, %d events (%d ring, %d application%s), %d devices, read in %v\n",
+		path, h.Schema, h.Version, len(evs), ringEvents, appEvents, tcpNote, len(h.Devices), time.Since(start).Round(time.Millisecond))
 	if h.Note != "" {
 		fmt.Fprintf(w, "  note: %s\n", h.Note)
 	}
 	all := true
+	if tcpEvents > 0 && ringEvents == 0 && appEvents == 0 {
+		fmt.Fprintf(w, "SKIPPED ring protocol, ring FIFO, wire FIFO: the trace has no ring or frame events\n")
+		return verifyTCP(w, h, evs, opt), nil
+	}
 
 	t0 := time.Now()
 	rep, err := models.ValidateRings(h, evs)
@@ -130,6 +140,9 @@ func verifyTrace(w io.Writer, path string, opt models.FIFOOptions) (bool, error)
 			return false, err
 		}
 		report("wire FIFO (porcupine: TxBatch to RxBatch frames as a lossy FIFO)", wire, time.Since(t0))
+	}
+	if tcpEvents > 0 {
+		all = verifyTCP(w, h, evs, opt) && all
 	}
 	return all, nil
 }
