@@ -309,3 +309,57 @@ func (c *Conn) SetKeepAlive(on bool) {
 func (c *Conn) SetDeadline(t time.Time) error      { return c.base.SetDeadline(t) }
 func (c *Conn) SetReadDeadline(t time.Time) error  { return c.base.SetReadDeadline(t) }
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.base.SetWriteDeadline(t) }
+
+// WriteSome copies as much of b as the send buffer takes without waiting
+// and returns the count (0 with a nil error when it is full): for event
+// loops and deterministic simulations that must not block.
+func (c *Conn) WriteSome(b []byte) (int, error) {
+	call := c.p.rec.Now()
+	if err := c.base.CheckWrite(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.err != nil:
+		return 0, c.err
+	case c.finQueued || c.sndBuf == nil || !(c.state.canSend() || c.state == SynSent || c.state == SynReceived):
+		return 0, ErrPipe
+	}
+	k := c.sndBuf.Write(b)
+	if k < len(b) && c.growSendBuffer(len(b)-k) {
+		k += c.sndBuf.Write(b[k:])
+	}
+	if k > 0 {
+		c.p.rec.AppWrite(c.id, call, c.wrOff, b[:k])
+		c.wrOff += uint64(k)
+		c.schedule()
+	}
+	return k, nil
+}
+
+// ReadSome returns buffered received bytes without waiting: (0, nil) when
+// none are there yet, io.EOF after the peer's FIN.
+func (c *Conn) ReadSome(b []byte) (int, error) {
+	call := c.p.rec.Now()
+	if err := c.base.CheckRead(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rcvBuf != nil && c.rcvBuf.Len() > 0 && len(b) > 0 {
+		n := c.rcvBuf.Read(b)
+		c.p.rec.AppRead(c.id, call, c.rdOff, b[:n], false)
+		c.rdOff += uint64(n)
+		c.afterRead(n)
+		return n, nil
+	}
+	switch {
+	case c.finRcvd:
+		c.p.rec.AppRead(c.id, call, c.rdOff, nil, true)
+		return 0, io.EOF
+	case c.err != nil:
+		return 0, c.err
+	}
+	return 0, nil
+}
