@@ -286,6 +286,12 @@ func parseHex64(s string) (uint64, error) {
 	return strconv.ParseUint(s, 16, 64)
 }
 
+// maxLineBytes bounds one line of a trace. An app_write or app_read event
+// carries its bytes in base64 (4/3 of their size), and one Write may hand
+// the connection megabytes: the bound is far above any event line, and
+// only the longest line's worth of buffer is ever allocated.
+const maxLineBytes = 1 << 30
+
 // Reader reads an NDJSON trace.
 type Reader struct {
 	sc     *bufio.Scanner
@@ -296,7 +302,7 @@ type Reader struct {
 // NewReader reads and checks the header line.
 func NewReader(r io.Reader) (*Reader, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<16), 1<<20)
+	sc.Buffer(make([]byte, 0, 1<<16), maxLineBytes)
 	rd := &Reader{sc: sc}
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 )
@@ -31,5 +32,26 @@ func TestRecorderDataArena(t *testing.T) {
 	buf := []byte("abc")
 	if a := testing.AllocsPerRun(100, func() { r.Reset(); r.AppWrite(3, 0, 0, buf) }); a != 0 {
 		t.Fatalf("AppWrite allocates %.1f times", a)
+	}
+}
+
+// An event holding a large Write's bytes (a line of several megabytes)
+// reads back: the reader once stopped at 1 MB lines ("token too long").
+func TestLargeDataEventRoundTrip(t *testing.T) {
+	r := NewRecorderWithData(4, 4<<20)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MB
+	r.AppWrite(1, 0, 0, data)
+	r.AppRead(2, 0, 0, data[:10], false)
+	var b bytes.Buffer
+	if err := WriteEvents(&b, Header{}, r.Events()); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := NewReader(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := rd.ReadAll()
+	if err != nil || len(evs) != 2 || evs[0].Data != string(data) || evs[1] != r.Events()[1] {
+		t.Fatalf("%d events, %v", len(evs), err)
 	}
 }
