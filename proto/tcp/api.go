@@ -16,36 +16,10 @@ import (
 // route and the ephemeral range) to raddr and waits for the handshake,
 // within ctx (RFC 9293 3.10.1 OPEN call, active).
 func (p *Protocol) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (*Conn, error) {
-	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
-		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, syscall.EINVAL)
-	}
-	r, err := p.st.Route(raddr.Addr(), laddr.Addr())
+	c, err := p.Connect(laddr, raddr)
 	if err != nil {
-		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
+		return nil, err
 	}
-	local := netip.AddrPortFrom(r.Src, laddr.Port())
-	lp := p.st.LoopFor(r.NIC, local, raddr)
-	c, err := p.newConn(p.loopState(lp), local, raddr)
-	if err != nil {
-		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
-	}
-	c.mu.Lock()
-	key, err := p.table.Connect(c.key, c)
-	if err != nil {
-		c.mu.Unlock()
-		c.abandon()
-		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
-	}
-	c.key, c.inTable = key, true
-	c.local = netip.AddrPortFrom(local.Addr(), key.LocalPort)
-	c.active = true
-	c.initSend(p.st.Clock().Now(), r.MTU)
-	p.rec.TCPOpen(c.id, c.local, c.remote, uint8(SynSent), true)
-	c.setState(SynSent)
-	p.c.inc(ActiveOpens)
-	c.schedule()
-	c.mu.Unlock()
-
 	select {
 	case <-c.established:
 	case <-ctx.Done():
@@ -68,6 +42,52 @@ func (p *Protocol) Dial(ctx context.Context, laddr, raddr netip.AddrPort) (*Conn
 		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
 	}
 	return c, nil
+}
+
+// Connect starts an active open and returns at once, the connection in
+// SYN-SENT (Dial waits for the handshake; an event loop watches State or
+// Established instead).
+func (p *Protocol) Connect(laddr, raddr netip.AddrPort) (*Conn, error) {
+	if !raddr.Addr().Is4() || raddr.Port() == 0 || raddr.Addr().IsUnspecified() {
+		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, syscall.EINVAL)
+	}
+	r, err := p.st.Route(raddr.Addr(), laddr.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
+	}
+	local := netip.AddrPortFrom(r.Src, laddr.Port())
+	lp := p.st.LoopFor(r.NIC, local, raddr)
+	c, err := p.newConn(p.loopState(lp), local, raddr)
+	if err != nil {
+		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key, err := p.table.Connect(c.key, c)
+	if err != nil {
+		c.abandon()
+		return nil, fmt.Errorf("tcp: dial %v: %w", raddr, err)
+	}
+	c.key, c.inTable = key, true
+	c.local = netip.AddrPortFrom(local.Addr(), key.LocalPort)
+	c.active = true
+	c.initSend(p.st.Clock().Now(), r.MTU)
+	p.rec.TCPOpen(c.id, c.local, c.remote, uint8(SynSent), true)
+	c.setState(SynSent)
+	p.c.inc(ActiveOpens)
+	c.schedule()
+	return c, nil
+}
+
+// Established returns a channel closed when the handshake completed or
+// failed (then State is CLOSED and Err says why).
+func (c *Conn) Established() <-chan struct{} { return c.established }
+
+// Err returns why the connection ended, or nil.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // abandon releases a connection that never entered the table.
