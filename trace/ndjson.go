@@ -11,14 +11,17 @@ import (
 	"strconv"
 )
 
-// NDJSON trace files (schema "verinic-trace", version 1). The format is
+// NDJSON trace files (schema "verinic-trace", version 2). The format is
 // documented in SCHEMA.md next to this file; in short:
 //
-//	line 1:  a Header object: {"schema":"verinic-trace","version":1,
+//	line 1:  a Header object: {"schema":"verinic-trace","version":2,
 //	         "devices":[{"dev":0,"name":"sim0","queues":[{"dir":"rx","queue":0,"ring":512},…]}],
 //	         "events":N,"dropped":0,"clock":"monotonic-ns"}
 //	line 2…: one Event object per line, in Seq order:
 //	         {"seq":0,"t":1234,"kind":"post","dev":0,"dir":"tx","queue":0,"index":3,"len":60,"buf":"0x200080"}
+//	         TCP events have their own layout (appendTCPEventJSON):
+//	         {"seq":41,"t":88120,"kind":"app_write","conn":3,"state":0,"sn":0,"an":0,"flags":0,"wnd":0,
+//	          "len":5,"index":0,"queue":0,"buf":"0x0","aux":"0x0","call":87950,"data":"aGVsbG8="}
 //
 // "buf" is a hexadecimal string so that 64-bit IOVAs survive JSON readers
 // that hold numbers as float64 or 32-bit integers (TLC's Json module).
