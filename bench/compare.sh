@@ -6,8 +6,10 @@
 # alike. Then benchstat puts the stacks side by side, one column per stack.
 #
 # Environment: BENCH (benchmark regexp, default TCP), BENCHTIME (default 1s),
-# TAGS (build tags, e.g. verinic_tcp while verinic's benchmarks are behind
-# it), OUT (raw output file; default a new temporary file).
+# TAGS (build tags), OUT (raw output file; default a new temporary file),
+# VERINIC_IDLE_SLEEP (the verinic stacks' Config.IdleSleep; default -1,
+# busy polling). A pass whose benchmarks fail is reported and the others go
+# on; benchstat then shows what succeeded.
 set -euo pipefail
 cd "$(dirname "$0")"
 count=${1:-6}
@@ -21,7 +23,8 @@ go test -c -o "$bin" ${TAGS:+-tags "$TAGS"} .
 { uptime; nproc; grep -m1 'model name' /proc/cpuinfo; go version; } | sed 's/^/# /' >"$out"
 for i in $(seq "$count"); do
   echo "pass $i/$count" >&2
-  "$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem >>"$out"
+  "$bin" -test.run '^$' -test.bench "$bench" -test.benchtime "$benchtime" -test.benchmem >>"$out" ||
+    echo "pass $i: a benchmark failed (see $out)" >&2
 done
 echo "# after: $(uptime)" >>"$out"
 echo "raw results: $out" >&2

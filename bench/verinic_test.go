@@ -1,12 +1,12 @@
-//go:build verinic_tcp
-
 package bench
 
 import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/verinic/verinic/proto/gonet"
 	"github.com/verinic/verinic/proto/link/memlink"
@@ -15,8 +15,9 @@ import (
 )
 
 // verinic's side: two stacks over memlink (frames copied across an
-// in-memory wire, ARP, MTU 1500, software checksums), with busy-polling
-// loops (IdleSleep -1) as in proto/stack's own benchmarks.
+// in-memory wire, ARP, MTU 1500, software checksums), TCP with its default
+// Config, and busy-polling loops (IdleSleep -1) as in proto/stack's own
+// benchmarks unless VERINIC_IDLE_SLEEP says otherwise.
 
 var (
 	viAddrA = netip.MustParseAddr("10.0.0.1")
@@ -28,7 +29,7 @@ const viPort = 5001
 // newVerinicStack builds a stack on l with addr; TCP is attached to it, and
 // the stack started, by the caller (tcp.New must come before Start).
 func newVerinicStack(b *testing.B, l *memlink.Endpoint, addr netip.Addr) *stack.Stack {
-	st := stack.New(stack.Config{IdleSleep: -1})
+	st := stack.New(stack.Config{IdleSleep: idleSleep})
 	nic, err := st.AddNIC(l, stack.NICConfig{})
 	if err != nil {
 		b.Fatalf("verinic: AddNIC: %v", err)
@@ -88,3 +89,16 @@ func newVerinicPair(b *testing.B) *tcpPair {
 func BenchmarkVerinicTCPBulk(b *testing.B)       { benchBulk(b, newVerinicPair(b)) }
 func BenchmarkVerinicTCPRR64(b *testing.B)       { benchRR64(b, newVerinicPair(b)) }
 func BenchmarkVerinicTCPConnPerSec(b *testing.B) { benchConnPerSec(b, newVerinicPair(b)) }
+
+// idleSleep is the stacks' Config.IdleSleep: busy-polling loops (-1) by
+// default, as in proto/stack's benchmarks; VERINIC_IDLE_SLEEP (a duration,
+// e.g. 20us, or 0 for the stack's default) changes it.
+var idleSleep = func() time.Duration {
+	if v := os.Getenv("VERINIC_IDLE_SLEEP"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+		panic("VERINIC_IDLE_SLEEP: not a duration: " + v)
+	}
+	return -1
+}()
