@@ -27,3 +27,11 @@ type Link interface {
 	RxBatch(q int, pkts []dma.Packet) (int, error)
 	TxBatch(q int, pkts []dma.Packet) (int, error)
 }
+
+// RxNotifier is implemented by links that can tell the stack when frames
+// arrive for a queue (an interrupt, or the in-memory wire's enqueue), so an
+// idle poll loop wakes at once instead of at its next idle poll. wake must
+// be cheap and non-blocking; the link may call it from any goroutine.
+type RxNotifier interface {
+	SetRxNotify(q int, wake func())
+}

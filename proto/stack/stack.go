@@ -208,6 +208,11 @@ func (s *Stack) AddNIC(l link.Link, cfg NICConfig) (*NIC, error) {
 		n.loops = append(n.loops, newLoop(s, n, q, pool))
 	}
 	n.mtu = cfg.MTU
+	if rn, ok := l.(link.RxNotifier); ok {
+		for q, lp := range n.loops {
+			rn.SetRxNotify(q, lp.wake)
+		}
+	}
 	n.addrs.Store(&[]netip.Prefix{})
 	nics := append(append([]*NIC(nil), old...), n)
 	s.nics.Store(&nics)

@@ -130,6 +130,8 @@ func windowShift(n int) uint8 {
 // until data, the end of the stream (io.EOF), an error, the read deadline
 // or Close.
 func (c *Conn) Read(b []byte) (int, error) {
+	c.rmu.Lock() // one reader at a time, as package net's poller does
+	defer c.rmu.Unlock()
 	call := c.p.rec.Now()
 	for {
 		if err := c.base.CheckRead(); err != nil {
@@ -188,7 +190,7 @@ func (c *Conn) afterRead(n int) {
 	if !c.state.canReceive() {
 		return
 	}
-	open := c.rcvWindow() - int(c.rcvAdv-c.rcvNxt)
+	open := c.rcvWindow() - c.advertised()
 	if open >= min(c.rcvBuf.Cap()/2, max(c.rcvMSS, 536)) {
 		c.windowUpdate = true
 		c.schedule()
@@ -198,6 +200,10 @@ func (c *Conn) afterRead(n int) {
 // Write queues b for sending (RFC 9293 3.10.2 SEND call). It blocks until
 // all of b is in the send buffer, or an error, the write deadline or Close.
 func (c *Conn) Write(b []byte) (int, error) {
+	// One writer at a time, so that concurrent Writes do not interleave
+	// their bytes (package net's guarantee).
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	call := c.p.rec.Now()
 	n := 0
 	defer func() {
@@ -334,6 +340,8 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.base.SetWriteDeadl
 // and returns the count (0 with a nil error when it is full): for event
 // loops and deterministic simulations that must not block.
 func (c *Conn) WriteSome(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	call := c.p.rec.Now()
 	if err := c.base.CheckWrite(); err != nil {
 		return 0, err
@@ -361,6 +369,8 @@ func (c *Conn) WriteSome(b []byte) (int, error) {
 // ReadSome returns buffered received bytes without waiting: (0, nil) when
 // none are there yet, io.EOF after the peer's FIN.
 func (c *Conn) ReadSome(b []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	call := c.p.rec.Now()
 	if err := c.base.CheckRead(); err != nil {
 		return 0, err

@@ -61,6 +61,8 @@ type Conn struct {
 	local, remote netip.AddrPort
 	lip, rip      header.IPv4Addr
 
+	rmu, wmu sync.Mutex // serialize Read calls, and Write calls
+
 	mu     sync.Mutex
 	state  State
 	queued bool // on the home loop's ready list

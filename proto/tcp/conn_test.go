@@ -18,6 +18,10 @@ import (
 )
 
 func dialAccept(t *testing.T, p *pair, port uint16) (client, server *tcp.Conn) {
+	return dialAcceptB(t, p, port)
+}
+
+func dialAcceptB(t testing.TB, p *pair, port uint16) (client, server *tcp.Conn) {
 	t.Helper()
 	ln, err := p.b.Listen(netip.AddrPortFrom(addrB, port), 16)
 	if err != nil {

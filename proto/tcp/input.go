@@ -97,7 +97,7 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 	}
 
 	// First: sequence number acceptability (RFC 9293 3.10.7.4, table).
-	rcvWnd := seqnum.Size(max(int32(c.rcvAdv-c.rcvNxt), 0))
+	rcvWnd := seqnum.Size(c.advertised())
 	if !c.acceptable(segSeq, segLen, rcvWnd) {
 		c.p.c.inc(TCPOutOfWindow)
 		if !flags.Has(flagRST) {

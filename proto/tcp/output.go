@@ -39,10 +39,16 @@ func (c *Conn) rcvWindow() int {
 	return c.rcvBuf.Cap() - c.rcvBuf.Len()
 }
 
-// windowField computes the window to advertise and moves RCV.ADV (the right
-// edge) forward. The right edge never moves back (RFC 9293 3.8.6: shrinking
-// the window is strongly discouraged); a SYN's window is never scaled (RFC
-// 7323 2.2).
+// advertised is what is left of the window last advertised: RCV.ADV -
+// RCV.NXT, 0 once data beyond the edge (which fitted the buffer) was taken.
+func (c *Conn) advertised() int { return max(int(int32(c.rcvAdv-c.rcvNxt)), 0) }
+
+// windowField computes the window to advertise and moves RCV.ADV (the
+// right edge) forward. The edge never moves back by a whole scaling unit
+// (RFC 9293 3.8.6: shrinking is strongly discouraged); the scaled field is
+// rounded down, so it may fall back by less than one unit (RFC 7323 2.4),
+// and the edge never passes the buffer's free space: every byte advertised
+// fits. A SYN's window is never scaled (RFC 7323 2.2).
 func (c *Conn) windowField(syn bool) uint16 {
 	w := c.rcvWindow()
 	if syn {
@@ -50,13 +56,7 @@ func (c *Conn) windowField(syn bool) uint16 {
 		c.rcvAdv = c.rcvNxt.Add(seqnum.Size(w))
 		return uint16(w)
 	}
-	if edge := int(c.rcvAdv - c.rcvNxt); edge > w {
-		w = edge
-	}
-	field := w >> c.rcvShift
-	if c.rcvNxt.Add(seqnum.Size(field << c.rcvShift)).LessThan(c.rcvAdv) {
-		field++ // rounding down would shrink the edge
-	}
+	field := max(w, c.advertised()) >> c.rcvShift
 	field = min(field, 0xffff)
 	if right := c.rcvNxt.Add(seqnum.Size(field << c.rcvShift)); right.GreaterThan(c.rcvAdv) {
 		c.rcvAdv = right
@@ -104,7 +104,9 @@ func (c *Conn) putOptions(now time.Time, syn bool) int {
 			blocks = append(blocks, c.dsack)
 			c.haveDSACK = false
 		}
-		blocks = c.ooo.Blocks(blocks, max)
+		// The D-SACK block counts against the limit: with timestamps, four
+		// blocks would need 48 bytes of options, more than 40 (RFC 2018 3).
+		blocks = c.ooo.Blocks(blocks, max-len(blocks))
 		if len(blocks) > 0 {
 			n += header.PutTCPOptionNOP(b[n:])
 			n += header.PutTCPOptionNOP(b[n:])

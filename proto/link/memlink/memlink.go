@@ -47,6 +47,7 @@ type Endpoint struct {
 }
 
 type wireQueue struct {
+	notify atomic.Pointer[func()] // wakes the receiving poll loop
 	mu     sync.Mutex
 	slots  [][]byte // preallocated frame storage
 	lens   []int
@@ -237,6 +238,17 @@ func (e *Endpoint) send(frame []byte) {
 	if w.holdOK {
 		w.holdOK = false
 		e.enqueue(w, w.held, 0, false)
+	}
+	if fn := w.notify.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// SetRxNotify implements link.RxNotifier: wake runs whenever a frame is put
+// on the wire for queue q.
+func (e *Endpoint) SetRxNotify(q int, wake func()) {
+	if q >= 0 && q < len(e.in) {
+		e.in[q].notify.Store(&wake)
 	}
 }
 
