@@ -116,6 +116,10 @@ func (k Kind) IsTCP() bool {
 	return false
 }
 
+// NewConnID returns a connection number unique within this recorder's
+// trace (several stacks may record into one recorder).
+func (r *Recorder) NewConnID() uint32 { return r.conns.Add(1) }
+
 // NewRecorderWithData returns a recorder with room for capacity events and
 // dataBytes of application data (the bytes of app_write/app_read events).
 func NewRecorderWithData(capacity, dataBytes int) *Recorder {

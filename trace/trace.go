@@ -174,6 +174,8 @@ type Recorder struct {
 	data        []byte
 	dataNext    atomic.Uint64
 	dataDropped atomic.Uint64
+
+	conns atomic.Uint32 // connection numbers handed out (NewConnID)
 }
 
 // NewRecorder returns a recorder with room for capacity events.
@@ -219,7 +221,9 @@ func (r *Recorder) Events() []Event {
 // Dropped returns how many events did not fit.
 func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 
-// Reset empties the recorder, keeping its buffer.
+// Reset empties the recorder, keeping its buffers: the Data of events taken
+// before the Reset points into the data arena and is overwritten by later
+// recording, so copy what must survive.
 func (r *Recorder) Reset() {
 	r.next.Store(0)
 	r.dropped.Store(0)

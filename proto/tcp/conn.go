@@ -164,6 +164,15 @@ type Conn struct {
 
 func (*Conn) isEndpoint() {}
 
+// newConnID numbers a connection: unique within the trace when recording
+// (the recorder may serve several stacks), else within the protocol.
+func (p *Protocol) newConnID() uint32 {
+	if p.rec != nil {
+		return p.rec.NewConnID()
+	}
+	return p.connIDs.Add(1)
+}
+
 // newConn makes an endpoint between local and remote homed on ls.
 func (p *Protocol) newConn(ls *loopState, local, remote netip.AddrPort) (*Conn, error) {
 	if int(p.conns.Add(1)) > p.cfg.MaxConnections {
@@ -185,7 +194,7 @@ func (p *Protocol) newConn(ls *loopState, local, remote netip.AddrPort) (*Conn, 
 		return nil, err
 	}
 	c := &Conn{
-		p: p, id: p.connIDs.Add(1), home: ls, local: local, remote: remote,
+		p: p, id: p.newConnID(), home: ls, local: local, remote: remote,
 		lip: local.Addr().As4(), rip: remote.Addr().As4(),
 		established: make(chan struct{}),
 		sndBuf:      buffer.NewRing(snd), sndCap: p.cfg.SendBuffer,
