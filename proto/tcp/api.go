@@ -186,10 +186,10 @@ func (c *Conn) afterRead(n int) {
 		}
 		return
 	}
-	c.rcvTuneBytes += n
 	if !c.state.canReceive() {
 		return
 	}
+	c.autotune(n)
 	open := c.rcvWindow() - c.advertised()
 	if open >= min(c.rcvBuf.Cap()/2, max(c.rcvMSS, 536)) {
 		c.windowUpdate = true
@@ -392,4 +392,40 @@ func (c *Conn) ReadSome(b []byte) (int, error) {
 		return 0, c.err
 	}
 	return 0, nil
+}
+
+// autotune grows the receive buffer when the application reads more than
+// half of it per round trip, so the window does not limit a fast transfer
+// (Linux's receive-buffer auto-tuning, "dynamic right-sizing": the buffer
+// becomes twice what is read per RTT), up to RecvBufferMax and within the
+// stack's memory cap. c.mu is held.
+func (c *Conn) autotune(n int) {
+	c.rcvTuneBytes += n
+	rtt := c.rcvRTT
+	if rtt <= 0 {
+		rtt = c.rtt.SRTT()
+	}
+	if rtt <= 0 {
+		return
+	}
+	now := c.p.st.Clock().Now()
+	if c.rcvTuneTime.IsZero() {
+		c.rcvTuneTime = now
+		return
+	}
+	if now.Sub(c.rcvTuneTime) < rtt {
+		return
+	}
+	cur := c.rcvBuf.Cap()
+	want := min(2*c.rcvTuneBytes, c.p.cfg.RecvBufferMax)
+	c.rcvTuneTime, c.rcvTuneBytes = now, 0
+	if want <= cur {
+		return
+	}
+	if !c.p.reserve(want - cur) {
+		return
+	}
+	c.rcvBuf.Grow(want)
+	c.windowUpdate = true
+	c.schedule()
 }

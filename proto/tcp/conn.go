@@ -110,6 +110,9 @@ type Conn struct {
 	sackBlocks         [4]header.SACKBlock
 	dsack              header.SACKBlock // D-SACK to report once (RFC 2883)
 	haveDSACK          bool
+	rcvRTT             time.Duration // round trip seen by the receiver (minimum)
+	rcvRTTMark         time.Time     // when the window ending at rcvRTTSeq was offered
+	rcvRTTSeq          seqnum.Value
 	rcvTuneTime        time.Time // auto-tuning: start of the measurement
 	rcvTuneBytes       int       // bytes the application read since rcvTuneTime
 

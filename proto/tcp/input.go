@@ -416,8 +416,10 @@ func (c *Conn) processAck(now time.Time, seg header.TCP, segSeq, segAck seqnum.V
 		}
 	}
 
-	// FIN acknowledged?
-	finAcked := c.finSent && c.sndUna == c.finSeq().Add(1)
+	// FIN acknowledged? ackedNewData recorded it: SND.UNA has already
+	// moved past the FIN, so finSeq() (SND.UNA plus the bytes buffered) no
+	// longer names it here.
+	finAcked := c.finSent && c.finAcked
 	switch c.state {
 	case FinWait1:
 		if finAcked {
@@ -632,6 +634,9 @@ func (c *Conn) receiveData(now time.Time, seq seqnum.Value, data []byte, fin boo
 		c.ackNow = true // out of order: immediate duplicate ACK (RFC 5681 4.2)
 	}
 	delivered := int(c.rcvNxt - before)
+	if delivered > 0 {
+		c.measureRcvRTT(now)
+	}
 	if c.finPending && c.finRcvSeq == c.rcvNxt {
 		c.finPending = false
 		c.finArrived(now)
@@ -701,4 +706,23 @@ func (c *Conn) newIncarnation(seg header.TCP) bool {
 		}
 	}
 	return seqnum.Value(seg.Seq()).GreaterThan(c.rcvNxt)
+}
+
+// measureRcvRTT estimates the round trip as the receiver sees it, for
+// auto-tuning: the time the peer takes to send one window of data, measured
+// from when that window was offered (Linux's tcp_rcv_rtt_measure, which
+// keeps the minimum: a window-dependent sample grows with queueing).
+func (c *Conn) measureRcvRTT(now time.Time) {
+	if c.rcvRTTMark == (time.Time{}) {
+		c.rcvRTTSeq = c.rcvNxt.Add(seqnum.Size(max(c.advertised(), 1)))
+		c.rcvRTTMark = now
+		return
+	}
+	if c.rcvNxt.LessThan(c.rcvRTTSeq) {
+		return
+	}
+	if r := now.Sub(c.rcvRTTMark); r > 0 && (c.rcvRTT == 0 || r < c.rcvRTT) {
+		c.rcvRTT = r
+	}
+	c.rcvRTTMark = time.Time{}
 }

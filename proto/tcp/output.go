@@ -339,6 +339,10 @@ func (c *Conn) sendData(now time.Time) bool {
 			if rwnd <= 0 && inFlight == 0 {
 				c.armPersist(now)
 			}
+			// cwnd grows only while it is what limits the sender (RFC
+			// 7661 4.3, RFC 5681 4.1's spirit): not when the peer's window
+			// stopped us.
+			c.appLimited = room > 0 || rwnd < c.mss
 			break
 		}
 		// Nagle (RFC 9293 3.7.4) and sender SWS avoidance (3.8.6.2.1):
