@@ -87,6 +87,18 @@ func (l *Listener) Accept() (*Conn, error) {
 	}
 }
 
+// TryAccept returns a connection that completed its handshake, or nil at
+// once when none is queued: Accept for event loops and deterministic
+// simulations that must not block.
+func (l *Listener) TryAccept() *Conn {
+	select {
+	case c := <-l.accepts:
+		return c
+	default:
+		return nil
+	}
+}
+
 // SetDeadline sets the deadline of Accept.
 func (l *Listener) SetDeadline(t time.Time) error { return l.base.SetReadDeadline(t) }
 

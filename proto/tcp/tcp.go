@@ -31,6 +31,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,11 @@ type Config struct {
 	// Recorder, if set, records per connection state changes, segments,
 	// timers and application calls (trace/tcp.go).
 	Recorder *trace.Recorder
+	// Rand, if set, is read for the ISN and SYN-cookie secrets instead of
+	// crypto/rand: deterministic simulations pass a seeded source so that
+	// sequence numbers repeat from run to run. Never set it in production
+	// (RFC 6528 3: the secret must be hard to guess).
+	Rand io.Reader
 }
 
 func (c *Config) setDefaults() {
@@ -200,9 +206,16 @@ func New(st *stack.Stack, cfg Config) (*Protocol, error) {
 	if _, err := cc.New(cfg.Congestion); err != nil {
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
+	src := cfg.Rand
+	if src == nil {
+		src = rand.Reader
+	}
 	var secret [16]byte
-	if _, err := rand.Read(secret[:]); err != nil {
-		return nil, fmt.Errorf("tcp: reading a secret for ISNs: %w", err)
+	var cookieSecrets [2][16]byte
+	for _, b := range [][]byte{secret[:], cookieSecrets[0][:], cookieSecrets[1][:]} {
+		if _, err := io.ReadFull(src, b); err != nil {
+			return nil, fmt.Errorf("tcp: reading a secret for ISNs: %w", err)
+		}
 	}
 	clk := st.Clock()
 	p := &Protocol{
@@ -211,7 +224,7 @@ func New(st *stack.Stack, cfg Config) (*Protocol, error) {
 		tsBase: clk.Now(),
 	}
 	p.isn = isn.NewGenerator(secret, clk.Now)
-	p.cookies = isn.NewRandomCookies()
+	p.cookies = isn.NewCookies(cookieSecrets)
 	if err := st.RegisterTransport(Proto, p.input); err != nil {
 		return nil, fmt.Errorf("tcp: %w", err)
 	}
