@@ -6,14 +6,14 @@
 #   TLA2TOOLS_JAR=/path/to/tla2tools.jar tla/run-tlc.sh [CONFIG...]
 #
 # A config is checked against the module named by the part of its name
-# before the first "_" (TxRing_N4B4.cfg -> TxRing.tla). Configs whose name
+# before the first "_" (TxRing_N4B4.cfg -> TxRing.tla, Tcp_wrap.cfg -> Tcp.tla). Configs whose name
 # contains "_bug_" model a deliberately broken variant, and configs named
 # "*Trace_reject*" feed a trace that must be refused: for those, TLC must
 # report a violation (exit code 12 or 13; 11, deadlock, for a trace spec:
 # no action explains the next event). Every other config must pass
 # (exit 0). For each config one line is printed:
 #
-#   RESULT <config> <ok|violation|FAIL> distinct=<n> depth=<d> exit=<code>
+#   RESULT <config> <ok|violation|FAIL> distinct=<n> depth=<d> exit=<code> generated=<g>
 #
 # and the script exits 1 if any config had an unexpected outcome.
 set -u
@@ -52,6 +52,7 @@ for cfg in "${configs[@]}"; do
 		-metadir "$meta/$cfg" -config "$cfg.cfg" "$module.tla" >"$log" 2>&1
 	code=$?
 	distinct=$(sed -n 's/^\([0-9]*\) states generated, \([0-9]*\) distinct states found.*/\2/p' "$log" | tail -1)
+	generated=$(sed -n 's/^\([0-9]*\) states generated, \([0-9]*\) distinct states found.*/\1/p' "$log" | tail -1)
 	depth=$(sed -n 's/^The depth of the complete state graph search is \([0-9]*\).*/\1/p' "$log" | tail -1)
 	expect=ok
 	case $cfg in *_bug_* | *Trace_reject*) expect=violation ;; esac
@@ -70,6 +71,6 @@ for cfg in "${configs[@]}"; do
 	if [ "$got" = violation ]; then
 		grep -m1 -E 'is violated|Error:' "$log" | sed "s/^/      $cfg: /"
 	fi
-	echo "RESULT $cfg $result distinct=${distinct:-?} depth=${depth:-?} exit=$code"
+	echo "RESULT $cfg $result distinct=${distinct:-?} depth=${depth:-?} exit=$code generated=${generated:-?}"
 done
 exit $bad
