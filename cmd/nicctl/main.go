@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -30,8 +31,18 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
-// errUsage makes main print the command's usage and exit 2.
+// errUsage makes main print the command's usage and exit 2 (after the
+// message of an error that wraps it).
 var errUsage = errors.New("usage")
+
+// usagef is a usage error with a message: what is wrong with the
+// arguments and what to give instead.
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
 
 // commandLine is the arguments nicctl was started with (for trace headers).
 var commandLine []string
@@ -59,6 +70,9 @@ func run(args []string) int {
 	}
 	if err := c.run(args[1:]); err != nil {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+			if msg := strings.TrimSuffix(err.Error(), ": "+errUsage.Error()); err != errUsage && !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(os.Stderr, "nicctl %s: %s\n", c.name, msg)
+			}
 			fmt.Fprintf(os.Stderr, "usage: nicctl %s %s\n", c.name, c.usage)
 			return 2
 		}

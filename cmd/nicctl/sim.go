@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,18 +21,20 @@ import (
 	"github.com/verinic/verinic/proto/link/pcaplink"
 	"github.com/verinic/verinic/proto/route"
 	"github.com/verinic/verinic/proto/stack"
+	"github.com/verinic/verinic/proto/tcp"
 )
 
 func init() {
 	register(&command{
 		name:    "sim",
-		summary: "run the stack on a simulated 82599 attached to a TAP device: answers ARP and ping, optional UDP echo",
-		usage:   "--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] [--gateway ADDR] [--udp-echo PORT] [--stats] [--pcap FILE] [--duration D]",
-		run:     runSim,
+		summary: "run the stack on a simulated 82599 attached to a TAP device: answers ARP and ping, optional UDP and TCP echo and HTTP",
+		usage:   "--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] [--gateway ADDR] [--udp-echo PORT] [--tcp-echo PORT] [--http PORT] [--stats] [--conns] [--pcap FILE] [--duration D]",
+		run:     func(args []string) error { return runSim(args, os.Stdout) },
 	})
 }
 
-// stackFlags are the flags of the subcommands that run a stack (sim, ping).
+// stackFlags are the flags of the subcommands that run a stack (sim, ping,
+// serve).
 type stackFlags struct {
 	tap      string
 	dev      string
@@ -40,6 +43,8 @@ type stackFlags struct {
 	gateway  string
 	pcap     string
 	busyPoll bool
+	// tcp gives the stack TCP (not a flag: the subcommand decides).
+	tcp bool
 }
 
 func (f *stackFlags) register(fs *flag.FlagSet, withDev bool) {
@@ -54,9 +59,37 @@ func (f *stackFlags) register(fs *flag.FlagSet, withDev bool) {
 	fs.BoolVar(&f.busyPoll, "busy-poll", false, "poll loops never sleep (lowest latency, one busy core per queue)")
 }
 
+// stackSpec is what one stack on one device is given.
+type stackSpec struct {
+	name     string
+	prefix   netip.Prefix
+	gateway  netip.Addr
+	pcap     string
+	busyPoll bool
+	tcp      bool
+}
+
+// spec checks the addresses the flags give.
+func (f *stackFlags) spec() (stackSpec, error) {
+	s := stackSpec{name: f.tap + f.dev, pcap: f.pcap, busyPoll: f.busyPoll, tcp: f.tcp}
+	var err error
+	s.prefix, err = netip.ParsePrefix(f.ip)
+	if err != nil || !s.prefix.Addr().Is4() {
+		return s, fmt.Errorf("--ip %q: want an IPv4 address with prefix length, like 10.0.0.2/24", f.ip)
+	}
+	if f.gateway != "" {
+		if s.gateway, err = netip.ParseAddr(f.gateway); err != nil || !s.gateway.Is4() {
+			return s, fmt.Errorf("--gateway %q: want an IPv4 address", f.gateway)
+		}
+	}
+	return s, nil
+}
+
 // runningStack is a stack on one NIC, with what it needs closed after it.
 type runningStack struct {
 	st      *stack.Stack
+	tcp     *tcp.Protocol  // nil unless the spec asked for TCP
+	prefix  netip.Prefix   // the stack's address
 	closers []func() error // in order
 	pcap    *pcaplink.Link
 }
@@ -78,15 +111,9 @@ func (r *runningStack) Close() error {
 // startStack builds the device and the stack the flags describe and starts
 // its poll loops.
 func startStack(f *stackFlags) (_ *runningStack, err error) {
-	prefix, err := netip.ParsePrefix(f.ip)
-	if err != nil || !prefix.Addr().Is4() {
-		return nil, fmt.Errorf("--ip %q: want an IPv4 address with prefix length, like 10.0.0.2/24", f.ip)
-	}
-	var gw netip.Addr
-	if f.gateway != "" {
-		if gw, err = netip.ParseAddr(f.gateway); err != nil || !gw.Is4() {
-			return nil, fmt.Errorf("--gateway %q: want an IPv4 address", f.gateway)
-		}
+	spec, err := f.spec()
+	if err != nil {
+		return nil, err
 	}
 	if (f.tap == "") == (f.dev == "") {
 		return nil, fmt.Errorf("name exactly one of --tap NAME (a simulated NIC on a TAP device) or --dev DEVICE: %w", errUsage)
@@ -99,35 +126,9 @@ func startStack(f *stackFlags) (_ *runningStack, err error) {
 	}()
 	var dev ixgbe.Device
 	if f.tap != "" {
-		if f.hostIP != "" {
-			if _, err := netip.ParsePrefix(f.hostIP); err != nil {
-				return nil, fmt.Errorf("--host-ip %q: want an address with prefix length, like 10.0.0.1/24", f.hostIP)
-			}
-		}
-		sim, err := ixgbesim.New(ixgbesim.Config{Name: "sim-" + f.tap, Mode: ixgbesim.FreeRunning, Policy: dma.NoHugepages})
-		if err != nil {
+		if dev, err = r.openTAPSim(f); err != nil {
 			return nil, err
 		}
-		r.closers = append(r.closers, func() error { sim.Stop(); return sim.Close() })
-		tap, err := hostlink.OpenTAP(f.tap, sim)
-		if err != nil {
-			return nil, err
-		}
-		r.closers = append(r.closers, tap.Close)
-		sim.Attach(tap)
-		// The kernel then completes every checksum of what it sends.
-		if err := hostlink.DisableOffloads(tap.Name()); err != nil {
-			return nil, err
-		}
-		if f.hostIP != "" {
-			for _, args := range [][]string{{"addr", "add", f.hostIP, "dev", tap.Name()}, {"link", "set", tap.Name(), "up"}} {
-				if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-					return nil, fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
-				}
-			}
-		}
-		sim.Start()
-		dev = sim
 	} else {
 		if dev, err = openDevice(f.dev); err != nil {
 			return nil, err
@@ -135,79 +136,145 @@ func startStack(f *stackFlags) (_ *runningStack, err error) {
 		d := dev
 		r.closers = append(r.closers, func() error { return closeDevice(d) })
 	}
+	return r, r.startOn(dev, spec)
+}
+
+// openTAPSim opens a free-running simulated 82599 wired to a new TAP device
+// (closed with r).
+func (r *runningStack) openTAPSim(f *stackFlags) (*ixgbesim.NIC, error) {
+	if f.hostIP != "" {
+		if _, err := netip.ParsePrefix(f.hostIP); err != nil {
+			return nil, fmt.Errorf("--host-ip %q: want an address with prefix length, like 10.0.0.1/24", f.hostIP)
+		}
+	}
+	sim, err := newFreeSim("sim-"+f.tap, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, simDevice{sim}.Close)
+	tap, err := hostlink.OpenTAP(f.tap, sim)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, tap.Close)
+	sim.Attach(tap)
+	// The kernel then completes every checksum of what it sends.
+	if err := hostlink.DisableOffloads(tap.Name()); err != nil {
+		return nil, err
+	}
+	if f.hostIP != "" {
+		for _, args := range [][]string{{"addr", "add", f.hostIP, "dev", tap.Name()}, {"link", "set", tap.Name(), "up"}} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+	sim.Start()
+	return sim, nil
+}
+
+// newFreeSim makes a free-running simulated 82599 on ordinary pages (no
+// hugepages, no root), in domain (nil: its own).
+func newFreeSim(name string, domain *ixgbesim.Domain) (*ixgbesim.NIC, error) {
+	return ixgbesim.New(ixgbesim.Config{Name: name, Mode: ixgbesim.FreeRunning, Policy: dma.NoHugepages, Domain: domain})
+}
+
+// startOn starts the driver on dev (whose closing r already holds) and a
+// stack on it as s says, and starts the stack's poll loops.
+func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
 	drv, err := ixgbe.New(dev, ixgbe.Config{})
 	if err != nil {
-		return nil, fmt.Errorf("driver: %w", err)
+		return fmt.Errorf("driver: %w", err)
 	}
 	// The driver closes first (it stops the queues), then the device.
 	r.closers = append([]func() error{drv.Close}, r.closers...)
 	var l link.Link = drv
-	if f.pcap != "" {
-		file, err := os.Create(f.pcap)
+	if s.pcap != "" {
+		file, err := os.Create(s.pcap)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.closers = append(r.closers, file.Close)
 		if r.pcap, err = pcaplink.Wrap(drv, file); err != nil {
-			return nil, err
+			return err
 		}
 		l = r.pcap
 	}
 	cfg := stack.Config{}
-	if f.busyPoll {
+	if s.busyPoll {
 		cfg.IdleSleep = -1
 	}
 	r.st = stack.New(cfg)
-	if _, err := r.st.AddNIC(l, stack.NICConfig{Name: f.tap + f.dev}); err != nil {
-		return nil, err
-	}
-	if err := r.st.AddAddress(1, prefix); err != nil {
-		return nil, err
-	}
-	if gw.IsValid() {
-		if err := r.st.AddRoute(route.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Gateway: gw, NIC: 1}); err != nil {
-			return nil, err
+	r.prefix = s.prefix
+	if s.tcp {
+		if r.tcp, err = tcp.New(r.st, tcp.Config{}); err != nil {
+			return err
 		}
 	}
-	if err := r.st.Start(); err != nil {
-		return nil, err
+	if _, err := r.st.AddNIC(l, stack.NICConfig{Name: s.name}); err != nil {
+		return err
 	}
-	return r, nil
+	if err := r.st.AddAddress(1, s.prefix); err != nil {
+		return err
+	}
+	if s.gateway.IsValid() {
+		if err := r.st.AddRoute(route.Route{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Gateway: s.gateway, NIC: 1}); err != nil {
+			return err
+		}
+	}
+	return r.st.Start()
 }
 
-func runSim(args []string) error {
+// portFlag checks a port flag whose 0 means off.
+func portFlag(name string, port int) error {
+	if port < 0 || port > 65535 {
+		return usagef("--%s %d: want a port 1..65535 (0: off)", name, port)
+	}
+	return nil
+}
+
+func runSim(args []string, out io.Writer) error {
 	var f stackFlags
-	var echoPort int
-	var stats bool
-	var duration time.Duration
+	var udpEcho, tcpEcho, httpPort int
+	var w watchOptions
 	fs := newFlagSet("sim")
 	f.register(fs, false)
-	fs.IntVar(&echoPort, "udp-echo", 0, "answer UDP datagrams on this port with their own contents (0: off)")
-	fs.BoolVar(&stats, "stats", false, "print the stack's counters that changed, every second")
-	fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fs.IntVar(&udpEcho, "udp-echo", 0, "answer UDP datagrams on this port with their own contents (0: off)")
+	fs.IntVar(&tcpEcho, "tcp-echo", 0, "TCP echo server on this port: each connection gets back what it sends (0: off)")
+	fs.IntVar(&httpPort, "http", 0, "HTTP server on this port: / a page, /bytes/N N generated bytes, POST /sha256 hashes the body, POST /echo, /conns the connection table (0: off)")
+	w.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if f.tap == "" || fs.NArg() != 0 {
 		return errUsage
 	}
-	if echoPort < 0 || echoPort > 65535 {
-		return fmt.Errorf("--udp-echo %d: not a port", echoPort)
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"udp-echo", udpEcho}, {"tcp-echo", tcpEcho}, {"http", httpPort}} {
+		if err := portFlag(p.name, p.port); err != nil {
+			return err
+		}
 	}
+	if tcpEcho != 0 && tcpEcho == httpPort {
+		return usagef("--tcp-echo and --http both name port %d: give them different ports", tcpEcho)
+	}
+	f.tcp = true // answers SYNs to closed ports with a RST, as a host does
 	r, err := startStack(&f)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	nic := r.st.NIC(1)
-	fmt.Printf("verinic stack on simulated 82599 %s at %s on TAP %s\n", nic.MAC(), f.ip, f.tap)
+	fmt.Fprintf(out, "verinic stack on simulated 82599 %s at %s on TAP %s\n", nic.MAC(), f.ip, f.tap)
 	if f.hostIP == "" {
-		fmt.Printf("configure the kernel's end, e.g.: ip addr add <addr>/<len> dev %s && ip link set %s up\n", f.tap, f.tap)
+		fmt.Fprintf(out, "configure the kernel's end, e.g.: ip addr add <addr>/<len> dev %s && ip link set %s up\n", f.tap, f.tap)
 	}
-	if echoPort != 0 {
-		s, err := r.st.ListenUDP(netip.AddrPortFrom(netip.Addr{}, uint16(echoPort)))
+	if udpEcho != 0 {
+		s, err := r.st.ListenUDP(netip.AddrPortFrom(netip.Addr{}, uint16(udpEcho)))
 		if err != nil {
-			return fmt.Errorf("--udp-echo %d: %w", echoPort, err)
+			return fmt.Errorf("--udp-echo %d: %w", udpEcho, err)
 		}
 		defer s.Close()
 		go func() {
@@ -220,42 +287,136 @@ func runSim(args []string) error {
 				s.WriteTo(buf[:n], from)
 			}
 		}()
-		fmt.Printf("UDP echo on port %d\n", echoPort)
+		fmt.Fprintf(out, "UDP echo on port %d\n", udpEcho)
+	}
+	if tcpEcho != 0 {
+		ln, err := startTCPEcho(r.tcp, tcpEcho)
+		if err != nil {
+			return fmt.Errorf("--tcp-echo %d: %w", tcpEcho, err)
+		}
+		defer ln.Close()
+		fmt.Fprintf(out, "TCP echo on port %d\n", tcpEcho)
+	}
+	if httpPort != 0 {
+		srv, err := startHTTP(r.tcp, httpPort, "")
+		if err != nil {
+			return fmt.Errorf("--http %d: %w", httpPort, err)
+		}
+		defer srv.Close()
+		fmt.Fprintf(out, "HTTP on http://%s/\n", netip.AddrPortFrom(r.prefix.Addr(), uint16(httpPort)))
+	}
+	return r.watch(w, out)
+}
+
+// watchOptions are the flags of a stack that runs until told to stop.
+type watchOptions struct {
+	duration time.Duration
+	stats    bool
+	conns    bool
+}
+
+func (w *watchOptions) register(fs *flag.FlagSet) {
+	fs.BoolVar(&w.stats, "stats", false, "print the stack's counters that changed (TCP's after the others), every second")
+	fs.BoolVar(&w.conns, "conns", false, "print the TCP connection table, like ss -ti: with --stats every second, else at exit")
+	fs.DurationVar(&w.duration, "duration", 0, "stop after this long (0: run until interrupted)")
+}
+
+// watch runs until the duration ends or a signal comes, printing what w
+// asks for; at the end it prints the totals.
+func (r *runningStack) watch(w watchOptions, out io.Writer) error {
+	if w.duration < 0 {
+		return usagef("--duration %v: want a positive duration (0: until interrupted)", w.duration)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	var end <-chan time.Time
-	if duration > 0 {
-		end = time.After(duration)
+	if w.duration > 0 {
+		end = time.After(w.duration)
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	prev := r.st.Counters()
+	prev := r.counters()
 	for {
 		select {
 		case <-sig:
-			fmt.Println("interrupted")
-			printCounters(r.st.Counters(), stack.Counters{}, "total")
+			fmt.Fprintln(out, "interrupted")
+			r.printTotals(w, out)
 			return nil
 		case <-end:
-			printCounters(r.st.Counters(), stack.Counters{}, "total")
+			r.printTotals(w, out)
 			return nil
 		case <-tick.C:
-			if stats {
-				cur := r.st.Counters()
-				printCounters(cur.Sub(prev), prev, time.Now().Format("15:04:05"))
+			if w.stats {
+				cur := r.counters()
+				printCounters(out, cur.sub(prev), time.Now().Format("15:04:05"))
 				prev = cur
+				if w.conns && r.tcp != nil {
+					formatConns(out, r.tcp.Connections())
+				}
 			}
 		}
 	}
 }
 
-// printCounters prints the non-zero counters of c on one line; gauges
-// (cache entries, reassembly memory) follow the counters that moved.
-func printCounters(c, _ stack.Counters, label string) {
+// printTotals prints the counters since the start and, with --conns, the
+// connection table.
+func (r *runningStack) printTotals(w watchOptions, out io.Writer) {
+	printCounters(out, r.counters(), "total")
+	if w.conns && r.tcp != nil {
+		formatConns(out, r.tcp.Connections())
+	}
+}
+
+// counterSnapshot is the stack's counters and, with TCP, TCP's.
+type counterSnapshot struct {
+	st  stack.Counters
+	tcp []tcp.Stat // nil without TCP
+}
+
+func (r *runningStack) counters() counterSnapshot {
+	c := counterSnapshot{st: r.st.Counters()}
+	if r.tcp != nil {
+		c.tcp = r.tcp.Counters().All()
+	}
+	return c
+}
+
+// tcpGauge reports whether a TCP counter is a gauge (a level, not a count).
+func tcpGauge(name string) bool {
+	return name == tcp.CurrEstab.String() || name == tcp.CurrConns.String() || name == tcp.MemoryBytes.String()
+}
+
+// sub returns c - prev, counter by counter; gauges keep c's value.
+func (c counterSnapshot) sub(prev counterSnapshot) counterSnapshot {
+	d := counterSnapshot{st: c.st.Sub(prev.st)}
+	if c.tcp != nil {
+		d.tcp = make([]tcp.Stat, len(c.tcp))
+		for i, s := range c.tcp {
+			d.tcp[i] = s
+			if !tcpGauge(s.Name) && i < len(prev.tcp) {
+				d.tcp[i].Value -= prev.tcp[i].Value
+			}
+		}
+	}
+	return d
+}
+
+// tcpStatName is a TCP counter's name as Linux's nstat shows it: Tcp before
+// the names that do not start with TCP.
+func tcpStatName(name string) string {
+	if strings.HasPrefix(name, "TCP") {
+		return name
+	}
+	return "Tcp" + name
+}
+
+// printCounters prints the non-zero counters of c on one line: the
+// stack's, then TCP's; gauges (cache entries, reassembly memory, TCP's
+// connections and memory) follow the counters that moved.
+func printCounters(out io.Writer, c counterSnapshot, label string) {
 	var parts, gauges []string
-	for _, s := range c.All() {
+	for _, s := range c.st.All() {
 		switch {
 		case s.Value == 0:
 		case s.Name == stack.ARPEntries.String() || s.Name == stack.ReasmMemory.String():
@@ -264,9 +425,18 @@ func printCounters(c, _ stack.Counters, label string) {
 			parts = append(parts, fmt.Sprintf("%s=%d", s.Name, s.Value))
 		}
 	}
+	for _, s := range c.tcp {
+		switch {
+		case s.Value == 0:
+		case tcpGauge(s.Name):
+			gauges = append(gauges, fmt.Sprintf("%s=%d", tcpStatName(s.Name), s.Value))
+		default:
+			parts = append(parts, fmt.Sprintf("%s=%d", tcpStatName(s.Name), s.Value))
+		}
+	}
 	if len(parts) == 0 {
 		parts = []string{"(idle)"}
 	}
 	parts = append(parts, gauges...)
-	fmt.Printf("%s %s\n", label, strings.Join(parts, " "))
+	fmt.Fprintf(out, "%s %s\n", label, strings.Join(parts, " "))
 }

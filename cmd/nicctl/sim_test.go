@@ -38,7 +38,7 @@ func TestLinuxNicctlSim(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- ns.Do(func() error {
-			return runSim([]string{"--tap", "nsim0", "--ip", "10.77.0.2/24", "--host-ip", "10.77.0.1/24", "--udp-echo", "7", "--stats", "--duration", "4s"})
+			return runSim([]string{"--tap", "nsim0", "--ip", "10.9.77.2/24", "--host-ip", "10.9.77.1/24", "--udp-echo", "7", "--stats", "--duration", "4s"}, os.Stdout)
 		})
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -47,7 +47,7 @@ func TestLinuxNicctlSim(t *testing.T) {
 	var err error
 	for i := 0; i < 20; i++ { // wait for the TAP to come up
 		time.Sleep(100 * time.Millisecond)
-		if out, err = ns.Exec(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-s", "8000", "10.77.0.2"); err == nil {
+		if out, err = ns.Exec(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "1", "-s", "8000", "10.9.77.2"); err == nil {
 			break
 		}
 	}
@@ -55,7 +55,7 @@ func TestLinuxNicctlSim(t *testing.T) {
 		t.Fatalf("ping of nicctl sim: %v\n%s", err, out)
 	}
 	if _, err := exec.LookPath("socat"); err == nil {
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name(), "socat", "-t", "1", "-", "UDP4:10.77.0.2:7")
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name(), "socat", "-t", "1", "-", "UDP4:10.9.77.2:7")
 		cmd.Stdin = strings.NewReader("echo me")
 		if got, err := cmd.Output(); err != nil || string(got) != "echo me" {
 			t.Fatalf("udp echo: %q %v", got, err)
@@ -70,13 +70,13 @@ func TestLinuxNicctlSim(t *testing.T) {
 func TestLinuxNicctlPing(t *testing.T) {
 	ns := linuxNetns(t)
 	err := ns.Do(func() error {
-		return runPing([]string{"-c", "3", "-i", "100ms", "-s", "3000", "--tap", "nping0", "--ip", "10.78.0.2/24", "--host-ip", "10.78.0.1/24", "10.78.0.1"})
+		return runPing([]string{"-c", "3", "-i", "100ms", "-s", "3000", "--tap", "nping0", "--ip", "10.9.78.2/24", "--host-ip", "10.9.78.1/24", "10.9.78.1"})
 	})
 	if err != nil {
 		t.Fatalf("nicctl ping: %v", err)
 	}
 	err = ns.Do(func() error {
-		return runPing([]string{"-c", "1", "-W", "300ms", "--tap", "nping1", "--ip", "10.79.0.2/24", "--host-ip", "10.79.0.1/24", "10.79.0.9"})
+		return runPing([]string{"-c", "1", "-W", "300ms", "--tap", "nping1", "--ip", "10.9.79.2/24", "--host-ip", "10.9.79.1/24", "10.9.79.9"})
 	})
 	if err == nil || !strings.Contains(err.Error(), "no reply") {
 		t.Fatalf("ping of an absent host: %v, want no reply", err)
