@@ -100,6 +100,13 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 	rcvWnd := seqnum.Size(c.advertised())
 	if !c.acceptable(segSeq, segLen, rcvWnd) {
 		c.p.c.inc(TCPOutOfWindow)
+		if flags.Has(flagSYN) && !flags.Has(flagRST) && c.state.synchronized() {
+			// RFC 5961 4.2: a SYN in a synchronized state, whatever its
+			// sequence number, gets a challenge ACK, rate limited (7).
+			c.p.c.inc(TCPSYNChallenge)
+			c.challengeAck(now)
+			return
+		}
 		if !flags.Has(flagRST) {
 			c.ackNow = true
 			c.output(now)
