@@ -143,6 +143,7 @@ type Conn struct {
 	keepAliveChanged bool
 	keepAliveProbe   int
 	persistBackoff   int
+	swsOverride      bool // send a short segment despite SWS avoidance (override timeout)
 
 	appClosed    bool // Close was called: data arriving now is an error
 	finAcked     bool
@@ -383,6 +384,9 @@ func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
 // RemoteAddr returns the remote endpoint.
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// Protocol returns the TCP layer the connection belongs to.
+func (c *Conn) Protocol() *Protocol { return c.p }
 
 // ID returns the connection's number in traces.
 func (c *Conn) ID() uint32 { return c.id }

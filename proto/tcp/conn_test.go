@@ -103,7 +103,8 @@ func transfer(t *testing.T, src, dst *tcp.Conn, n int, timeout time.Duration) {
 	h := sha256.New()
 	got, err := io.Copy(h, dst)
 	if err != nil {
-		t.Fatalf("read after %d of %d bytes: %v", got, n, err)
+		t.Fatalf("read after %d of %d bytes: %v\nsender   %+v\nreceiver %+v\nsender's stack %v\nreceiver's stack %v", got, n, err,
+			src.Info(), dst.Info(), nonZero(src.Protocol().Counters()), nonZero(dst.Protocol().Counters()))
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("write: %v", err)
@@ -190,4 +191,14 @@ func TestRecordedTransferIsLinearizable(t *testing.T) {
 	if r := models.CheckTCPStreams(ev, time.Minute); !r.Violated() {
 		t.Fatal("a corrupted read passed the byte-stream check")
 	}
+}
+
+func nonZero(c tcp.Counters) []tcp.Stat {
+	var out []tcp.Stat
+	for _, s := range c.All() {
+		if s.Value != 0 {
+			out = append(out, s)
+		}
+	}
+	return out
 }

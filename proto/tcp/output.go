@@ -65,11 +65,11 @@ func (c *Conn) windowField(syn bool) uint16 {
 }
 
 // putOptions writes the options of a segment into c.out and returns their
-// length. A SYN offers MSS, SACK-permitted, timestamps and window scale
+// length; room is the option space the path MTU leaves next to the data. A SYN offers MSS, SACK-permitted, timestamps and window scale
 // (RFC 9293 3.7.1, RFC 2018, RFC 7323); other segments carry timestamps and
 // SACK blocks (RFC 2018 4: first the block of the latest segment; a D-SACK
 // block first when there is one, RFC 2883).
-func (c *Conn) putOptions(now time.Time, syn bool) int {
+func (c *Conn) putOptions(now time.Time, syn bool, room int) int {
 	b := c.out.opts[:]
 	n := 0
 	if syn {
@@ -95,9 +95,12 @@ func (c *Conn) putOptions(now time.Time, syn bool) int {
 		n += header.PutTCPOptionTimestamps(b[n:], c.p.tsNow(now)+c.tsOffset, c.tsRecent)
 	}
 	if c.sackOK && (c.ooo.Len() > 0 || c.haveDSACK) {
-		max := 4
-		if c.tsOK {
-			max = 3
+		// As many blocks as fit in 40 bytes of options and, on a data
+		// segment, in the path MTU next to the data: a full-sized
+		// segment carries none (RFC 2018 3; RFC 6691).
+		max := min((len(b)-n-4)/8, (room-n-4)/8)
+		if max <= 0 {
+			return n
 		}
 		blocks := c.sackBlocks[:0]
 		if c.haveDSACK {
@@ -139,7 +142,14 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 	}
 	o.f.Window = c.windowField(syn)
 	c.rcvWndSent = uint32(o.f.Window)
-	o.f.Options = o.opts[:c.putOptions(now, syn)]
+	room := 40
+	if n > 0 {
+		room = c.mss - n
+		if c.tsOK {
+			room += 12
+		}
+	}
+	o.f.Options = o.opts[:c.putOptions(now, syn, room)]
 	o.payload = n
 	if n > 0 {
 		o.dataOff = int(seq - c.sndUna)
@@ -349,9 +359,16 @@ func (c *Conn) sendData(now time.Time) bool {
 		// a short segment goes out only when it is all there is and
 		// nothing is in flight (or Nagle is off), or it is at least half
 		// the largest window the peer offered.
-		if n < c.mss && !(n == unsent && (c.nodelay || inFlight == 0 || c.finQueued)) && n < int(c.maxSndWnd)/2 {
+		if n < c.mss && !(n == unsent && (c.nodelay || inFlight == 0 || c.finQueued)) && n < int(c.maxSndWnd)/2 && !c.swsOverride {
+			if inFlight == 0 {
+				// Nothing in flight will bring an ACK: the persist
+				// timer doubles as SWS avoidance's override timer (RFC
+				// 9293 3.8.6.2.1), in case the window update was lost.
+				c.armPersist(now)
+			}
 			break
 		}
+		c.swsOverride = false
 		retransmit := c.sndNxt.LessThan(c.sndMax)
 		flags := flagACK
 		if n == unsent {

@@ -113,8 +113,15 @@ func (c *Conn) onPersistTimer(now time.Time) {
 	}
 	c.p.rec.TCPTimerFired(c.id, trace.TimerPersist, uint32(c.persistBackoff))
 	unsent := c.sndBuf.Len() - int(c.sndNxt-c.sndUna)
-	if c.sndWnd > 0 || unsent <= 0 {
+	if unsent <= 0 {
+		return
+	}
+	if c.sndWnd > 0 {
+		// A small window that SWS avoidance would not fill: send what
+		// it allows (the override timeout, RFC 9293 3.8.6.2.1).
+		c.swsOverride = true
 		c.output(now)
+		c.swsOverride = false
 		return
 	}
 	c.p.c.inc(TCPWinProbe)
