@@ -2,7 +2,7 @@
 # Runs every fuzz target of the repository for a short burst (CI smoke
 # fuzzing; the seed corpora also run as plain tests in `go test`).
 #
-#   .ci/fuzz.sh                 # default: 7 s per target, 14 s differential (~85 s with builds)
+#   .ci/fuzz.sh                 # default: 7 s per target, 14 s differential (~95 s with builds)
 #   FUZZTIME=60s .ci/fuzz.sh    # longer bursts, per target
 #
 # A failure leaves the crashing input in the package's testdata/fuzz/FuzzX/
@@ -54,4 +54,6 @@ for target in FuzzParseEthernet FuzzParseARP FuzzParseIPv4 FuzzParseICMPv4 FuzzP
 done
 run ./trace/pcap FuzzReader "$fuzztime"
 run ./fuzz FuzzDifferential "$difftime"
+# Whole-path TCP: hostile segments into a connection in each state.
+run ./fuzz FuzzTCPInput "$fuzztime"
 echo "fuzz: all targets passed"
