@@ -45,8 +45,10 @@ type Spec[S any] struct {
 	AppendKey  func(b []byte, s S) []byte
 	Invariants []Invariant[S]
 	Actions    []ActionProperty[S]
-	// Fair lists the actions under weak fairness (WF_vars), by name.
+	// Fair lists the actions under weak fairness (WF_vars), by name;
+	// Strong those under strong fairness (SF_vars).
 	Fair     []string
+	Strong   []string
 	Liveness []LeadsTo[S]
 }
 
@@ -172,7 +174,9 @@ func Explore[S any](spec Spec[S], maxStates int, describe func(S) string) (Resul
 				viol = v
 				return
 			}
-			if needGraph {
+			// A step to the same state is a stutter: it neither enables
+			// nor takes <<A>>_vars, so fairness ignores it.
+			if needGraph && id != int32(head) {
 				edges[head] = append(edges[head], edge{to: id, action: aid})
 			}
 		})
@@ -184,14 +188,20 @@ func Explore[S any](spec Spec[S], maxStates int, describe func(S) string) (Resul
 	res.Distinct = len(states)
 	if needGraph {
 		fair := make([]bool, len(actionName))
+		strong := make([]bool, len(actionName))
 		for _, f := range spec.Fair {
 			if id, ok := actionID[f]; ok {
 				fair[id] = true
 			}
 		}
+		for _, f := range spec.Strong {
+			if id, ok := actionID[f]; ok {
+				fair[id], strong[id] = true, true
+			}
+		}
 		for _, lt := range spec.Liveness {
 			for k := 0; k < lt.Count; k++ {
-				if bad := fairLoop(len(states), edges, fair, func(i int) bool { return lt.Pending(states[i], k) }); bad >= 0 {
+				if bad := fairLoop(len(states), edges, fair, strong, func(i int) bool { return lt.Pending(states[i], k) }); bad >= 0 {
 					res.Violation = &Violation{
 						Property: fmt.Sprintf("liveness %s[%d]", lt.Name, k),
 						Trace:    trace(int32(bad), "", nil),
@@ -204,14 +214,16 @@ func Explore[S any](spec Spec[S], maxStates int, describe func(S) string) (Resul
 	return res, nil
 }
 
-// fairLoop looks for a weakly fair behaviour that stays forever in the states
+// fairLoop looks for a fair behaviour that stays forever in the states
 // where pending holds: a state there where no fair action is enabled (the
 // behaviour may stutter), or a non-trivial strongly connected component of
-// the pending states in which every fair action is either disabled somewhere
-// or taken on some edge. It returns a state of such a component, or -1.
-func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
-	nf := len(fair)
-	enabled := func(i int, a int) bool {
+// the pending states in which every weakly fair action is either disabled
+// somewhere or taken on some edge, and every strongly fair action is either
+// taken or disabled throughout (a component where a strongly fair action is
+// enabled in some states but never taken is searched again without those
+// states). It returns a state of such a component, or -1.
+func fairLoop(n int, edges [][]edge, fair, strong []bool, pending func(int) bool) int {
+	enabled := func(i int32, a int) bool {
 		for _, e := range edges[i] {
 			if int(e.action) == a {
 				return true
@@ -219,10 +231,12 @@ func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
 		}
 		return false
 	}
+	var nodes []int32
 	for i := 0; i < n; i++ {
 		if !pending(i) {
 			continue
 		}
+		nodes = append(nodes, int32(i))
 		someFair := false
 		for _, e := range edges[i] {
 			if fair[e.action] {
@@ -234,27 +248,96 @@ func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
 			return i
 		}
 	}
-	// Tarjan's algorithm, iterative, on the subgraph of pending states.
-	idx := make([]int32, n)
-	low := make([]int32, n)
-	onStack := make([]bool, n)
-	for i := range idx {
-		idx[i] = -1
+	member := make([]bool, n)
+	var search func(nodes []int32) int
+	search = func(nodes []int32) int {
+		for _, v := range nodes {
+			member[v] = true
+		}
+		comps := sccs(nodes, edges, member)
+		for _, v := range nodes {
+			member[v] = false
+		}
+		for _, comp := range comps {
+			for _, v := range comp {
+				member[v] = true
+			}
+			internal := false
+			taken := make([]bool, len(fair))
+			for _, w := range comp {
+				for _, e := range edges[w] {
+					if member[e.to] {
+						internal = true
+						taken[e.action] = true
+					}
+				}
+			}
+			ok, refine := internal, -1
+			for a := 0; a < len(fair) && ok; a++ {
+				if !fair[a] || taken[a] {
+					continue
+				}
+				always, ever := true, false
+				for _, w := range comp {
+					if enabled(w, a) {
+						ever = true
+					} else {
+						always = false
+					}
+				}
+				if always {
+					ok = false // a continuously enabled fair action is never taken
+				} else if strong[a] && ever && refine < 0 {
+					refine = a
+				}
+			}
+			for _, v := range comp {
+				member[v] = false
+			}
+			if !ok {
+				continue
+			}
+			if refine < 0 {
+				return int(comp[0])
+			}
+			// A fair behaviour must avoid the states where the strongly
+			// fair action refine is enabled.
+			var sub []int32
+			for _, w := range comp {
+				if !enabled(w, refine) {
+					sub = append(sub, w)
+				}
+			}
+			if bad := search(sub); bad >= 0 {
+				return bad
+			}
+		}
+		return -1
 	}
+	return search(nodes)
+}
+
+// sccs returns the strongly connected components of the subgraph induced
+// by nodes (member marks them), by Tarjan's algorithm, iteratively.
+func sccs(nodes []int32, edges [][]edge, member []bool) [][]int32 {
+	idx := map[int32]int32{}
+	low := map[int32]int32{}
+	onStack := map[int32]bool{}
 	var stack []int32
+	var out [][]int32
 	var counter int32
 	type frame struct {
 		v    int32
 		next int
 	}
-	for root := 0; root < n; root++ {
-		if idx[root] >= 0 || !pending(root) {
+	for _, root := range nodes {
+		if _, seen := idx[root]; seen {
 			continue
 		}
-		call := []frame{{v: int32(root)}}
+		call := []frame{{v: root}}
 		idx[root], low[root] = counter, counter
 		counter++
-		stack = append(stack, int32(root))
+		stack = append(stack, root)
 		onStack[root] = true
 		for len(call) > 0 {
 			f := &call[len(call)-1]
@@ -262,10 +345,10 @@ func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
 			if f.next < len(edges[v]) {
 				w := edges[v][f.next].to
 				f.next++
-				if !pending(int(w)) {
+				if !member[w] {
 					continue
 				}
-				if idx[w] < 0 {
+				if _, seen := idx[w]; !seen {
 					idx[w], low[w] = counter, counter
 					counter++
 					stack = append(stack, w)
@@ -286,7 +369,6 @@ func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
 			if low[v] != idx[v] {
 				continue
 			}
-			// Pop the component rooted at v.
 			var comp []int32
 			for {
 				w := stack[len(stack)-1]
@@ -297,43 +379,8 @@ func fairLoop(n int, edges [][]edge, fair []bool, pending func(int) bool) int {
 					break
 				}
 			}
-			in := map[int32]bool{}
-			for _, w := range comp {
-				in[w] = true
-			}
-			internal := false
-			taken := make([]bool, nf)
-			for _, w := range comp {
-				for _, e := range edges[w] {
-					if in[e.to] {
-						internal = true
-						taken[e.action] = true
-					}
-				}
-			}
-			if !internal {
-				continue
-			}
-			ok := true // can a fair behaviour stay in comp forever?
-			for a := 0; a < nf && ok; a++ {
-				if !fair[a] || taken[a] {
-					continue
-				}
-				always := true
-				for _, w := range comp {
-					if !enabled(int(w), a) {
-						always = false
-						break
-					}
-				}
-				if always {
-					ok = false // a continuously enabled fair action is never taken
-				}
-			}
-			if ok {
-				return int(v)
-			}
+			out = append(out, comp)
 		}
 	}
-	return -1
+	return out
 }

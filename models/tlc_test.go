@@ -24,10 +24,21 @@ func TestTLC(t *testing.T) {
 		t.Fatalf("run-tlc.sh: %v", err)
 	}
 	got := map[string]string{}
+	gen := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 5 && f[0] == "RESULT" {
 			got[f[1]] = f[3] + " " + f[4]
+		}
+		if len(f) >= 7 && f[0] == "RESULT" {
+			gen[f[1]] = f[6]
+		}
+	}
+	for _, row := range readTCPTable(t) {
+		want := "distinct=" + itoa(row.distinct) + " depth=" + itoa(row.depth)
+		if got[row.config] != want || gen[row.config] != "generated="+itoa(row.generated) {
+			t.Errorf("%s: TLC printed %q %q, tla/README.md records %q generated=%d", row.config,
+				got[row.config], gen[row.config], want, row.generated)
 		}
 	}
 	rows := readTLCTable(t)

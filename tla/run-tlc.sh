@@ -41,6 +41,11 @@ for cfg in "${configs[@]}"; do
 	workers=$WORKERS
 	deadlock=-deadlock # the specs' own configs: no deadlock check needed
 	case $module in
+	Tcp)
+		# One worker: with two, TLC's BFS is not strictly level by level and
+		# the depth it prints varies by one from run to run.
+		workers=1
+		;;
 	*Trace)
 		# Trace specs accept a trace iff there is no deadlock.
 		workers=1
