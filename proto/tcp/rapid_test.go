@@ -351,4 +351,3 @@ func TestTCPStateMachine(t *testing.T) {
 		m.finish()
 	})
 }
-
