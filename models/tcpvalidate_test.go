@@ -366,7 +366,9 @@ func TestValidateTCPTraceMutations(t *testing.T) {
 		}, PropSendWindow},
 		{"state field disagrees", func() []trace.Event {
 			out := slices.Clone(ev)
-			i := find(func(e *trace.Event) bool { return e.Kind == trace.TCPSegSent && e.Conn == 1 && e.State == tcpEstablished })
+			i := find(func(e *trace.Event) bool {
+				return e.Kind == trace.TCPSegSent && e.Conn == 1 && e.State == tcpEstablished
+			})
 			out[i].State = tcpCloseWait
 			return out
 		}, PropStateConsistent},
