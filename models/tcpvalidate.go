@@ -120,9 +120,10 @@ const maxOOO = 4096
 
 // tcpEnd replays one endpoint.
 type tcpEnd struct {
-	rep    *TCPConnReport
-	st     uint8
-	active bool
+	rep       *TCPConnReport
+	st        uint8
+	openState uint8 // the state tcp_open announced, until entered
+	active    bool
 
 	haveISS        bool
 	iss            uint32
@@ -193,7 +194,9 @@ func legalTransition(from, to uint8) bool {
 	}
 	switch from {
 	case tcpClosed:
-		return to == tcpSynSent || to == tcpListen
+		// (A connection a listener spawns for a SYN starts in
+		// SYN-RECEIVED: LISTEN is the listener's state, not its own.)
+		return to == tcpSynSent || to == tcpListen || to == tcpSynReceived
 	case tcpListen:
 		return to == tcpSynReceived || to == tcpSynSent
 	case tcpSynSent:
@@ -555,9 +558,13 @@ func ValidateTCPTrace(events []trace.Event) TCPTraceReport {
 			if e != nil {
 				continue
 			}
-			e = &tcpEnd{active: ev.Flags&1 != 0, st: ev.State}
+			// proto/tcp records tcp_open with the first state, then the
+			// change from CLOSED to it (the passive side after the SYN's
+			// tcp_seg_recv, recorded in CLOSED); a recorder that writes no
+			// such change enters the state with its first event.
+			e = &tcpEnd{active: ev.Flags&1 != 0, st: tcpClosed, openState: ev.State}
 			e.rep = &TCPConnReport{Conn: ev.Conn, Local: trace.UnpackAddrPort(ev.Buf), Remote: trace.UnpackAddrPort(ev.Aux),
-				Active: e.active, States: []uint8{ev.State}}
+				Active: e.active}
 			ends[ev.Conn] = e
 			order = append(order, ev.Conn)
 			byAddr[[2]uint64{ev.Buf, ev.Aux}] = ev.Conn
@@ -574,6 +581,16 @@ func ValidateTCPTrace(events []trace.Event) TCPTraceReport {
 		e.rep.Events++
 		if e.rep.Violation != nil {
 			continue
+		}
+		if e.st == tcpClosed && e.openState != tcpClosed {
+			if (ev.Kind == trace.TCPState && uint8(ev.Index) == e.openState) ||
+				((ev.Kind == trace.TCPSegSent || ev.Kind == trace.TCPSegRecv) && ev.State == e.openState) {
+				e.st = e.openState
+				e.rep.States = append(e.rep.States, e.st)
+				e.openState = tcpClosed
+			} else if ev.Kind == trace.TCPState && ev.State == e.openState {
+				e.openState = tcpClosed
+			}
 		}
 		var prop, msg string
 		switch ev.Kind {

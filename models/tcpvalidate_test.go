@@ -70,6 +70,10 @@ func (x *tcpTraceSim) open(p int, st uint8, active bool) {
 	}
 	x.emit(e)
 	x.opened[p] = true
+	if active {
+		// proto/tcp records the change from CLOSED after tcp_open.
+		x.stateChange(p, tcpClosed, st)
+	}
 	if n := x.m.n(p); n > 0 {
 		data := make([]byte, n)
 		for i := range data {
@@ -176,8 +180,11 @@ func (x *tcpTraceSim) step(rng *rand.Rand) bool {
 				// No connection (yet, or any more): the listener or the
 				// closed port answers; nothing is recorded per connection.
 			case before.St == tcpListen:
+				// As proto/tcp records a connection its listener spawns:
+				// the SYN received in CLOSED, then the change.
 				x.open(p, after.St, false)
-				x.seg(trace.TCPSegRecv, p, after.St, c.g)
+				x.seg(trace.TCPSegRecv, p, tcpClosed, c.g)
+				x.stateChange(p, tcpClosed, after.St)
 				if r.hasOut {
 					x.seg(trace.TCPSegSent, p, after.St, r.out)
 				}
