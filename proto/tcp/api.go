@@ -105,7 +105,9 @@ func (c *Conn) initSend(now time.Time, mtu int) {
 	c.iss = seqnum.Value(c.p.isn.ISN(c.local, c.remote))
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.rcvMSS = mtu - header.IPv4MinHeaderLen - header.TCPMinHeaderLen
-	c.tsOffset = uint32(c.iss) * 2654435761 // a per-connection offset (RFC 7323 5.4)
+	// A per-connection offset (RFC 7323 5.4) from the 4-tuple, not the
+	// ISS: every incarnation of the 4-tuple shares it (RFC 6191 2).
+	c.tsOffset = c.p.isn.TSOffset(c.local, c.remote)
 	cfg := &c.p.cfg
 	c.tsOK = !cfg.DisableTimestamps
 	c.sackOK = !cfg.DisableSACK

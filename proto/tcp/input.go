@@ -85,6 +85,18 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 	data := seg.Payload()
 	fin := flags.Has(flagFIN)
 	segLen := seqnum.Size(seg.SegmentLen())
+	if c.state == SynReceived && flags.Has(flagSYN|flagACK) && !flags.Has(flagRST) && segSeq == c.irs {
+		// Simultaneous open (RFC 9293 3.5 figure 7, line 6): the peer's
+		// SYN,ACK repeats the SYN we already acknowledged, and only its
+		// ACK (and any data) is new. Drop the SYN from it (RFC 9293
+		// 3.10.7.4: of a segment that straddles RCV.NXT only the new part
+		// is processed) so that the ACK completes the handshake; left
+		// whole it fails the acceptability test and both ends answer each
+		// other's SYN,ACK with their own forever.
+		segSeq = segSeq.Add(1)
+		segLen--
+		flags &^= flagSYN
+	}
 
 	// RFC 7323 5.3 (PAWS): a segment whose TSval is older than TS.Recent
 	// is an old duplicate: acknowledge and drop. RSTs are exempt (R1).
@@ -106,6 +118,12 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 			c.p.c.inc(TCPSYNChallenge)
 			c.challengeAck(now)
 			return
+		}
+		if c.state == TimeWait && fin && !flags.Has(flagRST) {
+			// A retransmitted FIN lies before RCV.NXT: acknowledge it
+			// and restart the 2 MSL timeout (RFC 9293 3.10.7.4 eighth,
+			// TIME-WAIT; RFC 1122 4.2.2.13), as Linux does.
+			c.home.lp.Timers().Schedule(&c.twTimer, now.Add(c.p.cfg.TimeWait))
 		}
 		if !flags.Has(flagRST) {
 			c.ackNow = true
@@ -161,7 +179,10 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 			c.p.c.inc(ListenDrops)
 			return
 		}
-		c.sndWnd = uint32(seg.Window()) << c.sndShift
+		c.sndWnd = uint32(seg.Window())
+		if !seg.Flags().Has(flagSYN) {
+			c.sndWnd <<= c.sndShift // a SYN's window is never scaled (RFC 7323 2.2)
+		}
 		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.sndWl1, c.sndWl2 = segSeq, segAck
 		c.establish(now)
@@ -385,6 +406,9 @@ func (c *Conn) processAck(now time.Time, seg header.TCP, segSeq, segAck seqnum.V
 	data := seg.Payload()
 	flags := seg.Flags()
 	wnd := uint32(seg.Window()) << c.sndShift
+	if flags.Has(flagSYN) {
+		wnd = uint32(seg.Window()) // RFC 7323 2.2: never scaled (a SYN,ACK in simultaneous open)
+	}
 	if len(data) == 0 && !flags.Has(flagFIN) {
 		c.p.c.inc(TCPPureAcks)
 	}
@@ -405,9 +429,12 @@ func (c *Conn) processAck(now time.Time, seg header.TCP, segSeq, segAck seqnum.V
 	if segAck.GreaterThan(c.sndUna) {
 		c.ackedNewData(now, segAck, opt, flight)
 	} else if segAck == c.sndUna && flight > 0 && len(data) == 0 && !flags.Has(flagSYN|flagFIN) &&
-		(wnd == c.sndWnd || sackNew > 0) {
+		(wnd == c.sndWnd || sackNew > 0) && wnd > 0 {
 		// A duplicate ACK (RFC 5681 2; with SACK, RFC 6675 counts ACKs
-		// that carry new SACK information).
+		// that carry new SACK information). A zero window's ACK is not
+		// one: it answers a zero-window probe (RFC 9293 3.8.6.1), whose
+		// byte is all that is in flight, and three of them must not
+		// fast-retransmit a full segment into the closed window.
 		c.duplicateAck(now)
 	}
 
@@ -661,7 +688,17 @@ func (c *Conn) receiveData(now time.Time, seq seqnum.Value, data []byte, fin boo
 	return delivered
 }
 
-func (c *Conn) rcvMSSOrDefault() int { return max(min(c.rcvMSS, c.peerMSS), 536) }
+// rcvMSSOrDefault is the size of a full-sized segment from the peer: with
+// timestamps its MSS includes the 12 bytes of the option (RFC 6691 2,
+// RFC 7323 as the peer applies it in updateMSS), so two full segments are
+// 2*(MSS-12) bytes, not 2*MSS.
+func (c *Conn) rcvMSSOrDefault() int {
+	m := max(min(c.rcvMSS, c.peerMSS), 536)
+	if c.tsOK {
+		m -= 12
+	}
+	return m
+}
 
 // finArrived is RFC 9293 3.10.7.4 eighth: the peer's FIN, in order.
 func (c *Conn) finArrived(now time.Time) {

@@ -56,6 +56,13 @@ func (c *Conn) windowField(syn bool) uint16 {
 		c.rcvAdv = c.rcvNxt.Add(seqnum.Size(w))
 		return uint16(w)
 	}
+	if adv := c.advertised(); w > adv && w-adv < min((w+c.rcvBuf.Len())/2, max(c.rcvMSS, 536)) {
+		// Receiver SWS avoidance (RFC 9293 3.8.6.2.2): the right edge
+		// stays until it can move by min(RCV.BUFF/2, MSS), whatever
+		// segment carries the window (the same rule as afterRead's
+		// window update).
+		w = adv
+	}
 	field := max(w, c.advertised()) >> c.rcvShift
 	field = min(field, 0xffff)
 	if right := c.rcvNxt.Add(seqnum.Size(field << c.rcvShift)); right.GreaterThan(c.rcvAdv) {
@@ -226,8 +233,18 @@ func (c *Conn) output(now time.Time) {
 		}
 		return
 	}
-	if c.pmtuChanged.Swap(false) {
-		c.updateMSS(c.home.lp.PathMTU(c.rip))
+	// Follow the stack's path MTU towards the peer (as Linux's
+	// tcp_current_mss): an ICMP about this connection flags it, but the
+	// cache is per destination, and a segment larger than it is refused
+	// by the stack (DF), so a connection that missed the change (another
+	// connection's ICMP, or one TCP ignored, RFC 5927 5.1) stalled.
+	pmtu := c.home.lp.PathMTU(c.rip)
+	full := c.mss + header.IPv4MinHeaderLen + header.TCPMinHeaderLen
+	if c.tsOK {
+		full += 12
+	}
+	if c.pmtuChanged.Swap(false) || full > pmtu {
+		c.updateMSS(pmtu)
 	}
 	sent := false
 	if c.keepAliveChanged {

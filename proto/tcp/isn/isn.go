@@ -61,6 +61,16 @@ func (g *Generator) ISN(local, remote netip.AddrPort) uint32 {
 	return timer4us(g.clock()) + g.f(local, remote)
 }
 
+// TSOffset returns the TCP timestamp offset of a connection from local to
+// remote (RFC 7323 5.4: a keyed hash of the connection's 4-tuple, so that
+// timestamps do not reveal the host's clock): the same for every
+// incarnation of the 4-tuple, so that a new incarnation's timestamps
+// continue above the old one's and its SYN may end TIME-WAIT (RFC 6191 2;
+// PAWS, RFC 7323 5), and unrelated to the ISN's F (another hash input).
+func (g *Generator) TSOffset(local, remote netip.AddrPort) uint32 {
+	return uint32(tupleHash(g.k, local.Addr().As16(), remote.Addr().As16(), local.Port(), remote.Port(), 1))
+}
+
 // f is RFC 6528's F: the keyed hash of the 4-tuple.
 func (g *Generator) f(local, remote netip.AddrPort) uint32 {
 	return uint32(tupleHash(g.k, local.Addr().As16(), remote.Addr().As16(), local.Port(), remote.Port(), 0))
