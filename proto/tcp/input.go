@@ -320,8 +320,15 @@ func (c *Conn) synSentArrives(now time.Time, seg header.TCP, opt *header.TCPOpti
 	if !flags.Has(flagSYN) {
 		return
 	}
+	// Our SYN offered an unscaled window of RCV.ADV - RCV.NXT bytes,
+	// counted before the IRS was known (RFC 7323 2.2): it starts at the
+	// IRS+1 now. Left as it was, RCV.ADV lies anywhere relative to the
+	// peer's sequence space, and windowField advertised up to 65535 << shift
+	// bytes (8 MiB), far past the receive buffer.
+	synWnd := c.rcvAdv - c.rcvNxt
 	c.irs = segSeq
 	c.rcvNxt = segSeq.Add(1)
+	c.rcvAdv = c.rcvNxt.Add(seqnum.Size(synWnd))
 	c.applySynOptions(opt)
 	if c.tsOK {
 		c.tsRecent, c.tsRecentAge = opt.TSVal, now
