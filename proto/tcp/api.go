@@ -193,7 +193,7 @@ func (c *Conn) afterRead(n int) {
 	}
 	c.autotune(n)
 	open := c.rcvWindow() - c.advertised()
-	if open >= min(c.rcvBuf.Cap()/2, max(c.rcvMSS, 536)) {
+	if open >= min(c.rcvCap/2, max(c.rcvMSS, 536)) {
 		c.windowUpdate = true
 		c.schedule()
 	}
@@ -259,7 +259,7 @@ func (c *Conn) growSendBuffer(want int) bool {
 	if cur >= c.sndCap {
 		return false
 	}
-	next := min(c.sndCap, max(2*cur, cur+want))
+	next := min(c.sndCap, max(2*cur, cur+want, 4096))
 	if !c.p.reserve(next - cur) {
 		return false
 	}
@@ -418,16 +418,14 @@ func (c *Conn) autotune(n int) {
 	if now.Sub(c.rcvTuneTime) < rtt {
 		return
 	}
-	cur := c.rcvBuf.Cap()
 	want := min(2*c.rcvTuneBytes, c.p.cfg.RecvBufferMax)
 	c.rcvTuneTime, c.rcvTuneBytes = now, 0
-	if want <= cur {
+	if want <= c.rcvCap {
 		return
 	}
-	if !c.p.reserve(want - cur) {
-		return
-	}
-	c.rcvBuf.Grow(want)
+	// The window grows now; the storage follows as data arrives
+	// (growRecv), within the memory cap.
+	c.rcvCap = want
 	c.windowUpdate = true
 	c.schedule()
 }

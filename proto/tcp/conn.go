@@ -93,6 +93,7 @@ type Conn struct {
 	// Receive sequence space. rcvBuf holds unread in-order bytes, then
 	// out-of-order bytes at their offset from RCV.NXT.
 	rcvBuf      *buffer.Ring
+	rcvCap      int // the receive buffer's size: what the window offers (the ring's storage grows to it)
 	irs, rcvNxt seqnum.Value
 	rcvAdv      seqnum.Value // right edge of the window last advertised
 	rcvWndSent  uint32
@@ -184,16 +185,8 @@ func (p *Protocol) newConn(ls *loopState, local, remote netip.AddrPort) (*Conn, 
 		p.c.inc(TCPAbortOnMemory)
 		return nil, ErrTooMany
 	}
-	rcv := p.cfg.RecvBuffer
-	snd := min(p.cfg.SendBuffer, 64<<10)
-	if !p.reserve(rcv + snd) {
-		p.conns.Add(-1)
-		p.c.inc(TCPAbortOnMemory)
-		return nil, ErrNoMemory
-	}
 	ctl, err := cc.New(p.cfg.Congestion)
 	if err != nil {
-		p.release(rcv + snd)
 		p.conns.Add(-1)
 		return nil, err
 	}
@@ -201,11 +194,13 @@ func (p *Protocol) newConn(ls *loopState, local, remote netip.AddrPort) (*Conn, 
 		p: p, id: p.newConnID(), home: ls, local: local, remote: remote,
 		lip: local.Addr().As4(), rip: remote.Addr().As4(),
 		established: make(chan struct{}),
-		sndBuf:      buffer.NewRing(snd), sndCap: p.cfg.SendBuffer,
-		rcvBuf: buffer.NewRing(rcv),
-		ooo:    sack.NewRanges(p.cfg.OutOfOrderRanges),
-		board:  sack.NewScoreboard(64),
-		cc:     ctl,
+		// The rings' storage comes on demand (growRecv, growSendBuffer):
+		// an idle connection holds none.
+		sndBuf: buffer.NewRing(0), sndCap: p.cfg.SendBuffer,
+		rcvBuf: buffer.NewRing(0), rcvCap: p.cfg.RecvBuffer,
+		ooo:   sack.NewRanges(p.cfg.OutOfOrderRanges),
+		board: sack.NewScoreboard(64),
+		cc:    ctl,
 	}
 	c.rtt = rtt.New(rtt.Config{Min: p.cfg.MinRTO, Max: p.cfg.MaxRTO, Initial: p.cfg.InitialRTO})
 	c.base.Init(p.st.Clock())

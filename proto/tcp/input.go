@@ -635,7 +635,10 @@ func (c *Conn) receiveData(now time.Time, seq seqnum.Value, data []byte, fin boo
 	// Trim what lies past the buffer (the window we advertised, bounded by
 	// the ring); a trimmed tail takes the FIN with it.
 	off := int(seq - c.rcvNxt)
-	room := c.rcvBuf.Cap() - c.rcvBuf.Len() - off
+	room := c.rcvCap - c.rcvBuf.Len() - off
+	if need := c.rcvBuf.Len() + off + len(data); need > c.rcvBuf.Cap() && len(data) > 0 && !c.growRecv(need) {
+		room = c.rcvBuf.Cap() - c.rcvBuf.Len() - off // the memory cap refused more storage
+	}
 	if room < len(data) {
 		if room < 0 {
 			room = 0
@@ -776,4 +779,17 @@ func (c *Conn) measureRcvRTT(now time.Time) {
 		c.rcvRTT = r
 	}
 	c.rcvRTTMark = time.Time{}
+}
+
+// growRecv gives the receive ring storage for need bytes (at most rcvCap),
+// doubling, within the memory cap. It allocates only while the ring grows
+// to the size the traffic needs; the steady state allocates nothing.
+func (c *Conn) growRecv(need int) bool {
+	cur := c.rcvBuf.Cap()
+	next := min(c.rcvCap, max(need, 2*cur, 4096))
+	if next <= cur || !c.p.reserve(next-cur) {
+		return false
+	}
+	c.rcvBuf.Grow(next)
+	return true
 }

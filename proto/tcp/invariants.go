@@ -42,7 +42,9 @@ func (c *Conn) Snapshot() Snapshot {
 //   - the buffers hold no more than their capacity, the send buffer no more
 //     than SendBuffer;
 //   - out-of-order ranges lie after RCV.NXT and inside the receive buffer,
-//     and their count stays within OutOfOrderRanges.
+//     and their count stays within OutOfOrderRanges;
+//   - the advertised window's right edge (RCV.ADV) never passes the
+//     receive buffer's free space: every byte advertised fits.
 func (c *Conn) CheckInvariants() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -59,7 +61,7 @@ func (c *Conn) CheckInvariants() error {
 		return fmt.Errorf("%v: SND.UNA %d, SND.NXT %d, SND.MAX %d out of order", c.state, c.sndUna, c.sndNxt, c.sndMax)
 	}
 	if c.sndBuf != nil {
-		if c.sndBuf.Len() > c.sndBuf.Cap() || c.sndBuf.Cap() > max(c.sndCap, 64<<10) {
+		if c.sndBuf.Len() > c.sndBuf.Cap() || c.sndBuf.Cap() > c.sndCap {
 			return fmt.Errorf("%v: send buffer %d/%d (bound %d)", c.state, c.sndBuf.Len(), c.sndBuf.Cap(), c.sndCap)
 		}
 		// SYN and FIN take one sequence number each; the rest is data.
@@ -75,13 +77,16 @@ func (c *Conn) CheckInvariants() error {
 		}
 	}
 	if c.rcvBuf != nil {
-		if c.rcvBuf.Len() > c.rcvBuf.Cap() {
-			return fmt.Errorf("%v: receive buffer %d/%d", c.state, c.rcvBuf.Len(), c.rcvBuf.Cap())
+		if c.rcvBuf.Len() > c.rcvBuf.Cap() || c.rcvBuf.Cap() > c.rcvCap {
+			return fmt.Errorf("%v: receive buffer %d in %d bytes of storage, size %d", c.state, c.rcvBuf.Len(), c.rcvBuf.Cap(), c.rcvCap)
 		}
 		if c.ooo.Len() > c.p.cfg.OutOfOrderRanges {
 			return fmt.Errorf("%v: %d out-of-order ranges, bound %d", c.state, c.ooo.Len(), c.p.cfg.OutOfOrderRanges)
 		}
-		right := c.rcvNxt.Add(seqnum.Size(c.rcvBuf.Cap() - c.rcvBuf.Len()))
+		right := c.rcvNxt.Add(seqnum.Size(c.rcvCap - c.rcvBuf.Len()))
+		if c.state != SynSent && c.state.canReceive() && c.rcvAdv.GreaterThan(right) {
+			return fmt.Errorf("%v: advertised edge RCV.ADV %d past the free buffer (RCV.NXT %d + %d free = %d)", c.state, c.rcvAdv, c.rcvNxt, c.rcvCap-c.rcvBuf.Len(), right)
+		}
 		for i := 0; i < c.ooo.Len(); i++ {
 			s, e := c.ooo.Range(i)
 			if !(c.rcvNxt.LessThan(s) && s.LessThan(e) && e.LessThanEq(right)) {

@@ -36,7 +36,7 @@ func (c *Conn) rcvWindow() int {
 	if c.rcvBuf == nil {
 		return 0
 	}
-	return c.rcvBuf.Cap() - c.rcvBuf.Len()
+	return c.rcvCap - c.rcvBuf.Len()
 }
 
 // advertised is what is left of the window last advertised: RCV.ADV -
