@@ -156,6 +156,7 @@ type tcpEnd struct {
 	lastWasRecv   bool        // the last event of this endpoint was tcp_seg_recv
 	lastWasTimer  bool        // ... was tcp_timer
 	timerFired    bool
+	aborted       bool // an ABORT (app_close with Index CloseAbort) was recorded
 	timeWaitTimer bool
 	rstSent       bool
 	reset         bool // reset by an RST
@@ -412,6 +413,9 @@ func (e *tcpEnd) state(ev *trace.Event) (string, string) {
 		if !e.finAcked() {
 			return PropLegalTransition, fmt.Sprintf("%s before our FIN was acknowledged", trace.TCPStateName(to))
 		}
+	case to == tcpClosed && e.aborted:
+		// ABORT (RFC 9293 3.10.5): the application, or the stack closing,
+		// deleted the connection; any state may go to CLOSED.
 	case to == tcpClosed && from == tcpLastAck:
 		if !e.finAcked() && !e.lastWasTimer && !e.rstSent {
 			return PropLegalTransition, "LAST-ACK -> CLOSED before our FIN was acknowledged"
@@ -489,6 +493,9 @@ func (e *tcpEnd) app(ev *trace.Event) (string, string) {
 		}
 	case trace.AppClose:
 		e.closed = true
+		if ev.Index == trace.CloseAbort {
+			e.aborted = true
+		}
 	}
 	return "", ""
 }

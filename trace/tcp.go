@@ -28,7 +28,9 @@ import (
 //	              bytes (when the recorder keeps data).
 //	app_read      a Read call returned: as app_write, with Len the bytes
 //	              returned; Flags = 1 when it reported the end of the stream.
-//	app_close     Close (Index 0) or CloseWrite (Index 1) returned.
+//	app_close     Close (Index 0) or CloseWrite (Index 1) returned, or the
+//	              connection was aborted (Index 2, CloseAbort: RFC 9293
+//	              3.10.5 ABORT, by the application or the stack closing).
 //
 // Write offsets count the bytes written on this connection; read offsets
 // the bytes read. A checker pairs connection C's writes with the reads of the
@@ -230,6 +232,22 @@ func (r *Recorder) AppRead(conn uint32, call int64, off uint64, data []byte, eof
 		e.Flags = 1
 	}
 	r.Record(e)
+}
+
+// app_close Index values.
+const (
+	CloseFull  = 0
+	CloseWrite = 1
+	CloseAbort = 2
+)
+
+// AppAbort records that connection conn was aborted (RFC 9293 3.10.5): its
+// state may go to CLOSED from anywhere, with or without an RST.
+func (r *Recorder) AppAbort(conn uint32, call int64) {
+	if r == nil {
+		return
+	}
+	r.Record(Event{Kind: AppClose, Conn: conn, Call: call, Index: CloseAbort})
 }
 
 // AppCloseCall records Close (half false) or CloseWrite (half true) on

@@ -307,6 +307,7 @@ func (c *Conn) onLoop(now time.Time) {
 	if c.abortRequested {
 		c.abortRequested = false
 		if c.state != Closed && c.state != Listen && c.state != TimeWait {
+			c.p.rec.AppAbort(c.id, c.p.rec.Now())
 			if c.state != SynSent {
 				c.sendReset(now, c.sndNxt)
 			}

@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/verinic/verinic/models"
 
 	"github.com/verinic/verinic/proto/link/memlink"
 	"github.com/verinic/verinic/proto/stack"
@@ -40,6 +43,11 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.rec == nil {
+		if tt, ok := t.(*testing.T); ok {
+			o.rec = checkedRecorder(tt)
+		}
+	}
 	p := &pair{la: la, lb: lb, rec: o.rec}
 	p.sa, p.sb = stack.New(stack.Config{}), stack.New(stack.Config{})
 	cfg := o.cfg
@@ -70,4 +78,39 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	}
 	t.Cleanup(func() { p.sa.Close(); p.sb.Close(); la.Close(); lb.Close() })
 	return p
+}
+
+// Trace sizes for checkedRecorder: a test whose trace does not fit is not
+// checked (the sample is every test that fits; the log says which).
+const (
+	checkedEvents    = 1 << 18
+	checkedDataBytes = 48 << 20
+)
+
+// checkedRecorder records every TCP event and application byte of a test
+// and, when the test ends (after its stacks closed), checks the trace: the
+// protocol against tla/Tcp.tla's transcription (models.ValidateTCPTrace)
+// and each byte stream for linearizability (models.CheckTCPStreams).
+func checkedRecorder(t *testing.T) *trace.Recorder {
+	rec := trace.NewRecorderWithData(checkedEvents, checkedDataBytes)
+	t.Cleanup(func() {
+		if rec.Dropped() > 0 || rec.DataDropped() > 0 {
+			t.Logf("trace not checked: %d events and %d data bytes did not fit the recorder", rec.Dropped(), rec.DataDropped())
+			return
+		}
+		ev := rec.Events()
+		if r := models.ValidateTCPTrace(ev); !r.OK() {
+			t.Errorf("trace validation against tla/Tcp.tla: %v", r.Violation)
+		}
+		s := models.CheckTCPStreams(ev, time.Minute)
+		if s.Violated() || s.Count(models.StreamUnknown) > 0 {
+			for _, res := range s.Results {
+				if res.Verdict != models.StreamHeld {
+					t.Errorf("byte stream conn %d -> %d: %v %s", res.Writer, res.Reader, res.Verdict, res.Reason)
+				}
+			}
+		}
+		t.Logf("trace checked: %d events, protocol and %d byte streams held", len(ev), s.Count(models.StreamHeld))
+	})
+	return rec
 }

@@ -447,6 +447,9 @@ func (p *Protocol) closeAll() {
 	}
 	for _, c := range conns {
 		c.mu.Lock()
+		if !c.gone {
+			p.rec.AppAbort(c.id, p.rec.Now())
+		}
 		c.destroy(ErrAborted)
 		c.mu.Unlock()
 	}
