@@ -17,6 +17,7 @@ import (
 
 	"github.com/verinic/verinic/internal/netsim"
 	"github.com/verinic/verinic/proto/tcp"
+	"github.com/verinic/verinic/trace"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/netsim.golden")
@@ -70,8 +71,10 @@ func runNetsimCell(t testing.TB, c netsimCell, seed uint64) netsimResult {
 	path := netsim.Path{Delay: c.delay, Rate: netsimRate, Queue: 64, Loss: c.loss, Seed: seed}
 	back := path
 	back.Seed = seed ^ 0xa5a5
+	// Both hosts record into one trace, checked when the cell ends.
+	rec := trace.NewRecorderWithData(1<<16, 4<<20)
 	s, err := netsim.NewSim(netsim.Options{AB: path, BA: back, Seed: seed,
-		TCP: tcp.Config{RecvBuffer: c.buf, RecvBufferMax: c.buf}})
+		TCP: tcp.Config{RecvBuffer: c.buf, RecvBufferMax: c.buf, Recorder: rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +161,7 @@ func runNetsimCell(t testing.TB, c netsimCell, seed uint64) netsimResult {
 	if st := cli.State(); st != tcp.TimeWait && st != tcp.Closed {
 		t.Errorf("%+v: A ends in %v, want TIME-WAIT", c, st)
 	}
+	checkTrace(t, fmt.Sprintf("%+v", c), rec)
 	ca := s.A.TCP.Counters()
 	st := s.A.Link.Stats()
 	return netsimResult{cell: c, ms: doneAt.Sub(start).Milliseconds(),

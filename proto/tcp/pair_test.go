@@ -93,24 +93,28 @@ const (
 // and each byte stream for linearizability (models.CheckTCPStreams).
 func checkedRecorder(t *testing.T) *trace.Recorder {
 	rec := trace.NewRecorderWithData(checkedEvents, checkedDataBytes)
-	t.Cleanup(func() {
-		if rec.Dropped() > 0 || rec.DataDropped() > 0 {
-			t.Logf("trace not checked: %d events and %d data bytes did not fit the recorder", rec.Dropped(), rec.DataDropped())
-			return
-		}
-		ev := rec.Events()
-		if r := models.ValidateTCPTrace(ev); !r.OK() {
-			t.Errorf("trace validation against tla/Tcp.tla: %v", r.Violation)
-		}
-		s := models.CheckTCPStreams(ev, time.Minute)
-		if s.Violated() || s.Count(models.StreamUnknown) > 0 {
-			for _, res := range s.Results {
-				if res.Verdict != models.StreamHeld {
-					t.Errorf("byte stream conn %d -> %d: %v %s", res.Writer, res.Reader, res.Verdict, res.Reason)
-				}
-			}
-		}
-		t.Logf("trace checked: %d events, protocol and %d byte streams held", len(ev), s.Count(models.StreamHeld))
-	})
+	t.Cleanup(func() { checkTrace(t, t.Name(), rec) })
 	return rec
+}
+
+// checkTrace checks a recorded trace: the protocol against tla/Tcp.tla's
+// transcription (models.ValidateTCPTrace) and each byte stream for
+// linearizability (models.CheckTCPStreams). A trace that did not fit its
+// recorder is logged as unchecked.
+func checkTrace(t testing.TB, what string, rec *trace.Recorder) {
+	t.Helper()
+	if rec.Dropped() > 0 || rec.DataDropped() > 0 {
+		t.Logf("%s: trace not checked: %d events and %d data bytes did not fit the recorder", what, rec.Dropped(), rec.DataDropped())
+		return
+	}
+	ev := rec.Events()
+	if r := models.ValidateTCPTrace(ev); !r.OK() {
+		t.Errorf("%s: trace validation against tla/Tcp.tla: %v", what, r.Violation)
+	}
+	s := models.CheckTCPStreams(ev, time.Minute)
+	for _, res := range s.Results {
+		if res.Verdict != models.StreamHeld {
+			t.Errorf("%s: byte stream conn %d -> %d: %v %s", what, res.Writer, res.Reader, res.Verdict, res.Reason)
+		}
+	}
 }
