@@ -427,14 +427,22 @@ func (lp *Loop) icmpErrorInput(m header.ICMPv4) {
 		return
 	}
 	quoted := header.IPv4(q)
-	if m.Type() == header.ICMPv4DestinationUnreachable && m.Code() == header.ICMPv4FragmentationNeeded && lp.s.isLocal4(quoted.Src()) {
+	fragNeeded := m.Type() == header.ICMPv4DestinationUnreachable && m.Code() == header.ICMPv4FragmentationNeeded && lp.s.isLocal4(quoted.Src())
+	h := lp.s.errHandlers[quoted.Protocol()]
+	if h != nil && quoted.FragmentOffset() == 0 {
+		// The transport vouches for the quote first (TCP: a sequence
+		// number in flight, RFC 5927 5.1); only then does a "fragmentation
+		// needed" lower the path MTU, so a forged one cannot (RFC 5927 7.2).
+		valid := h(lp, m.Type(), m.Code(), binary.BigEndian.Uint32(m[4:8]), quoted[:min(len(quoted), hl+header.TCPMinHeaderLen)])
+		if fragNeeded && valid {
+			lp.s.pmtu.update(quoted.Dst(), int(m.NextHopMTU()), lp.nic.mtu, lp.now)
+		}
+		return
+	}
+	if fragNeeded {
 		lp.s.pmtu.update(quoted.Dst(), int(m.NextHopMTU()), lp.nic.mtu, lp.now)
 	}
 	if quoted.FragmentOffset() != 0 {
-		return
-	}
-	if h := lp.s.errHandlers[quoted.Protocol()]; h != nil {
-		h(lp, m.Type(), m.Code(), binary.BigEndian.Uint32(m[4:8]), quoted[:min(len(quoted), hl+header.TCPMinHeaderLen)])
 		return
 	}
 	if quoted.Protocol() != header.IPProtocolUDP {

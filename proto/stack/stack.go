@@ -485,9 +485,12 @@ func (s *Stack) RegisterTransport(proto uint8, h TransportHandler) error {
 // ErrorHandler receives, on a poll loop, an ICMP error (type, code, and the
 // rest-of-header word: the next-hop MTU for "fragmentation needed") about a
 // datagram of its protocol that this host sent; quoted is the IP header and
-// at least 8 bytes of the offending datagram (RFC 792, RFC 1122 3.2.2). The
-// path MTU cache has already been updated (RFC 1191).
-type ErrorHandler func(lp *Loop, typ, code uint8, rest uint32, quoted header.IPv4)
+// at least 8 bytes of the offending datagram (RFC 792, RFC 1122 3.2.2). It
+// reports whether the quote is of a datagram the transport really sent (TCP:
+// a sequence number in flight, RFC 5927 5.1): only then does a
+// "fragmentation needed" update the path MTU cache (RFC 1191), after the
+// handler returns.
+type ErrorHandler func(lp *Loop, typ, code uint8, rest uint32, quoted header.IPv4) bool
 
 // RegisterErrorHandler installs the ICMP error handler of protocol proto.
 // Call it before Start.

@@ -941,14 +941,15 @@ func TestBehaviourPathMTU(t *testing.T) {
 				t.Fatalf("after the ICMP: largest packet %d, TCPPMTUUpdates %d, MSS %d", biggest, c.Get(tcp.TCPPMTUUpdates), cli.Info().MSS)
 			}
 		} else {
-			// TCP ignores it: no update, no error, no retransmission.
-			// (The stack's path MTU cache took the 1200 before TCP
-			// judged the quote, proto/stack icmpErrorInput, so the
-			// connection follows the cache to 1200-byte packets; before
-			// output followed the cache it stalled for good.)
+			// TCP ignores it: no update, no error, no retransmission,
+			// and the stack's path MTU cache is not lowered either (it
+			// asks the transport first, RFC 5927 7.2): full packets go on.
 			if c.Get(tcp.TCPPMTUUpdates) != 0 || c.Get(tcp.TCPICMPErrors) != 0 || c.Get(tcp.RetransSegs) != 0 {
 				t.Fatalf("ignored ICMP: TCPPMTUUpdates %d, TCPICMPErrors %d, RetransSegs %d", c.Get(tcp.TCPPMTUUpdates),
 					c.Get(tcp.TCPICMPErrors), c.Get(tcp.RetransSegs))
+			}
+			if biggest <= mtu {
+				t.Fatalf("after a forged ICMP the largest packet was %d: the forged MTU %d was applied", biggest, mtu)
 			}
 		}
 		t.Logf("in flight %v: largest packet after the ICMP %d, timeouts %d, done at %v", inFlight, biggest, c.Get(tcp.TCPTimeouts), b.s.Elapsed())

@@ -187,10 +187,10 @@ func (c *Conn) onTimeWaitTimer(now time.Time) {
 // 4.2.3.9, RFC 1191, RFC 5927 5.1: only for a sequence number in flight).
 // It may run on any loop: it changes no protocol state itself, it flags the
 // connection for its home loop.
-func (p *Protocol) icmpError(lp *stack.Loop, typ, code uint8, rest uint32, quoted header.IPv4) {
+func (p *Protocol) icmpError(lp *stack.Loop, typ, code uint8, rest uint32, quoted header.IPv4) bool {
 	hl := quoted.HeaderLen()
 	if len(quoted) < hl+8 {
-		return
+		return false
 	}
 	l4 := quoted[hl:]
 	local := netip.AddrPortFrom(netip.AddrFrom4(quoted.Src()), binary.BigEndian.Uint16(l4[0:2]))
@@ -198,20 +198,20 @@ func (p *Protocol) icmpError(lp *stack.Loop, typ, code uint8, rest uint32, quote
 	seq := seqnum.Value(binary.BigEndian.Uint32(l4[4:8]))
 	e, ok := p.table.Get(demux.Key{Proto: Proto, LocalAddr: local.Addr(), LocalPort: local.Port(), RemoteAddr: remote.Addr(), RemotePort: remote.Port()})
 	if !ok {
-		return
+		return false
 	}
 	c, ok := e.(*Conn)
 	if !ok {
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone || !seq.InRange(c.sndUna, c.sndMax.Add(1)) {
-		return // not a segment in flight: ignore (RFC 5927 5.1)
+		return false // not a segment in flight: ignore (RFC 5927 5.1)
 	}
 	p.c.inc(TCPICMPErrors)
 	if typ != header.ICMPv4DestinationUnreachable {
-		return
+		return true
 	}
 	if code == header.ICMPv4FragmentationNeeded {
 		// RFC 1191 6.4: the stack's path MTU cache has the new value;
@@ -220,7 +220,7 @@ func (p *Protocol) icmpError(lp *stack.Loop, typ, code uint8, rest uint32, quote
 		c.pmtuChanged.Store(true)
 		c.rxtUna = true
 		c.schedule()
-		return
+		return true
 	}
 	err := icmpUnreachError(code)
 	if c.state == SynSent {
@@ -228,9 +228,10 @@ func (p *Protocol) icmpError(lp *stack.Loop, typ, code uint8, rest uint32, quote
 		c.err = err
 		c.abortRequested = true
 		c.schedule()
-		return
+		return true
 	}
 	c.softErr = err // RFC 1122 4.2.3.9: soft; reported if the connection times out
+	return true
 }
 
 // icmpUnreachError maps a destination-unreachable code to the errno Linux
