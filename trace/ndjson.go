@@ -338,6 +338,9 @@ func (r *Reader) Next() (Event, error) {
 		if e, ok := parseEventFast(b); ok {
 			return e, nil
 		}
+		if e, ok := parseTCPEventFast(b); ok {
+			return e, nil
+		}
 		var j eventJSON
 		if err := json.Unmarshal(b, &j); err != nil {
 			return Event{}, fmt.Errorf("trace: line %d: %w", r.line, err)
