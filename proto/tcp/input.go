@@ -433,7 +433,8 @@ func (c *Conn) processAck(now time.Time, seg header.TCP, segSeq, segAck seqnum.V
 	}
 
 	flight := int(c.sndMax - c.sndUna)
-	if segAck.GreaterThan(c.sndUna) {
+	advanced := segAck.GreaterThan(c.sndUna)
+	if advanced {
 		c.ackedNewData(now, segAck, opt, flight)
 	} else if segAck == c.sndUna && flight > 0 && len(data) == 0 && !flags.Has(flagSYN|flagFIN) &&
 		(wnd == c.sndWnd || sackNew > 0) && wnd > 0 {
@@ -445,8 +446,15 @@ func (c *Conn) processAck(now time.Time, seg header.TCP, segSeq, segAck seqnum.V
 		c.duplicateAck(now)
 	}
 
-	// Window update (RFC 9293 3.10.7.4 fifth, SND.WL1/SND.WL2 rule).
-	if c.sndWl1.LessThan(segSeq) || (c.sndWl1 == segSeq && c.sndWl2.LessThanEq(segAck)) {
+	// Window update (RFC 9293 3.10.7.4 fifth, SND.WL1/SND.WL2 rule), and
+	// from every segment that acknowledges new data, as Linux does
+	// (tcp_may_update_window): SND.WND counts from SND.UNA, so an ACK that
+	// moves SND.UNA must bring its window along. Left to the WL1 test
+	// alone, a retransmission that fills a hole (a sequence number below
+	// the out-of-order segments that set SND.WL1) moved SND.UNA but not
+	// SND.WND, the usable window's right edge ran past the one the peer
+	// offered, and new data went beyond the peer's window.
+	if advanced || c.sndWl1.LessThan(segSeq) || (c.sndWl1 == segSeq && c.sndWl2.LessThanEq(segAck)) {
 		opened := c.sndWnd == 0 && wnd > 0
 		c.sndWnd = wnd
 		c.maxSndWnd = max(c.maxSndWnd, wnd)
