@@ -27,9 +27,8 @@ import (
 // on (gVisor's default is off; Linux's and most stacks' is on).
 
 const (
-	gvQueue = 4096 // channel endpoint queue, frames (1024 dropped under load)
-	gvMTU   = 1500
-	gvPort  = 5001
+	gvMTU  = 1500
+	gvPort = 5001
 )
 
 var (
@@ -62,7 +61,7 @@ func newGVisorStack(b *testing.B, mac tcpip.LinkAddress, addr tcpip.Address, dro
 	if err := s.SetTransportProtocolOption(gvtcp.ProtocolNumber, &sack); err != nil {
 		b.Fatalf("gvisor: SACK: %v", err)
 	}
-	ch := channel.New(gvQueue, gvMTU+gvheader.EthernetMinimumSize, mac)
+	ch := channel.New(wireQueue, gvMTU+gvheader.EthernetMinimumSize, mac)
 	if err := s.CreateNIC(1, ethernet.New(countingChannel{ch, drops})); err != nil {
 		b.Fatalf("gvisor: CreateNIC: %v", err)
 	}

@@ -21,6 +21,10 @@ const (
 	bulkChunk = 64 << 10 // bytes written per benchmark iteration
 	bulkWarm  = 4 << 20  // bytes sent before the timer starts (opens the window)
 	rrSize    = 64
+	// wireQueue is how many frames each direction of an in-memory link
+	// holds before dropping: gVisor's channel endpoint queue and memlink's
+	// WireFrames are both set to it.
+	wireQueue = 4096
 	deadline  = time.Minute // a stuck connection fails the benchmark instead of hanging it
 )
 

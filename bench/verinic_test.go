@@ -15,7 +15,8 @@ import (
 )
 
 // verinic's side: two stacks over memlink (frames copied across an
-// in-memory wire, ARP, MTU 1500, software checksums), TCP with its default
+// in-memory wire holding wireQueue frames each way, ARP, MTU 1500, software
+// checksums), TCP with its default
 // Config, and busy-polling loops (IdleSleep -1) as in proto/stack's own
 // benchmarks unless VERINIC_IDLE_SLEEP says otherwise.
 
@@ -42,8 +43,8 @@ func newVerinicStack(b *testing.B, l *memlink.Endpoint, addr netip.Addr) *stack.
 
 func newVerinicPair(b *testing.B) *tcpPair {
 	la, lb, err := memlink.Pair(
-		memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xa}},
-		memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xb}},
+		memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xa}, WireFrames: wireQueue},
+		memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xb}, WireFrames: wireQueue},
 		memlink.Faults{}, memlink.Faults{})
 	if err != nil {
 		b.Fatal(err)
