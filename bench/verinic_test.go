@@ -15,10 +15,10 @@ import (
 )
 
 // verinic's side: two stacks over memlink (frames copied across an
-// in-memory wire holding wireQueue frames each way, ARP, MTU 1500, software
-// checksums), TCP with its default
-// Config, and busy-polling loops (IdleSleep -1) as in proto/stack's own
-// benchmarks unless VERINIC_IDLE_SLEEP says otherwise.
+// in-memory wire holding wireQueue frames each way, ARP, MTU 1500,
+// software checksums), TCP with its default Config, and busy-polling loops
+// (IdleSleep -1) as in proto/stack's own benchmarks unless
+// VERINIC_IDLE_SLEEP says otherwise.
 
 var (
 	viAddrA = netip.MustParseAddr("10.0.0.1")
