@@ -193,7 +193,7 @@ func (c *Conn) afterRead(n int) {
 	}
 	c.autotune(n)
 	open := c.rcvWindow() - c.advertised()
-	if open >= min(c.rcvCap/2, max(c.rcvMSS, 536)) {
+	if open >= min(c.rcvCap/2, max(c.rcvMSS, 536)) && !mutated(MutNoWindowUpdate) {
 		c.windowUpdate = true
 		c.schedule()
 	}

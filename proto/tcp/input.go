@@ -101,13 +101,17 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 	// RFC 7323 5.3 (PAWS): a segment whose TSval is older than TS.Recent
 	// is an old duplicate: acknowledge and drop. RSTs are exempt (R1).
 	if c.tsOK && opt.HasTimestamps && !flags.Has(flagRST) && c.state.synchronized() &&
-		int32(opt.TSVal-c.tsRecent) < 0 && now.Sub(c.tsRecentAge) < pawsIdle {
+		int32(opt.TSVal-c.tsRecent) < 0 && now.Sub(c.tsRecentAge) < pawsIdle && !mutated(MutIgnorePAWS) {
 		c.p.c.inc(PAWSRejected)
 		c.ackNow = true
 		c.output(now)
 		return
 	}
 
+	if mutated(MutRstOutOfWindow) && flags.Has(flagRST) {
+		c.resetArrived()
+		return
+	}
 	// First: sequence number acceptability (RFC 9293 3.10.7.4, table).
 	rcvWnd := seqnum.Size(c.advertised())
 	if !c.acceptable(segSeq, segLen, rcvWnd) {
@@ -124,6 +128,9 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 			// and restart the 2 MSL timeout (RFC 9293 3.10.7.4 eighth,
 			// TIME-WAIT; RFC 1122 4.2.2.13), as Linux does.
 			c.home.lp.Timers().Schedule(&c.twTimer, now.Add(c.p.cfg.TimeWait))
+		}
+		if mutated(MutFinTwice) && fin && c.finRcvd && segSeq.Add(segLen) == c.rcvNxt {
+			c.rcvNxt = c.rcvNxt.Add(1)
 		}
 		if !flags.Has(flagRST) {
 			c.ackNow = true
@@ -233,6 +240,13 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 
 // acceptable is RFC 9293 3.10.7.4's acceptability test.
 func (c *Conn) acceptable(seq seqnum.Value, n, wnd seqnum.Size) bool {
+	if mutated(MutWindowOffByOne) {
+		wnd++
+	}
+	if mutated(MutNoWrapCompare) && n > 0 && wnd > 0 {
+		lo, hi, last := uint32(c.rcvNxt), uint32(c.rcvNxt)+uint32(wnd), uint32(seq.Add(n-1))
+		return uint32(seq) >= lo && uint32(seq) < hi || last >= lo && last < hi
+	}
 	switch {
 	case n == 0 && wnd == 0:
 		return seq == c.rcvNxt
@@ -399,7 +413,7 @@ func (c *Conn) updateMSS(pmtu int) {
 func (c *Conn) processAck(now time.Time, seg header.TCP, segSeq, segAck seqnum.Value, opt *header.TCPOptions) bool {
 	// RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND,
 	// SND.NXT] (SND.MAX here: bytes once sent, see Conn.sndMax).
-	if segAck.GreaterThan(c.sndMax) {
+	if segAck.GreaterThan(c.sndMax) && !mutated(MutAckBeyondSndNxt) {
 		c.p.c.inc(TCPACKUnacceptable)
 		c.ackNow = true
 		c.output(now)
@@ -676,6 +690,12 @@ func (c *Conn) receiveData(now time.Time, seq seqnum.Value, data []byte, fin boo
 			c.ackNow = true // a gap filled: ACK at once (RFC 5681 4.2)
 		}
 	} else if len(data) > 0 {
+		if mutated(MutDeliverOutOfOrder) {
+			n := c.rcvBuf.WriteAt(c.rcvBuf.Len(), data)
+			c.rcvBuf.Extend(n)
+			c.ackNow = true
+			return n
+		}
 		if _, ok := c.ooo.Insert(seq, seq.Add(seqnum.Size(len(data)))); !ok {
 			c.p.c.inc(TCPOFODrop)
 			c.ackNow = true

@@ -64,6 +64,9 @@ func (c *Conn) windowField(syn bool) uint16 {
 		w = adv
 	}
 	field := max(w, c.advertised()) >> c.rcvShift
+	if mutated(MutAdvertiseBeyondBuffer) {
+		field = (max(w, c.advertised()) + 1<<c.rcvShift - 1) >> c.rcvShift
+	}
 	field = min(field, 0xffff)
 	if right := c.rcvNxt.Add(seqnum.Size(field << c.rcvShift)); right.GreaterThan(c.rcvAdv) {
 		c.rcvAdv = right
@@ -146,6 +149,9 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 	if flags.Has(flagACK) {
 		o.f.Ack = uint32(c.rcvNxt)
 		c.lastAckSent = c.rcvNxt
+		if e, ok := c.ooo.Highest(); ok && mutated(MutAckUnreceived) {
+			o.f.Ack = uint32(e)
+		}
 	}
 	o.f.Window = c.windowField(syn)
 	c.rcvWndSent = uint32(o.f.Window)
@@ -160,6 +166,9 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 	o.payload = n
 	if n > 0 {
 		o.dataOff = int(seq - c.sndUna)
+		if off := int(c.sndNxt-c.sndUna) - n; mutated(MutRetransmitWrongRange) && seq.LessThan(c.sndNxt) && off >= 0 && off+n <= c.sndBuf.Len() {
+			o.dataOff = off
+		}
 	}
 	if c.p.rec != nil {
 		var opt header.TCPOptions
@@ -276,6 +285,9 @@ func (c *Conn) output(now time.Time) {
 	if c.inRecovery && c.sackOK && c.sndBuf != nil {
 		for i := 0; i < 256; i++ {
 			pipe := c.board.Pipe(c.sndUna, c.sndMax, c.highRxt, c.mss, dupThresh)
+			if mutated(MutSACKDoubleCount) {
+				pipe += int(c.board.SackedBytes())
+			}
 			if c.cc.Cwnd()-pipe < c.mss {
 				break
 			}
@@ -376,7 +388,7 @@ func (c *Conn) sendData(now time.Time) bool {
 		// a short segment goes out only when it is all there is and
 		// nothing is in flight (or Nagle is off), or it is at least half
 		// the largest window the peer offered.
-		if n < c.mss && !(n == unsent && (c.nodelay || inFlight == 0 || c.finQueued)) && n < int(c.maxSndWnd)/2 && !c.swsOverride {
+		if n < c.mss && !(n == unsent && (c.nodelay || inFlight == 0 && !mutated(MutNagleAlways) || c.finQueued)) && n < int(c.maxSndWnd)/2 && !c.swsOverride {
 			if inFlight == 0 {
 				// Nothing in flight will bring an ACK: the persist
 				// timer doubles as SWS avoidance's override timer (RFC
