@@ -31,7 +31,7 @@ var ErrNoTshark = errors.New("pcap: tshark not installed (apt-get install -y tsh
 // tsharkPrefs turn on the checksum validation Wireshark leaves off by
 // default (ICMP checksums are always checked).
 //
-// Every UDP port is decoded as plain data: the check is about the layers
+// Every UDP and TCP port is decoded as plain data: the check is about the layers
 // verinic builds (Ethernet to UDP/TCP), and test payloads on random ports
 // otherwise trip application dissectors chosen by port number (RTCP on an
 // even ephemeral port reports its own "malformed packet").
@@ -40,6 +40,7 @@ var tsharkPrefs = []string{
 	"-o", "udp.check_checksum:TRUE",
 	"-o", "tcp.check_checksum:TRUE",
 	"-d", "udp.port==1-65535,data",
+	"-d", "tcp.port==1-65535,data",
 }
 
 // Tshark dissects the capture at path with tshark, checksum validation on
