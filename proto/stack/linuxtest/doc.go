@@ -8,4 +8,13 @@
 // The tests are named TestLinux… (go test ./... -run TestLinux). They need
 // root, ip(8), /dev/net/tun and the tools (apt-get install -y iputils-ping
 // arping netcat-openbsd socat tshark); without them they skip and say why.
+//
+// TestLinuxTCP… (tcp_linux_test.go) run the stack's TCP and net/http
+// against Linux over both wires: curl GET/POST from 1 KB to 100 MB, wrk,
+// 1 GB each way with nc, the options ss -tino shows, the stack as a client
+// of socat and of a closed port, an hping3 SYN flood against a small
+// backlog (SYN cookies), and an nmap SYN scan (apt-get install -y curl wrk
+// hping3 nmap). Sampled transfers are traced and checked with
+// models.CheckTCPStreams and models.ValidateTCPTrace. LINUXTEST_PCAP=1
+// captures every peer, LINUXTEST_KEEP_DIR=dir keeps captures and traces.
 package linuxtest

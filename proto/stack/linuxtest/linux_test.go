@@ -24,9 +24,11 @@ import (
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/ixgbe/ixgbesim/hostlink"
 	"github.com/verinic/verinic/proto/header"
+	"github.com/verinic/verinic/proto/link"
 	"github.com/verinic/verinic/proto/link/memlink"
 	"github.com/verinic/verinic/proto/link/pcaplink"
 	"github.com/verinic/verinic/proto/stack"
+	"github.com/verinic/verinic/proto/tcp"
 	"github.com/verinic/verinic/trace/pcap"
 )
 
@@ -41,7 +43,8 @@ type peer struct {
 	pcapPath string
 	pcapFile *os.File
 	closeLnk func() error
-	ifname   string // the kernel's interface
+	ifname   string        // the kernel's interface
+	tcp      *tcp.Protocol // TCP on the stack, when the peer carries it
 	kernelIP netip.Addr
 	stackIP  netip.Addr
 	mac      net.HardwareAddr
@@ -65,8 +68,22 @@ func requireTool(t *testing.T, name, pkg string) {
 	}
 }
 
+// peerOptions configures newPeerWith.
+type peerOptions struct {
+	// TCP, when set, adds TCP with this configuration to the stack
+	// before it starts (peer.tcp).
+	TCP *tcp.Config
+	// NoPcap leaves the capture out (bulk transfers of hundreds of MB).
+	NoPcap bool
+}
+
 // newPeer builds the topology: kind "tap" or "veth".
 func newPeer(t *testing.T, kind string, subnet int) *peer {
+	return newPeerWith(t, kind, subnet, peerOptions{})
+}
+
+// newPeerWith is newPeer with options.
+func newPeerWith(t *testing.T, kind string, subnet int, opt peerOptions) *peer {
 	requireRoot(t)
 	if kind == "tap" {
 		if _, err := os.Stat("/dev/net/tun"); err != nil {
@@ -126,19 +143,28 @@ func newPeer(t *testing.T, kind string, subnet int) *peer {
 		t.Fatalf("driver: %v", err)
 	}
 	p.mac = p.drv.MAC()
-	p.pcapPath = filepath.Join(t.TempDir(), kind+".pcap")
-	if p.pcapFile, err = os.Create(p.pcapPath); err != nil {
-		t.Fatal(err)
-	}
-	if p.pcap, err = pcaplink.Wrap(p.drv, p.pcapFile); err != nil {
-		t.Fatal(err)
+	var lnk link.Link = p.drv
+	if !opt.NoPcap {
+		p.pcapPath = filepath.Join(t.TempDir(), kind+".pcap")
+		if p.pcapFile, err = os.Create(p.pcapPath); err != nil {
+			t.Fatal(err)
+		}
+		if p.pcap, err = pcaplink.Wrap(p.drv, p.pcapFile); err != nil {
+			t.Fatal(err)
+		}
+		lnk = p.pcap
 	}
 	p.st = stack.New(stack.Config{})
-	if _, err := p.st.AddNIC(p.pcap, stack.NICConfig{Name: kind}); err != nil {
+	if _, err := p.st.AddNIC(lnk, stack.NICConfig{Name: kind}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.st.AddAddress(1, netip.PrefixFrom(p.stackIP, 24)); err != nil {
 		t.Fatal(err)
+	}
+	if opt.TCP != nil {
+		if p.tcp, err = tcp.New(p.st, *opt.TCP); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := p.st.Start(); err != nil {
 		t.Fatal(err)
@@ -169,6 +195,27 @@ func (p *peer) close(t *testing.T) {
 			t.Errorf("pcap: %v", err)
 		}
 		p.pcapFile.Close()
+		keepCapture(t, p.pcapPath)
+	}
+}
+
+// keepCapture copies a capture (or a trace) into $LINUXTEST_KEEP_DIR, when
+// set, so that it outlives the test's temporary directory (for tshark or
+// nicctl verify by hand).
+func keepCapture(t *testing.T, path string) {
+	dir := os.Getenv("LINUXTEST_KEEP_DIR")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		dst := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+"-"+filepath.Base(path))
+		if err = os.WriteFile(dst, b, 0o644); err == nil {
+			t.Logf("capture kept at %s", dst)
+		}
+	}
+	if err != nil {
+		t.Logf("keeping %s: %v", path, err)
 	}
 }
 
