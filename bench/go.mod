@@ -1,6 +1,6 @@
 module github.com/verinic/verinic/bench
 
-go 1.26.8
+go 1.26.3
 
 // The verinic checkout this module benchmarks (one directory up).
 replace github.com/verinic/verinic => ../
