@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/hostlink"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
-	"github.com/verinic/verinic/ixgbe/ixgbesim/hostlink"
 	"github.com/verinic/verinic/proto/link"
 	"github.com/verinic/verinic/proto/link/pcaplink"
 	"github.com/verinic/verinic/proto/route"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verinic/verinic/ixgbe/ixgbesim/hostlink"
+	"github.com/verinic/verinic/internal/hostlink"
 )
 
 func linuxNetns(t *testing.T) *hostlink.Netns {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verinic/verinic/ixgbe/ixgbesim/hostlink"
+	"github.com/verinic/verinic/internal/hostlink"
 )
 
 // Linux's own TCP as the peer baseline for verinic's TCP: two private
