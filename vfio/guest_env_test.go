@@ -1,6 +1,6 @@
 package vfio
 
-import "github.com/verinic/verinic/vfio/guest"
+import "github.com/verinic/verinic/internal/guest"
 
 // guestEnv names the environment variable that the test guest's init sets to
 // the PCI address of its first e1000e; the in-guest tests run only where it

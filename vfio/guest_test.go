@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/verinic/verinic/vfio/guest"
+	"github.com/verinic/verinic/internal/guest"
 )
 
 // TestGuest is the VFIO tier against the real Linux kernel: it builds this
