@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/verinic/verinic/internal/pktgen"
 	"github.com/verinic/verinic/proto/header"
-	"github.com/verinic/verinic/proto/pktgen"
 	"github.com/verinic/verinic/trace/pcap"
 )
 

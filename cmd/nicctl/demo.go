@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/pktgen"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/proto/header"
-	"github.com/verinic/verinic/proto/pktgen"
 	"github.com/verinic/verinic/trace"
 )
 
