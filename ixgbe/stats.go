@@ -31,6 +31,13 @@ type Stats struct {
 	TxMulticast    uint64 // MPTC
 	RxTotalPackets uint64 // TPR: all packets received, good or bad
 	TxTotalPackets uint64 // TPT
+	// RxNonFiltered counts good frames of legal length before the
+	// address filters (RXNFGPC, 8.2.3.23: "Good Rx Non-Filtered
+	// Packet Counter"); RxFiltered is derived from it: RXNFGPC - GPRC - MPC,
+	// the good frames the L2 filters refused (the 82599 has no register
+	// of its own for them).
+	RxNonFiltered uint64
+	RxFiltered    uint64
 
 	// Link flow control (PAUSE frames, datasheet 3.7.7). The device
 	// counts the PAUSE frames it sends in TxPackets, TxMulticast and
@@ -98,6 +105,7 @@ func (n *NIC) readHardwareStats() *rawStats {
 	s.RxOversize = uint64(rd(regs.ROC))
 	s.RxJabbers = uint64(rd(regs.RJC))
 	s.RxTotalPackets = uint64(rd(regs.TPR))
+	s.RxNonFiltered = uint64(rd(regs.RXNFGPC))
 	s.TxTotalPackets = uint64(rd(regs.TPT))
 	s.TxMulticast = uint64(rd(regs.MPTC))
 	s.TxBroadcast = uint64(rd(regs.BPTC))
@@ -143,6 +151,7 @@ func (n *NIC) accumulate(raw *rawStats) {
 	t.TxBroadcast += s.TxBroadcast
 	t.TxMulticast += s.TxMulticast
 	t.RxTotalPackets += s.RxTotalPackets
+	t.RxNonFiltered += s.RxNonFiltered
 	t.TxTotalPackets += s.TxTotalPackets
 	t.TxXon += s.TxXon
 	t.TxXoff += s.TxXoff
@@ -200,6 +209,9 @@ func (n *NIC) snapshotLocked() Stats {
 	for i := range s.Queues {
 		s.RxDropped += s.Queues[i].RxDrops
 	}
+	if passed := s.RxPackets + s.RxMissed; s.RxNonFiltered > passed {
+		s.RxFiltered = s.RxNonFiltered - passed
+	}
 	for i, q := range n.rx {
 		s.Queues[i].RxMultiDescDrops = q.multiDescDrops.Load()
 		s.Queues[i].RxErrorDrops = q.errorDrops.Load()
@@ -210,4 +222,18 @@ func (n *NIC) snapshotLocked() Stats {
 		s.Queues[i].TxFreeErrors = q.freeErrors.Load()
 	}
 	return s
+}
+
+// RxDrops returns the received frames dropped before the driver handed
+// them up, as totals (it reads the statistics registers, as Stats does):
+// missed for packet-buffer space (MPC), dropped for a full ring (QPRDC),
+// bad FCS (CRCERRS), undersize (RUC+RFC), oversize (ROC+RJC), refused by the
+// address filters (RxFiltered), and dropped by the driver (MAC errors,
+// frames spanning descriptors). It satisfies the stack's link.DropCounter.
+func (n *NIC) RxDrops() (missed, ringFull, crcErrors, undersize, oversize, filtered, driver uint64) {
+	s := n.Stats()
+	for _, q := range s.Queues {
+		driver += q.RxErrorDrops + q.RxMultiDescDrops
+	}
+	return s.RxMissed, s.RxDropped, s.RxCRCErrors, s.RxUndersize + s.RxFragments, s.RxOversize + s.RxJabbers, s.RxFiltered, driver
 }

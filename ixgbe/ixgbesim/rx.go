@@ -77,6 +77,9 @@ func (n *NIC) Receive(frame []byte) bool {
 			return acted
 		}
 	}
+	// RXNFGPC counts good frames of legal length whatever the filters
+	// decide (8.2.3.23: "Good Rx Non-Filtered Packet Counter").
+	n.count(regs.RXNFGPC, 1)
 	bcast, mcast, ok := n.l2Filter(frame)
 	if !ok {
 		return false

@@ -35,3 +35,20 @@ type Link interface {
 type RxNotifier interface {
 	SetRxNotify(q int, wake func())
 }
+
+// DropCounter is implemented by links over a device that drops received
+// frames before any poll loop sees them (*ixgbe.NIC: the 82599's statistics
+// registers and the driver's own counts). The stack adds these counts to its
+// counters (dev_rx_*), so that a drop anywhere on the receive path shows.
+// The method uses only basic types, so that a driver satisfies it without
+// importing this package.
+type DropCounter interface {
+	// RxDrops returns totals since the device started: frames missed for
+	// lack of receive packet-buffer space (82599 MPC); frames dropped
+	// because their queue's ring had no free descriptor (QPRDC); frames of
+	// legal size with a bad FCS (CRCERRS); frames shorter than 64 bytes
+	// (RUC, RFC); frames longer than the largest allowed (ROC, RJC); good
+	// frames the destination-address filters refused; and frames the
+	// driver dropped (MAC errors, frames spanning descriptors).
+	RxDrops() (missed, ringFull, crcErrors, undersize, oversize, filtered, driver uint64)
+}

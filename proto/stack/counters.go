@@ -70,6 +70,15 @@ const (
 	ReasmMemory       // bytes held by reassembly now (gauge)
 	ARPEntries        // neighbour cache entries now (gauge)
 	ARPEvicted        // cache entries evicted to make room
+	// Device counters (links that are a link.DropCounter, such as
+	// *ixgbe.NIC): received frames dropped before any poll loop saw them.
+	DevRxMissed      // no room in the device's receive packet buffer (82599 MPC)
+	DevRxRingFull    // the queue's ring had no free descriptor (QPRDC)
+	DevRxCRCErrors   // bad FCS (CRCERRS)
+	DevRxUndersize   // shorter than 64 bytes (RUC, RFC)
+	DevRxOversize    // longer than the largest frame allowed (ROC, RJC)
+	DevRxFiltered    // good frames refused by the destination-address filters
+	DevRxDriverDrops // dropped by the driver (MAC errors, frames spanning descriptors)
 	numCounters
 )
 
@@ -82,6 +91,7 @@ var counterNames = [numCounters]string{
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",
 	"reasm_overlaps", "reasm_duplicates", "reasm_malformed", "reasm_too_big", "reasm_too_many_frags", "reasm_timeouts", "reasm_evicted", "reasm_no_memory", "reasm_memory_bytes",
 	"arp_entries", "arp_evicted",
+	"dev_rx_missed", "dev_rx_ring_full", "dev_rx_crc_errors", "dev_rx_undersize", "dev_rx_oversize", "dev_rx_filtered", "dev_rx_driver_drops",
 }
 
 // String returns the counter's name.

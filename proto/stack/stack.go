@@ -550,7 +550,9 @@ func (n *NIC) Loops() []*Loop { return append([]*Loop(nil), n.loops...) }
 func (s *Stack) UDP() *udp.Protocol { return s.udp }
 
 // Counters returns a snapshot of every counter, summed over interfaces and
-// poll loops.
+// poll loops, with the drops of the devices below (DevRx*) when their links
+// count them (link.DropCounter; reading them may read the device's
+// statistics registers).
 func (s *Stack) Counters() Counters {
 	var c Counters
 	for _, n := range *s.nics.Load() {
@@ -568,6 +570,16 @@ func (s *Stack) Counters() Counters {
 			c.v[ReasmEvicted] += rc.MemoryEvicted.Load()
 			c.v[ReasmNoMemory] += rc.NoMemory.Load()
 			c.v[ReasmMemory] += uint64(lp.reasm.MemoryInUse())
+		}
+		if dc, ok := n.link.(link.DropCounter); ok {
+			missed, ringFull, crc, under, over, filtered, driver := dc.RxDrops()
+			c.v[DevRxMissed] += missed
+			c.v[DevRxRingFull] += ringFull
+			c.v[DevRxCRCErrors] += crc
+			c.v[DevRxUndersize] += under
+			c.v[DevRxOversize] += over
+			c.v[DevRxFiltered] += filtered
+			c.v[DevRxDriverDrops] += driver
 		}
 		c.v[ARPEntries] += uint64(n.arp.Len())
 		c.v[ARPEvicted] += n.arp.Counters().Evicted.Load()

@@ -64,6 +64,15 @@ func (l *Link) TxBatch(q int, pkts []dma.Packet) (int, error) {
 	return n, err
 }
 
+// RxDrops forwards the inner link's device drop counts (link.DropCounter),
+// all zero when the inner link has none.
+func (l *Link) RxDrops() (missed, ringFull, crcErrors, undersize, oversize, filtered, driver uint64) {
+	if dc, ok := l.Link.(link.DropCounter); ok {
+		return dc.RxDrops()
+	}
+	return
+}
+
 // Flush writes buffered records out and returns the first write error.
 func (l *Link) Flush() error { return l.w.Flush() }
 
