@@ -34,8 +34,11 @@ type Config struct {
 	MaxFragments int           // fragments per datagram (default 64)
 	Timeout      time.Duration // default 30 s
 	// TimeExceeded, when set, is called when a datagram whose first
-	// fragment arrived times out, with that fragment's IP header and first
-	// 8 payload bytes (what an ICMP Time Exceeded quotes).
+	// fragment arrived times out, with that fragment's IP header as
+	// received and as much of its payload as fits in QuoteMax bytes (what
+	// an ICMP Time Exceeded quotes: RFC 792 asks for at least 8 payload
+	// bytes, RFC 1812 4.3.2.3 for as much as fits in a 576-byte datagram).
+	// The slice is valid during the call.
 	TimeExceeded func(quote []byte)
 }
 
@@ -48,6 +51,8 @@ const (
 	DefaultTimeout      = 30 * time.Second
 	maxDatagram         = 65535
 	maxHeader           = 60
+	// QuoteMax is the most TimeExceeded is given: 576 - 20 (IP) - 8 (ICMP).
+	QuoteMax = 576 - 20 - 8
 )
 
 // Key identifies a datagram being reassembled (RFC 791: source,
@@ -110,7 +115,7 @@ type Reassembler struct {
 	index       map[Key]int32
 	order       uint64
 	out         []byte // the last completed datagram
-	quote       [maxHeader + 8]byte
+	quote       [QuoteMax]byte
 	counter     Counters
 	blocksInUse atomic.Int64
 }
@@ -351,7 +356,7 @@ func (r *Reassembler) expire(i int32) {
 	if r.cfg.TimeExceeded != nil && d.hlen > 0 && len(d.frags) > 0 && d.frags[0].off == 0 {
 		n := copy(r.quote[:], d.header[:d.hlen])
 		f := d.frags[0]
-		n += copy(r.quote[n:n+8], r.arena[int(f.block)*r.cfg.BlockSize:int(f.block)*r.cfg.BlockSize+int(min(f.end-f.off, 8))])
+		n += copy(r.quote[n:], r.arena[int(f.block)*r.cfg.BlockSize:int(f.block)*r.cfg.BlockSize+int(f.end-f.off)])
 		r.release(i)
 		r.cfg.TimeExceeded(r.quote[:n])
 		return

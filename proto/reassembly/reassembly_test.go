@@ -131,7 +131,9 @@ func TestTimeoutDropsAndQuotes(t *testing.T) {
 	if r.InProgress() != 0 || r.Counters().Timeouts.Load() != 1 || r.MemoryInUse() != 0 {
 		t.Fatalf("after timeout: in progress %d, timeouts %d", r.InProgress(), r.Counters().Timeouts.Load())
 	}
-	if len(quoted) != 28 || !bytes.Equal(quoted[20:], first[:8]) {
+	// The header as received and the whole (short) first fragment: RFC
+	// 1812 4.3.2.3 quotes as much as fits in 576 bytes.
+	if len(quoted) != 20+len(first) || !bytes.Equal(quoted[:20], hdr(2)) || !bytes.Equal(quoted[20:], first) {
 		t.Fatalf("quote = %x", quoted)
 	}
 	// A datagram whose first fragment never came times out silently.
@@ -179,5 +181,17 @@ func TestFloodStaysBounded(t *testing.T) {
 	}
 	if c.TooManyFrags.Load() == 0 {
 		t.Fatal("endless fragments never hit MaxFragments")
+	}
+}
+
+// A long first fragment is quoted up to QuoteMax bytes, header included.
+func TestTimeoutQuoteCapped(t *testing.T) {
+	var q timer.Queue
+	var quoted []byte
+	r := New(Config{TimeExceeded: func(b []byte) { quoted = append([]byte(nil), b...) }}, &q)
+	r.Add(Key{ID: 9}, hdr(9), 0, true, make([]byte, 1480), t0, nil)
+	q.Run(t0.Add(time.Hour))
+	if len(quoted) != QuoteMax {
+		t.Fatalf("quote of %d bytes, want %d", len(quoted), QuoteMax)
 	}
 }

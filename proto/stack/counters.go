@@ -14,50 +14,51 @@ const (
 	RxErrors // RxBatch failed
 	TxFrames
 	TxBytes
-	TxErrors        // TxBatch failed; frames dropped
-	TxRingFull      // frames dropped: the TX ring stayed full
-	TxNoBuffers     // frames not built: the queue's mempool was empty
-	TxHandoffDrops  // datagrams for another interface dropped: its hand-off queue was full
-	EthTruncated    // frames shorter than an Ethernet header
-	EthOtherHost    // frames for another MAC (or multicast)
-	EthVLAN         // 802.1Q-tagged frames (no VLAN support)
-	EthUnknownType  // EtherTypes other than ARP and IPv4
-	ARPMalformed    // truncated or non-Ethernet/IPv4 ARP
-	ARPRequestsIn   // requests received
-	ARPRepliesIn    // replies received
-	ARPRequestsOut  // requests sent (resolution, probes, gratuitous)
-	ARPRepliesOut   // replies sent
-	ARPConflicts    // ARP from another host claiming one of our addresses
-	ARPQueueFull    // packets dropped: too many waiting for resolution
-	ARPFailed       // packets dropped: resolution failed (no reply)
-	ARPTableFull    // resolutions (their packets dropped) and learnings refused: every cache entry incomplete
-	IPMalformed     // bad version, IHL, lengths or options
-	IPBadChecksum   // header checksum failures
-	IPMartian       // broadcast or multicast source address
-	IPNotForUs      // destination is not ours (no forwarding)
-	IPUnknownProto  // protocols without a handler
-	IPFragments     // fragments received
-	IPReassembled   // datagrams reassembled
-	IPFragDropped   // fragments dropped by reassembly (see Reasm* for why)
-	IPNoRoute       // datagrams with no route
-	IPFragmentsOut  // fragments sent
-	IPFragNeeded    // datagrams with DF set larger than the path MTU, dropped
-	IPDelivered     // datagrams delivered to a transport
-	ICMPMalformed   // truncated messages
-	ICMPBadChecksum // checksum failures
-	ICMPEchoIn      // echo requests received
-	ICMPEchoOut     // echo replies sent
-	ICMPEchoBcast   // echo requests to a broadcast address, ignored
-	ICMPReplyIn     // echo replies received
-	ICMPUnreachIn   // destination unreachable received
-	ICMPUnreachOut  // destination unreachable sent
-	ICMPOtherIn     // other types received (counted, ignored)
-	ICMPRateLimited // errors not sent because of the rate limit
-	UDPMalformed    // bad length
-	UDPBadChecksum  // checksum failures
-	UDPNoPort       // no socket on the port (port unreachable sent unless broadcast)
-	UDPRcvbufErrors // socket receive queue full
-	UDPDelivered    // datagrams queued to sockets
+	TxErrors            // TxBatch failed; frames dropped
+	TxRingFull          // frames dropped: the TX ring stayed full
+	TxNoBuffers         // frames not built: the queue's mempool was empty
+	TxHandoffDrops      // datagrams for another interface dropped: its hand-off queue was full
+	EthTruncated        // frames shorter than an Ethernet header
+	EthOtherHost        // frames for another MAC (or multicast)
+	EthVLAN             // 802.1Q-tagged frames (no VLAN support)
+	EthUnknownType      // EtherTypes other than ARP and IPv4
+	ARPMalformed        // truncated or non-Ethernet/IPv4 ARP
+	ARPRequestsIn       // requests received
+	ARPRepliesIn        // replies received
+	ARPRequestsOut      // requests sent (resolution, probes, gratuitous)
+	ARPRepliesOut       // replies sent
+	ARPConflicts        // ARP from another host claiming one of our addresses
+	ARPQueueFull        // packets dropped: too many waiting for resolution
+	ARPFailed           // packets dropped: resolution failed (no reply)
+	ARPTableFull        // resolutions (their packets dropped) and learnings refused: every cache entry incomplete
+	IPMalformed         // bad version, IHL, lengths or options
+	IPBadChecksum       // header checksum failures
+	IPMartian           // broadcast or multicast source address
+	IPNotForUs          // destination is not ours (no forwarding)
+	IPUnknownProto      // protocols without a handler
+	IPFragments         // fragments received
+	IPReassembled       // datagrams reassembled
+	IPFragDropped       // fragments dropped by reassembly (see Reasm* for why)
+	IPNoRoute           // datagrams with no route
+	IPFragmentsOut      // fragments sent
+	IPFragNeeded        // datagrams with DF set larger than the path MTU, dropped
+	IPDelivered         // datagrams delivered to a transport
+	ICMPMalformed       // truncated messages
+	ICMPBadChecksum     // checksum failures
+	ICMPEchoIn          // echo requests received
+	ICMPEchoOut         // echo replies sent
+	ICMPEchoBcast       // echo requests to a broadcast address, ignored
+	ICMPReplyIn         // echo replies received
+	ICMPUnreachIn       // destination unreachable received
+	ICMPUnreachOut      // destination unreachable sent
+	ICMPOtherIn         // other types received (counted, ignored)
+	ICMPTimeExceededOut // time exceeded (reassembly, RFC 792 code 1) sent
+	ICMPRateLimited     // errors not sent because of the rate limit
+	UDPMalformed        // bad length
+	UDPBadChecksum      // checksum failures
+	UDPNoPort           // no socket on the port (port unreachable sent unless broadcast)
+	UDPRcvbufErrors     // socket receive queue full
+	UDPDelivered        // datagrams queued to sockets
 	// Component counters, summed into a snapshot.
 	ReasmOverlaps     // datagrams dropped for overlapping fragments
 	ReasmDuplicates   // exact duplicate fragments ignored
@@ -87,7 +88,7 @@ var counterNames = [numCounters]string{
 	"eth_truncated", "eth_other_host", "eth_vlan", "eth_unknown_type",
 	"arp_malformed", "arp_requests_in", "arp_replies_in", "arp_requests_out", "arp_replies_out", "arp_conflicts", "arp_queue_full", "arp_failed", "arp_table_full",
 	"ip_malformed", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_frag_needed", "ip_delivered",
-	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_rate_limited",
+	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_time_exceeded_out", "icmp_rate_limited",
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",
 	"reasm_overlaps", "reasm_duplicates", "reasm_malformed", "reasm_too_big", "reasm_too_many_frags", "reasm_timeouts", "reasm_evicted", "reasm_no_memory", "reasm_memory_bytes",
 	"arp_entries", "arp_evicted",

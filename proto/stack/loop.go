@@ -58,7 +58,6 @@ type Loop struct {
 	now     time.Time
 	scratch []byte // datagrams built aside by OutputBuilt
 	c       counterSet
-	errQuot [header.IPv4MaxHeaderLen + 8]byte
 }
 
 func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *Loop {
@@ -456,40 +455,55 @@ func (lp *Loop) icmpErrorInput(m header.ICMPv4) {
 // sendICMPError answers the datagram orig with an ICMP error, unless RFC
 // 1122 3.2.2 forbids it or the rate limiter refuses.
 func (lp *Loop) sendICMPError(orig header.IPv4, typ, code uint8, rest uint32) {
+	lp.icmpError(orig, orig[:min(len(orig), icmpQuoteMax)], typ, code, rest)
+}
+
+// icmpError sends an ICMP error about the datagram whose header (and first
+// payload bytes) quote holds, as received: RFC 792 asks for the internet
+// header and at least 64 bits of data, RFC 1812 4.3.2.3 for as much as fits
+// in 576 bytes, unchanged. quote may be shorter than the datagram's total
+// length (a fragment kept by reassembly); its header is quoted as it was.
+func (lp *Loop) icmpError(orig header.IPv4, quote []byte, typ, code uint8, rest uint32) {
 	src := orig.Src()
 	if orig.FragmentOffset() != 0 || src.IsUnspecified() || src.IsBroadcast() || src.IsMulticast() || lp.nic.isBroadcast(src) {
 		return
 	}
 	if orig.Protocol() == header.IPProtocolICMP {
-		if p := orig.Payload(); len(p) < 1 || header.ICMPv4(p[:1:1]).IsError() || p[0] > header.ICMPv4TimestampReply {
+		hl := orig.HeaderLen()
+		if len(quote) <= hl || header.ICMPv4(quote[hl:hl+1:hl+1]).IsError() || quote[hl] > header.ICMPv4TimestampReply {
 			return // never an error about an error (or an unknown type)
 		}
 	}
 	if !lp.s.limiter.Allow(src, typ, code, lp.now) {
 		return
 	}
-	quote := orig[:min(len(orig), icmpQuoteMax)]
 	var hdr [header.ICMPv4HeaderLen]byte
 	hdr[0], hdr[1] = typ, code
 	binary.BigEndian.PutUint32(hdr[4:8], rest)
 	binary.BigEndian.PutUint16(hdr[2:4], checksum.Checksum(quote, checksum.Sum(hdr[:], 0)))
-	if typ == header.ICMPv4DestinationUnreachable {
+	switch typ {
+	case header.ICMPv4DestinationUnreachable:
 		lp.c.inc(ICMPUnreachOut)
+	case header.ICMPv4TimeExceeded:
+		lp.c.inc(ICMPTimeExceededOut)
 	}
 	lp.output(orig.Dst(), src, header.IPProtocolICMP, 0, header.DefaultTTL, hdr[:], quote)
 }
 
 // reassemblyTimeExceeded sends ICMP Time Exceeded, code 1 (RFC 792), for a
-// datagram that timed out in reassembly with its first fragment in.
+// datagram that timed out in reassembly with its first fragment in. quote
+// is that fragment's header as received and the start of its data; the
+// header is quoted unchanged (its total length is the fragment's, longer
+// than the quote), as Linux's ip_expire quotes the head fragment.
 func (lp *Loop) reassemblyTimeExceeded(quote []byte) {
-	n := copy(lp.errQuot[:], quote)
-	ip := header.IPv4(lp.errQuot[:n])
-	if n < header.IPv4MinHeaderLen || ip.HeaderLen() > n {
+	if len(quote) < header.IPv4MinHeaderLen {
 		return
 	}
-	// Present the quote as a datagram of its own length for sendICMPError.
-	binary.BigEndian.PutUint16(ip[2:4], uint16(n))
-	lp.sendICMPError(ip, header.ICMPv4TimeExceeded, header.ICMPv4ReassemblyExceeded, 0)
+	ip := header.IPv4(quote)
+	if ip.HeaderLen() < header.IPv4MinHeaderLen || ip.HeaderLen() > len(quote) {
+		return
+	}
+	lp.icmpError(ip, quote[:min(len(quote), icmpQuoteMax)], header.ICMPv4TimeExceeded, header.ICMPv4ReassemblyExceeded, 0)
 }
 
 // output sends an IP datagram whose payload is a followed by b, from src to
