@@ -9,6 +9,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/simpair"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/trace"
 )
@@ -68,7 +69,7 @@ func checkRingIndices(n *NIC) error {
 // rapidPair is the state of one rapid run: two stepped simulated NICs back
 // to back, each under the driver, and the packets the application holds.
 type rapidPair struct {
-	dom    *ixgbesim.Domain
+	pair   *simpair.Pair
 	sims   [2]*ixgbesim.NIC
 	nics   [2]*NIC
 	app    *dma.Mempool
@@ -84,16 +85,11 @@ const (
 )
 
 func newRapidPair(bugs Bug, rec *trace.Recorder) (*rapidPair, error) {
-	p := &rapidPair{dom: ixgbesim.NewDomain()}
-	for i := range p.sims {
-		s, err := ixgbesim.New(ixgbesim.Config{Name: fmt.Sprintf("rsim%d", i), Mode: ixgbesim.Stepped, Domain: p.dom, Policy: dma.NoHugepages, DevID: uint16(i), Trace: rec})
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		p.sims[i] = s
+	pair, err := simpair.New(simpair.Config{Mode: ixgbesim.Stepped, Names: [2]string{"rsim0", "rsim1"}, Policy: dma.NoHugepages, Trace: rec})
+	if err != nil {
+		return nil, err
 	}
-	ixgbesim.Connect(p.sims[0], p.sims[1], nil, nil)
+	p := &rapidPair{pair: pair, sims: [2]*ixgbesim.NIC{pair.A, pair.B}}
 	for i, s := range p.sims {
 		n, err := New(s, Config{
 			RxQueues: rapidQueues, TxQueues: rapidQueues, RxRingSize: rapidRing, TxRingSize: rapidRing,
@@ -141,11 +137,7 @@ func (p *rapidPair) close() {
 			n.Close()
 		}
 	}
-	for _, s := range p.sims {
-		if s != nil {
-			s.Close()
-		}
-	}
+	p.pair.Close()
 }
 
 // check is the invariant checked after every step.
@@ -178,15 +170,7 @@ func (p *rapidPair) check() error {
 			return fmt.Errorf("pool %s: %d buffers out, %d accounted for (leak or phantom)", pool.Name(), pool.InUse(), out)
 		}
 	}
-	if f := p.dom.Faults(); len(f) > 0 {
-		return fmt.Errorf("IOMMU fault: %v", f[0])
-	}
-	for _, s := range p.sims {
-		if v := s.Violations(); len(v) > 0 {
-			return fmt.Errorf("%s: ownership violation: %v", s.Name(), v[0])
-		}
-	}
-	return nil
+	return p.pair.Check()
 }
 
 // actions returns the rapid state-machine actions over p.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/simpair"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 )
 
@@ -38,7 +39,7 @@ func (d *loggingDevice) accesses() []regAccess {
 
 // simPair is two simulated NICs joined by a cable, each under a driver.
 type simPair struct {
-	dom    *ixgbesim.Domain
+	sims   *simpair.Pair
 	sa, sb *ixgbesim.NIC
 	cable  *ixgbesim.Cable
 	a, b   *NIC
@@ -56,21 +57,12 @@ type pairOpts struct {
 // happened.
 func newSimPair(t testing.TB, o pairOpts) *simPair {
 	t.Helper()
-	p := &simPair{dom: ixgbesim.NewDomain()}
-	var err error
-	p.sa, err = ixgbesim.New(ixgbesim.Config{Name: "simA", Mode: o.mode, Domain: p.dom, Policy: dma.NoHugepages, DevID: 0})
+	sims, err := simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, AB: o.ab, BA: o.ba})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.sb, err = ixgbesim.New(ixgbesim.Config{Name: "simB", Mode: o.mode, Domain: p.dom, Policy: dma.NoHugepages, DevID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cable = ixgbesim.Connect(p.sa, p.sb, o.ab, o.ba)
-	if o.mode == ixgbesim.FreeRunning {
-		p.sa.Start()
-		p.sb.Start()
-	} else {
+	p := &simPair{sims: sims, sa: sims.A, sb: sims.B, cable: sims.Cable}
+	if o.mode == ixgbesim.Stepped {
 		o.cfgA.Clock = p.sa.Clock()
 		o.cfgB.Clock = p.sb.Clock()
 	}
@@ -89,9 +81,12 @@ func newSimPair(t testing.TB, o pairOpts) *simPair {
 	}
 	o.cfgA.DevID, o.cfgB.DevID = 0, 1
 	if p.a, err = New(da, o.cfgA); err != nil {
+		sims.Close()
 		t.Fatal(err)
 	}
 	if p.b, err = New(db, o.cfgB); err != nil {
+		p.a.Close()
+		sims.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -99,8 +94,7 @@ func newSimPair(t testing.TB, o pairOpts) *simPair {
 		p.b.Stop()
 		p.a.Close()
 		p.b.Close()
-		p.sa.Close()
-		p.sb.Close()
+		sims.Close()
 	})
 	return p
 }
@@ -119,13 +113,8 @@ func (p *simPair) waitLinks(t testing.TB) {
 // checkClean fails the test on any IOMMU fault or ownership violation.
 func (p *simPair) checkClean(t testing.TB) {
 	t.Helper()
-	if f := p.dom.Faults(); len(f) > 0 {
-		t.Fatalf("%d IOMMU faults, first: %v", len(f), f[0])
-	}
-	for _, s := range []*ixgbesim.NIC{p.sa, p.sb} {
-		if v := s.Violations(); len(v) > 0 {
-			t.Fatalf("%s: %d ownership violations, first: %v", s.Name(), len(v), v[0])
-		}
+	if err := p.sims.Check(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/simpair"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/ixgbe/regs"
@@ -17,7 +18,7 @@ import (
 // queue 0, B (dev 1) receives on RX queue 0.
 type rig struct {
 	mode   ixgbesim.Mode
-	dom    *ixgbesim.Domain
+	sims   *simpair.Pair
 	sa, sb *ixgbesim.NIC
 	cable  *ixgbesim.Cable
 	a, b   *ixgbe.NIC
@@ -78,20 +79,16 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if o.poolBuffer == 0 {
 		o.poolBuffer = 4 * o.ring
 	}
-	r := &rig{mode: o.mode, dom: ixgbesim.NewDomain(), ring: o.ring}
+	r := &rig{mode: o.mode, ring: o.ring}
 	if !o.untraced {
 		r.rec = trace.NewRecorder(o.capacity)
 	}
 	var err error
-	r.sa, err = ixgbesim.New(ixgbesim.Config{Name: "simA", Mode: o.mode, Domain: r.dom, Policy: dma.NoHugepages, DevID: 0, Trace: r.rec})
+	r.sims, err = simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, Trace: r.rec, AB: o.faults})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.sb, err = ixgbesim.New(ixgbesim.Config{Name: "simB", Mode: o.mode, Domain: r.dom, Policy: dma.NoHugepages, DevID: 1, Trace: r.rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.cable = ixgbesim.Connect(r.sa, r.sb, o.faults, nil)
+	r.sa, r.sb, r.cable = r.sims.A, r.sims.B, r.sims.Cable
 	cfg := func(dev uint16, bugs ixgbe.Bug, clock ixgbe.Clock) ixgbe.Config {
 		c := ixgbe.Config{RxRingSize: o.ring, TxRingSize: o.ring, Trace: r.rec, DevID: dev, LinkTimeout: -1,
 			Promiscuous: true, InjectBugs: bugs}
@@ -101,10 +98,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		return c
 	}
 	var ca, cb ixgbe.Clock
-	if o.mode == ixgbesim.FreeRunning {
-		r.sa.Start()
-		r.sb.Start()
-	} else {
+	if o.mode == ixgbesim.Stepped {
 		ca, cb = r.sa.Clock(), r.sb.Clock()
 	}
 	var devA ixgbe.Device = r.sa
@@ -139,8 +133,7 @@ func (r *rig) close() {
 	r.b.Stop()
 	r.a.Close()
 	r.b.Close()
-	r.sa.Close()
-	r.sb.Close()
+	r.sims.Close()
 }
 
 // header describes the rig's rings for the trace file.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/simpair"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/proto/link"
@@ -29,18 +30,11 @@ func newSimPair(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config) *simPair {
 
 func newSimPairQ(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config, queues int) *simPair {
 	t.Helper()
-	dom := ixgbesim.NewDomain()
-	p := &simPair{}
-	var err error
-	for i, sp := range []**ixgbesim.NIC{&p.simA, &p.simB} {
-		*sp, err = ixgbesim.New(ixgbesim.Config{Name: []string{"sa", "sb"}[i], Mode: ixgbesim.FreeRunning, Domain: dom, Policy: dma.NoHugepages})
-		if err != nil {
-			t.Fatal(err)
-		}
+	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages, AB: ab, BA: ba})
+	if err != nil {
+		t.Fatal(err)
 	}
-	p.cable = ixgbesim.Connect(p.simA, p.simB, ab, ba)
-	p.simA.Start()
-	p.simB.Start()
+	p := &simPair{simA: sims.A, simB: sims.B, cable: sims.Cable}
 	var drivers []*ixgbe.NIC
 	for _, sn := range []*ixgbesim.NIC{p.simA, p.simB} {
 		d, err := ixgbe.New(sn, ixgbe.Config{RxQueues: queues, TxQueues: queues, Mempool: dma.MempoolConfig{Buffers: 2048}})
@@ -65,9 +59,8 @@ func newSimPairQ(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config, queues int) 
 		for _, d := range drivers {
 			d.Close()
 		}
-		p.simA.Close()
-		p.simB.Close()
-		if f := dom.Faults(); len(f) > 0 {
+		sims.Close()
+		if f := sims.Domain.Faults(); len(f) > 0 {
 			t.Errorf("IOMMU faults: %v", f)
 		}
 	})
