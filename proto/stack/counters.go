@@ -30,10 +30,11 @@ const (
 	ARPConflicts        // ARP from another host claiming one of our addresses
 	ARPQueueFull        // packets dropped: too many waiting for resolution
 	ARPFailed           // packets dropped: resolution failed (no reply)
+	ARPMartian          // from a martian sender (broadcast, loopback, multicast, off-subnet, 0.0.0.0 outside a probe) or for a martian target, dropped
 	ARPTableFull        // resolutions (their packets dropped) and learnings refused: every cache entry incomplete
 	IPMalformed         // bad version, IHL, lengths or options
 	IPBadChecksum       // header checksum failures
-	IPMartian           // broadcast or multicast source address
+	IPMartian           // martian source (ours, 0/8, loopback, broadcast, multicast), dropped
 	IPNotForUs          // destination is not ours (no forwarding)
 	IPUnknownProto      // protocols without a handler
 	IPFragments         // fragments received
@@ -86,7 +87,7 @@ const (
 var counterNames = [numCounters]string{
 	"rx_frames", "rx_bytes", "rx_errors", "tx_frames", "tx_bytes", "tx_errors", "tx_ring_full", "tx_no_buffers", "tx_handoff_drops",
 	"eth_truncated", "eth_other_host", "eth_vlan", "eth_unknown_type",
-	"arp_malformed", "arp_requests_in", "arp_replies_in", "arp_requests_out", "arp_replies_out", "arp_conflicts", "arp_queue_full", "arp_failed", "arp_table_full",
+	"arp_malformed", "arp_requests_in", "arp_replies_in", "arp_requests_out", "arp_replies_out", "arp_conflicts", "arp_queue_full", "arp_failed", "arp_martian", "arp_table_full",
 	"ip_malformed", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_frag_needed", "ip_delivered",
 	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_time_exceeded_out", "icmp_rate_limited",
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",

@@ -245,6 +245,10 @@ func (lp *Loop) arpInput(b []byte) {
 		}
 		return
 	}
+	if lp.arpMartian(op, sip, tip) {
+		lp.c.inc(ARPMartian)
+		return
+	}
 	targetIsUs := lp.nic.hasAddr(tip)
 	lp.nic.arp.Learn(sip, sha, op == header.ARPReply, targetIsUs && op == header.ARPRequest, lp.now)
 	if op == header.ARPRequest && targetIsUs && !sip.IsUnspecified() {
@@ -254,6 +258,26 @@ func (lp *Loop) arpInput(b []byte) {
 		// prober sees the address is taken.
 		lp.sendARP(header.ARPReply, header.BroadcastMAC, sha, sip, tip)
 	}
+}
+
+// arpMartian reports whether an ARP packet names a sender or target that
+// no neighbour on this link can have, as Linux's arp_process refuses them
+// (multicast or loopback targets; senders that fail ip_route_input's source
+// checks): a sender that is multicast, loopback, in 0/8, a broadcast
+// address, or outside every subnet of the interface (a neighbour is
+// on-link; RFC 1122 3.3.1.1), or 0.0.0.0 in anything but a request (an RFC
+// 5227 2.1.1 probe). Such packets are neither learnt nor answered.
+func (lp *Loop) arpMartian(op uint16, sip, tip header.IPv4Addr) bool {
+	if tip.IsMulticast() || tip.IsLoopback() {
+		return true
+	}
+	if sip.IsUnspecified() {
+		return op != header.ARPRequest
+	}
+	if sip.IsMulticast() || sip.IsLoopback() || sip[0] == 0 || lp.nic.isBroadcast(sip) {
+		return true
+	}
+	return !lp.nic.onLink(sip)
 }
 
 // sendARP builds and queues an ARP packet from this interface.
@@ -298,6 +322,23 @@ func padFrame(room []byte, n int) int {
 
 func fixIPChecksum(ip []byte) { header.IPv4(ip).SetChecksum() }
 
+// martianSource reports whether src cannot be the source of a datagram
+// arriving from the wire (RFC 1122 3.2.1.3, RFC 1812 5.3.7; Linux's
+// ip_route_input_slow, martian_source): one of our own addresses, loopback
+// 127/8, 0/8, the limited broadcast, a directed broadcast of the
+// interface's subnets, or multicast. As Linux does, 0.0.0.0 is accepted
+// towards the limited broadcast only (a host learning its address, RFC
+// 1122 3.2.1.3 (a); DHCP).
+func (lp *Loop) martianSource(src, dst header.IPv4Addr) bool {
+	switch {
+	case src.IsUnspecified():
+		return !dst.IsBroadcast()
+	case src[0] == 0, src.IsLoopback(), src.IsMulticast(), src.IsBroadcast():
+		return true
+	}
+	return lp.nic.isBroadcast(src) || lp.s.isLocal4(src)
+}
+
 // ipInput handles an IPv4 packet (RFC 791, RFC 1122 3.2.1).
 func (lp *Loop) ipInput(b []byte) {
 	ip, err := header.ParseIPv4(b)
@@ -310,7 +351,7 @@ func (lp *Loop) ipInput(b []byte) {
 		return
 	}
 	src, dst := ip.Src(), ip.Dst()
-	if src.IsBroadcast() || src.IsMulticast() || lp.nic.isBroadcast(src) {
+	if lp.martianSource(src, dst) {
 		lp.c.inc(IPMartian)
 		return
 	}

@@ -263,6 +263,16 @@ func (n *NIC) isBroadcast(a header.IPv4Addr) bool {
 	return false
 }
 
+// onLink reports whether a is in one of n's subnets.
+func (n *NIC) onLink(a header.IPv4Addr) bool {
+	for _, p := range *n.addrs.Load() {
+		if p.Contains(netip.AddrFrom4(a)) {
+			return true
+		}
+	}
+	return false
+}
+
 // sourceFor picks n's address to use towards next hop nh: one whose
 // subnet contains it, else the first.
 func (n *NIC) sourceFor(nh netip.Addr) (netip.Addr, bool) {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/verinic/verinic/proto/arp"
 	"github.com/verinic/verinic/proto/header"
 	"github.com/verinic/verinic/proto/link/memlink"
 	"github.com/verinic/verinic/trace/pcap"
@@ -127,4 +129,114 @@ func TestReassemblyTimeExceededQuotesOriginalHeader(t *testing.T) {
 		t.Fatalf("icmp_time_exceeded_out %d, want 1", c.Get(ICMPTimeExceededOut))
 	}
 	tsharkClean(t, sent.writePcap(t, t.TempDir()))
+}
+
+// echoFrame builds an ICMP echo request from src to B, from A's MAC.
+func echoFrame(src header.IPv4Addr) []byte {
+	msg := make([]byte, 8+8)
+	header.EncodeICMPv4Echo(msg, header.ICMPv4Echo, 1, 1, 8)
+	f := make([]byte, 34+len(msg))
+	header.EncodeEthernet(f, header.MAC(macB), header.MAC(macA), header.EtherTypeIPv4)
+	header.EncodeIPv4(f[14:], header.IPv4Fields{TotalLen: uint16(20 + len(msg)), ID: 9, TTL: 64, Protocol: header.IPProtocolICMP, Src: src, Dst: addrB.As4()})
+	copy(f[34:], msg)
+	return f
+}
+
+// arpFrame builds an ARP packet from A's MAC.
+func arpFrame(op uint16, sender, target header.IPv4Addr) []byte {
+	f := make([]byte, 42)
+	dst := header.BroadcastMAC
+	if op == header.ARPReply {
+		dst = header.MAC(macB)
+	}
+	header.EncodeEthernet(f, dst, header.MAC(macA), header.EtherTypeARP)
+	header.EncodeARP(f[14:], op, header.MAC(macA), sender, header.MAC{}, target)
+	return f
+}
+
+// Packets from martian sources (RFC 1122 3.2.1.3, RFC 1812 5.3.7: our own
+// address, 0/8, loopback 127/8, limited or subnet broadcast, multicast) are
+// dropped and counted before anything acts on them, as Linux's
+// ip_route_input_slow does (martian_source): no echo reply, no ARP for the
+// "sender", no neighbour entry.
+func TestMartianSourcesDropped(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	sent := tapFrames(p.lb)
+	for _, src := range []string{"10.0.0.2", "127.0.0.1", "127.9.9.9", "0.0.0.0", "0.1.2.3", "224.0.0.1", "239.1.1.1", "255.255.255.255", "10.0.0.255"} {
+		a := netip.MustParseAddr(src).As4()
+		before := p.b.Counters()
+		p.la.Inject(echoFrame(a))
+		p.settle()
+		d := p.b.Counters().Sub(before)
+		if d.Get(IPMartian) != 1 || d.Get(ICMPEchoIn) != 0 || d.Get(ICMPEchoOut) != 0 || d.Get(ARPRequestsOut) != 0 {
+			t.Errorf("echo from %s: %v, want ip_martian 1 and nothing else", src, nonZero(d))
+		}
+		if _, st := p.nicB.ARP().Lookup(a); st != arp.Absent {
+			t.Errorf("echo from %s left a neighbour entry (%v)", src, st)
+		}
+	}
+	if n := len(sent.frames); n != 0 {
+		t.Errorf("B sent %d frames answering martians", n)
+	}
+	// 0.0.0.0 to the limited broadcast is not a martian (Linux accepts it
+	// for DHCP; RFC 1122 3.2.1.3 allows 0.0.0.0 as a source while a host
+	// learns its address).
+	srv, _ := p.b.ListenUDP(netipAddrPort(67))
+	f := ipFrame(17, 3, 0, false, udpPayload(67, []byte("discover")))
+	copy(f[0:6], header.BroadcastMAC[:])
+	ip := header.IPv4(f[14:])
+	copy(ip[12:16], []byte{0, 0, 0, 0})
+	copy(ip[16:20], []byte{255, 255, 255, 255})
+	ip.SetChecksum()
+	ip[26], ip[27] = 0, 0 // no UDP checksum (RFC 768)
+	p.la.Inject(f)
+	p.settle()
+	if srv.Queued() != 1 {
+		t.Errorf("0.0.0.0 -> 255.255.255.255 not delivered (B: %v)", nonZero(p.b.Counters()))
+	}
+}
+
+// ARP from martian senders (broadcast, loopback, multicast, another
+// subnet, 0.0.0.0 outside an RFC 5227 probe) or for martian targets is
+// counted and dropped: no neighbour entry, no reply. An RFC 5227 probe
+// (request from 0.0.0.0) is still answered.
+func TestARPMartiansNotLearnt(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	us := addrB.As4()
+	cases := []struct {
+		name           string
+		op             uint16
+		sender, target string
+	}{
+		{"subnet broadcast sender", header.ARPRequest, "10.0.0.255", "10.0.0.2"},
+		{"limited broadcast sender", header.ARPRequest, "255.255.255.255", "10.0.0.2"},
+		{"loopback sender", header.ARPRequest, "127.0.0.1", "10.0.0.2"},
+		{"multicast sender", header.ARPRequest, "224.0.0.5", "10.0.0.2"},
+		{"off-subnet sender", header.ARPRequest, "192.168.9.9", "10.0.0.2"},
+		{"off-subnet reply", header.ARPReply, "192.168.9.10", "10.0.0.2"},
+		{"reply from 0.0.0.0", header.ARPReply, "0.0.0.0", "10.0.0.2"},
+		{"multicast target", header.ARPRequest, "10.0.0.7", "224.0.0.1"},
+		{"loopback target", header.ARPRequest, "10.0.0.8", "127.0.0.1"},
+	}
+	for _, c := range cases {
+		before := p.b.Counters()
+		sip := netip.MustParseAddr(c.sender).As4()
+		p.la.Inject(arpFrame(c.op, sip, netip.MustParseAddr(c.target).As4()))
+		p.settle()
+		d := p.b.Counters().Sub(before)
+		if d.Get(ARPMartian) != 1 || d.Get(ARPRepliesOut) != 0 || d.Get(ARPRequestsOut) != 0 {
+			t.Errorf("%s: %v, want arp_martian 1 and no reply", c.name, nonZero(d))
+		}
+		if _, st := p.nicB.ARP().Lookup(sip); st != arp.Absent {
+			t.Errorf("%s: learnt as a neighbour (%v)", c.name, st)
+		}
+	}
+	before := p.b.Counters()
+	p.la.Inject(arpFrame(header.ARPRequest, header.IPv4Addr{}, us))
+	p.settle()
+	if d := p.b.Counters().Sub(before); d.Get(ARPRepliesOut) != 1 || d.Get(ARPMartian) != 0 {
+		t.Errorf("RFC 5227 probe: %v, want one reply", nonZero(d))
+	}
 }
