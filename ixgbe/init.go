@@ -207,14 +207,14 @@ func (n *NIC) newRxQueue(i int) (*rxQueue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ixgbe: %s: RX queue %d: %w", n.name, i, err)
 	}
-	r, err := newRing(n.dev.DMA(), n.cfg.RxRingSize, n.cfg.InjectBugs)
+	r, err := newRing(n.dev.DMA(), n.cfg.RxRingSize, n.cfg.bugs)
 	if err != nil {
 		pool.Release()
 		return nil, fmt.Errorf("ixgbe: %s: RX queue %d: %w", n.name, i, err)
 	}
 	q := &rxQueue{
 		nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r, pool: pool,
-		rdt: regs.RDT(i), trace: n.trace, bugs: n.cfg.InjectBugs,
+		rdt: regs.RDT(i), trace: n.trace, bugs: n.cfg.bugs,
 		bufs:     make([]uint32, r.span),
 		dataIOVA: make([]uint64, pool.Size()),
 		headroom: uint16(pool.Headroom()),
@@ -258,13 +258,13 @@ func (n *NIC) initTx() error {
 	n.clearBits(regs.RTTDCS, regs.RTTDCS_ARBDIS)
 
 	for i := 0; i < n.cfg.TxQueues; i++ {
-		r, err := newRing(n.dev.DMA(), n.cfg.TxRingSize, n.cfg.InjectBugs)
+		r, err := newRing(n.dev.DMA(), n.cfg.TxRingSize, n.cfg.bugs)
 		if err != nil {
 			return fmt.Errorf("ixgbe: %s: TX queue %d: %w", n.name, i, err)
 		}
 		q := &txQueue{
 			nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r,
-			tdt: regs.TDT(i), trace: n.trace, bugs: n.cfg.InjectBugs,
+			tdt: regs.TDT(i), trace: n.trace, bugs: n.cfg.bugs,
 			slots: make([]txSlot, r.span),
 		}
 		n.tx = append(n.tx, q)

@@ -103,9 +103,10 @@ type Config struct {
 	// wait in the packet buffer for free descriptors (SRRCTL.DROP_EN is
 	// cleared), so one queue that is not polled holds up all of them.
 	FlowControl bool
-	// InjectBugs makes the driver commit deliberate protocol errors. It
-	// is for the verification tests only.
-	InjectBugs Bug
+
+	// bugs makes the driver commit deliberate protocol errors; set only
+	// through WithBugs, in builds with the ixgbebugs tag (bugs.go).
+	bugs bug
 }
 
 // Errors returned by the driver. They are sentinels so that the data path

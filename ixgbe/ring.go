@@ -20,7 +20,7 @@ type ring struct {
 	w32    []uint32 // 4 per descriptor
 	size   uint32   // descriptors the device sees (RDLEN/TDLEN / 16)
 	// last is the highest index the driver uses before wrapping to 0:
-	// size-1, or size under BugWrapOffByOne.
+	// size-1, or size under bugWrapOffByOne.
 	last uint32
 	// span is last+1: the number of slots the driver cycles through.
 	span uint32
@@ -30,10 +30,10 @@ type ring struct {
 // (datasheet 8.2.3.8.1: RDBAL bits 6:0 are ignored), and fills it with 0xFF
 // as ixy does, so that a descriptor the driver forgot to initialize is
 // obviously invalid rather than a plausible zero.
-func newRing(alloc *dma.Allocator, size int, bugs Bug) (ring, error) {
+func newRing(alloc *dma.Allocator, size int, bugs bug) (ring, error) {
 	slots := size
 	last := uint32(size - 1)
-	if bugs.Has(BugWrapOffByOne) {
+	if bugs.has(bugWrapOffByOne) {
 		// The bug makes the driver touch descriptor index size; give it
 		// memory there so that the fault is a protocol error the checkers
 		// see, not a wild write.

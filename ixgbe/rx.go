@@ -28,7 +28,7 @@ type rxQueue struct {
 	pool  *dma.Mempool
 	rdt   uint32 // RDT register offset
 	trace *trace.Recorder
-	bugs  Bug
+	bugs  bug
 
 	// next is the first descriptor not yet seen done (ixy's rx_index).
 	next uint32
@@ -142,7 +142,7 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	}
 	q.idle = 0
 	q.next = i
-	if q.bugs.Has(BugRefillOwnedSlot) {
+	if q.bugs.has(bugRefillOwnedSlot) {
 		q.refillOwnedSlot(i)
 	}
 	// RDT gets the last descriptor processed, not the next one: RDT == RDH
@@ -171,7 +171,7 @@ func (q *rxQueue) dropDescriptor(status uint32) {
 	}
 }
 
-// refillOwnedSlot is BugRefillOwnedSlot: it refills descriptor i, one past
+// refillOwnedSlot is bugRefillOwnedSlot: it refills descriptor i, one past
 // the last one processed, while the device still owns it (DD clear: not yet
 // written back), and returns the buffer that was there to the pool while the
 // device may still write it.

@@ -100,15 +100,6 @@ func TestTraceOrderingSim(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d events checked: %v", len(ev), kinds)
-
-	// The checker catches bugs that break the ordering.
-	for _, bug := range []Bug{BugTailBeforeDescriptor, BugRefillOwnedSlot} {
-		rec.Reset()
-		runScenario(t, bug, rec)
-		if err := checkTraceOrder(rec.Events(), rapidRing); err == nil {
-			t.Fatalf("trace check accepted bug %#x", bug)
-		} else {
-			t.Logf("bug %#x: %v", bug, err)
-		}
-	}
+	// bugs_test.go (-tags ixgbebugs) checks that it catches bugs that
+	// break the ordering.
 }

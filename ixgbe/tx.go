@@ -35,7 +35,7 @@ type txQueue struct {
 	ring  ring
 	tdt   uint32 // TDT register offset
 	trace *trace.Recorder
-	bugs  Bug
+	bugs  bug
 
 	// next is the next descriptor to fill (ixy's tx_index); clean the
 	// oldest descriptor not yet reclaimed. [clean, next) is in flight.
@@ -76,7 +76,7 @@ func (q *txQueue) reclaim() uint32 {
 		}
 		batch := min(inFlight, txCleanBatch)
 		last := r.add(q.clean, batch-1)
-		if !q.bugs.Has(BugReclaimWithoutDD) {
+		if !q.bugs.has(bugReclaimWithoutDD) {
 			if atomic.LoadUint32(&r.w32[4*last+3])&regs.TXD_STAT_DD == 0 {
 				return freed
 			}
@@ -104,7 +104,7 @@ func (q *txQueue) reclaim() uint32 {
 func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 	freed := q.reclaim()
 	r := &q.ring
-	if q.bugs&(BugTailBeforeDescriptor|BugDoublePost) != 0 {
+	if q.bugs.has(bugTailBeforeDescriptor | bugDoublePost) {
 		return q.sendBuggy(pkts)
 	}
 	i := q.next
@@ -160,7 +160,7 @@ func (q *txQueue) post(i uint32, p *dma.Packet) {
 	atomic.StoreUint64(&q.ring.q64[2*i+1], uint64(txCmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32)
 }
 
-// sendBuggy is send with BugTailBeforeDescriptor and/or BugDoublePost.
+// sendBuggy is send with bugTailBeforeDescriptor and/or bugDoublePost.
 func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 	r := &q.ring
 	// Count what fits (and is valid) first.
@@ -178,7 +178,7 @@ func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 		want++
 	}
 	posts := want
-	double := q.bugs.Has(BugDoublePost) && want > 0 && want < room
+	double := q.bugs.has(bugDoublePost) && want > 0 && want < room
 	if double {
 		posts++
 	}
@@ -186,7 +186,7 @@ func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 		return 0, nil
 	}
 	end := r.add(q.next, uint32(posts))
-	if q.bugs.Has(BugTailBeforeDescriptor) {
+	if q.bugs.has(bugTailBeforeDescriptor) {
 		if q.trace != nil {
 			q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: end})
 		}
@@ -202,7 +202,7 @@ func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 		}
 	}
 	q.next = i
-	if !q.bugs.Has(BugTailBeforeDescriptor) {
+	if !q.bugs.has(bugTailBeforeDescriptor) {
 		if q.trace != nil {
 			q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i})
 		}

@@ -38,8 +38,8 @@ type rig struct {
 type rigOpts struct {
 	mode       ixgbesim.Mode
 	ring       int
-	bugsA      ixgbe.Bug
-	bugsB      ixgbe.Bug
+	bugsA      driverBugs // only with -tags ixgbebugs (rigbugs_on_test.go)
+	bugsB      driverBugs
 	faults     *ixgbesim.Faults
 	capacity   int
 	untraced   bool
@@ -89,13 +89,13 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.sa, r.sb, r.cable = r.sims.A, r.sims.B, r.sims.Cable
-	cfg := func(dev uint16, bugs ixgbe.Bug, clock ixgbe.Clock) ixgbe.Config {
+	cfg := func(dev uint16, bugs driverBugs, clock ixgbe.Clock) ixgbe.Config {
 		c := ixgbe.Config{RxRingSize: o.ring, TxRingSize: o.ring, Trace: r.rec, DevID: dev, LinkTimeout: -1,
-			Promiscuous: true, InjectBugs: bugs}
+			Promiscuous: true}
 		if clock != nil {
 			c.Clock = clock
 		}
-		return c
+		return withDriverBugs(c, bugs)
 	}
 	var ca, cb ixgbe.Clock
 	if o.mode == ixgbesim.Stepped {

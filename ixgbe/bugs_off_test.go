@@ -1,0 +1,18 @@
+//go:build !ixgbebugs
+
+package ixgbe
+
+import "testing"
+
+// Without the ixgbebugs tag a bug set in the configuration is ignored: the
+// driver runs the correct ring protocol (bugs_test.go, with the tag, shows
+// the same scenario catching each bug).
+func TestBugsOffWithoutTag(t *testing.T) {
+	all := bugReclaimWithoutDD | bugTailBeforeDescriptor | bugDoublePost | bugWrapOffByOne | bugRefillOwnedSlot
+	if all.has(all) {
+		t.Fatal("bug switches are live in a build without -tags ixgbebugs")
+	}
+	if err := runBugScenario(t, all); err != nil {
+		t.Fatalf("scenario with every bug set but the tag off: %v", err)
+	}
+}
