@@ -7,7 +7,12 @@ import "sync/atomic"
 type Counter int
 
 // The counters. Rx/Tx count frames on the links; the rest count packets at
-// the layer named.
+// the layer named. A *_out counter counts what was sent: a datagram handed
+// to the link layer (queued for transmission, or waiting for its next hop's
+// MAC); what could not be sent is counted by reason instead (ip_no_route,
+// tx_no_buffers, tx_ring_full, tx_handoff_drops, arp_queue_full,
+// arp_table_full, ip_frag_needed), and a datagram that waited for ARP in
+// vain in arp_failed.
 const (
 	RxFrames Counter = iota
 	RxBytes

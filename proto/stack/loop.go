@@ -291,12 +291,14 @@ func (lp *Loop) sendARP(op uint16, ethDst, tha header.MAC, tpa, spa header.IPv4A
 	n := header.EncodeEthernet(room, ethDst, lp.nic.mac, header.EtherTypeARP)
 	n += header.EncodeARP(room[n:], op, lp.nic.mac, spa, tha, tpa)
 	p.Len = uint16(padFrame(room, n))
+	if !lp.queueTx(p) {
+		return
+	}
 	if op == header.ARPRequest {
 		lp.c.inc(ARPRequestsOut)
 	} else {
 		lp.c.inc(ARPRepliesOut)
 	}
-	lp.queueTx(p)
 }
 
 func (lp *Loop) sendARPRequest(r arp.Request) {
@@ -442,8 +444,9 @@ func (lp *Loop) icmpInput(ip header.IPv4, bcast bool) {
 		copy(hdr[:], m[:header.ICMPv4HeaderLen])
 		hdr[0] = header.ICMPv4EchoReply
 		binary.BigEndian.PutUint16(hdr[2:4], checksum.Update16(m.Checksum(), uint16(header.ICMPv4Echo)<<8|uint16(m.Code()), uint16(header.ICMPv4EchoReply)<<8|uint16(m.Code())))
-		lp.c.inc(ICMPEchoOut)
-		lp.output(ip.Dst(), ip.Src(), header.IPProtocolICMP, ip.TOS(), header.DefaultTTL, hdr[:], m.Payload())
+		if lp.output(ip.Dst(), ip.Src(), header.IPProtocolICMP, ip.TOS(), header.DefaultTTL, hdr[:], m.Payload()) {
+			lp.c.inc(ICMPEchoOut)
+		}
 	case header.ICMPv4EchoReply:
 		lp.c.inc(ICMPReplyIn)
 		lp.s.icmp.DeliverReply(netip.AddrFrom4(ip.Src()), netip.AddrFrom4(ip.Dst()), ip.TTL(), m.Ident(), m.Seq(), m.Payload())
@@ -522,13 +525,15 @@ func (lp *Loop) icmpError(orig header.IPv4, quote []byte, typ, code uint8, rest 
 	hdr[0], hdr[1] = typ, code
 	binary.BigEndian.PutUint32(hdr[4:8], rest)
 	binary.BigEndian.PutUint16(hdr[2:4], checksum.Checksum(quote, checksum.Sum(hdr[:], 0)))
+	if !lp.output(orig.Dst(), src, header.IPProtocolICMP, 0, header.DefaultTTL, hdr[:], quote) {
+		return // counted by reason (ip_no_route, tx_no_buffers, arp_queue_full, ...)
+	}
 	switch typ {
 	case header.ICMPv4DestinationUnreachable:
 		lp.c.inc(ICMPUnreachOut)
 	case header.ICMPv4TimeExceeded:
 		lp.c.inc(ICMPTimeExceededOut)
 	}
-	lp.output(orig.Dst(), src, header.IPProtocolICMP, 0, header.DefaultTTL, hdr[:], quote)
 }
 
 // reassemblyTimeExceeded sends ICMP Time Exceeded, code 1 (RFC 792), for a
@@ -550,29 +555,33 @@ func (lp *Loop) reassemblyTimeExceeded(quote []byte) {
 // output sends an IP datagram whose payload is a followed by b, from src to
 // dst: it routes, fragments to the interface MTU (RFC 791 3.2,
 // "fragmentation"), resolves the next hop and queues the frames. A datagram
-// routed out of another interface is handed to that interface's loop.
-func (lp *Loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
-	lp.outputFlags(src, dst, proto, tos, ttl, false, a, b)
+// routed out of another interface is handed to that interface's loop. It
+// reports whether the datagram went out: every frame queued for
+// transmission or waiting for its next hop's MAC (as Linux counts an ICMP
+// message sent once it passes routing). When it did not, the reason is
+// counted (ip_no_route, tx_no_buffers, arp_queue_full, ...); a frame that
+// waited for ARP in vain is counted later, in arp_failed.
+func (lp *Loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) bool {
+	return lp.outputFlags(src, dst, proto, tos, ttl, false, a, b)
 }
 
 // outputFlags is output with the DF bit: a datagram with df set that does
 // not fit the path MTU is dropped and counted (sockets check before
 // sending; the path MTU may have dropped since).
-func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) {
+func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) bool {
 	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(dst))
 	if !ok {
 		lp.c.inc(IPNoRoute)
-		return
+		return false
 	}
 	if r.NIC != lp.nic.id {
-		lp.handOver(r.NIC, src, dst, proto, tos, ttl, df, a, b)
-		return
+		return lp.handOver(r.NIC, src, dst, proto, tos, ttl, df, a, b)
 	}
 	nextHop := r.NextHop(netip.AddrFrom4(dst)).As4()
 	total := len(a) + len(b)
 	if total+header.IPv4MinHeaderLen > header.IPv4MaxTotalLen {
 		lp.c.inc(IPMalformed)
-		return
+		return false
 	}
 	id := lp.s.nextID()
 	maxData := lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) - header.IPv4MinHeaderLen
@@ -581,12 +590,11 @@ func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df 
 		if df {
 			flags = header.IPv4FlagDontFragment
 		}
-		lp.frame(src, dst, proto, tos, ttl, id, 0, flags, a, b, 0, total, nextHop)
-		return
+		return lp.frame(src, dst, proto, tos, ttl, id, 0, flags, a, b, 0, total, nextHop)
 	}
 	if df {
 		lp.c.inc(IPFragNeeded)
-		return
+		return false
 	}
 	chunk := maxData &^ 7 // fragment data is a multiple of 8 bytes
 	for off := 0; off < total; off += chunk {
@@ -595,17 +603,20 @@ func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df 
 		if off+n < total {
 			flags = header.IPv4FlagMoreFragments
 		}
-		lp.frame(src, dst, proto, tos, ttl, id, off, flags, a, b, off, n, nextHop)
+		if !lp.frame(src, dst, proto, tos, ttl, id, off, flags, a, b, off, n, nextHop) {
+			return false // the datagram cannot be reassembled without this fragment
+		}
 		lp.c.inc(IPFragmentsOut)
 	}
+	return true
 }
 
 // frame builds one frame carrying bytes [off, off+n) of a||b.
-func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, flags uint8, a, b []byte, off, n int, nextHop header.IPv4Addr) {
+func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, flags uint8, a, b []byte, off, n int, nextHop header.IPv4Addr) bool {
 	p, err := lp.pool.Alloc()
 	if err != nil {
 		lp.c.inc(TxNoBuffers)
-		return
+		return false
 	}
 	room := p.Room()
 	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
@@ -615,7 +626,7 @@ func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16
 	})
 	copyRange(room[ethIPHeaders:ethIPHeaders+n], a, b, off)
 	p.Len = uint16(padFrame(room, ethIPHeaders+n))
-	lp.resolveAndSend(p, nextHop)
+	return lp.resolveAndSend(p, nextHop)
 }
 
 // copyRange copies bytes [off, off+len(dst)) of a||b into dst.
@@ -633,11 +644,11 @@ func copyRange(dst, a, b []byte, off int) {
 }
 
 // handOver passes a datagram to another interface's loop (non-blocking).
-func (lp *Loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) {
+func (lp *Loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) bool {
 	n := lp.s.NIC(nic)
 	if n == nil {
 		lp.c.inc(IPNoRoute)
-		return
+		return false
 	}
 	m := socket.Meta{Local: netip.AddrPortFrom(netip.AddrFrom4(src), 0), Remote: netip.AddrPortFrom(netip.AddrFrom4(dst), 0), Proto: proto, TOS: tos, TTL: ttl}
 	if df {
@@ -646,19 +657,21 @@ func (lp *Loop) handOver(nic int, src, dst header.IPv4Addr, proto, tos, ttl uint
 	other := n.loops[flowHash(m, len(n.loops))]
 	if !other.handoff.Push(m, a, b) {
 		lp.c.inc(TxHandoffDrops)
-		return
+		return false
 	}
 	other.wake()
+	return true
 }
 
 // resolveAndSend fills in the destination MAC for nextHop and queues the
-// frame, or parks it until ARP resolves the next hop.
-func (lp *Loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) {
+// frame, or parks it until ARP resolves the next hop. It reports whether
+// the frame was queued or parked (else it was freed and the reason
+// counted).
+func (lp *Loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) bool {
 	eth := header.Ethernet(p.Data())
 	if lp.nic.isBroadcast(nextHop) {
 		eth.SetDst(header.BroadcastMAC)
-		lp.queueTx(p)
-		return
+		return lp.queueTx(p)
 	}
 	mac, ok, req, full := lp.nic.arp.Resolve(nextHop, lp.now)
 	if req.Target != (header.IPv4Addr{}) {
@@ -667,16 +680,17 @@ func (lp *Loop) resolveAndSend(p dma.Packet, nextHop header.IPv4Addr) {
 	switch {
 	case ok:
 		eth.SetDst(mac)
-		lp.queueTx(p)
+		return lp.queueTx(p)
 	case full:
-		p.Free()
+		p.Free() // counted by the cache: arp_table_full
+		return false
 	default:
-		lp.park(p, nextHop)
+		return lp.park(p, nextHop)
 	}
 }
 
 // park keeps a frame until its next hop resolves, within the queue limits.
-func (lp *Loop) park(p dma.Packet, nextHop header.IPv4Addr) {
+func (lp *Loop) park(p dma.Packet, nextHop header.IPv4Addr) bool {
 	same := 0
 	for i := range lp.pending {
 		if lp.pending[i].nextHop == nextHop {
@@ -686,12 +700,13 @@ func (lp *Loop) park(p dma.Packet, nextHop header.IPv4Addr) {
 	if len(lp.pending) == cap(lp.pending) || same >= lp.s.cfg.PendingPerNeighbour {
 		lp.c.inc(ARPQueueFull)
 		p.Free()
-		return
+		return false
 	}
 	if len(lp.pending) == 0 {
 		lp.pendingGen = lp.nic.arp.Generation()
 	}
 	lp.pending = append(lp.pending, pendingPkt{pkt: p, nextHop: nextHop, since: lp.now})
+	return true
 }
 
 // flushPending sends parked frames whose next hop resolved and drops those
@@ -718,17 +733,20 @@ func (lp *Loop) flushPending() {
 	lp.pending = keep
 }
 
-// queueTx adds a frame to the transmit batch, sending when it is full.
-func (lp *Loop) queueTx(p dma.Packet) {
+// queueTx adds a frame to the transmit batch, sending when it is full. It
+// reports false (the frame freed, tx_ring_full counted) when the ring stays
+// full.
+func (lp *Loop) queueTx(p dma.Packet) bool {
 	if len(lp.tx) == cap(lp.tx) {
 		lp.flushTx()
 		if len(lp.tx) == cap(lp.tx) {
 			lp.c.inc(TxRingFull)
 			p.Free()
-			return
+			return false
 		}
 	}
 	lp.tx = append(lp.tx, p)
+	return true
 }
 
 // flushTx hands the batch to the link. Frames it does not accept stay for
@@ -773,9 +791,10 @@ func (lp *Loop) Queue() int { return lp.q }
 func (lp *Loop) Wake() { lp.wake() }
 
 // Output sends an IP datagram whose payload is a followed by b, from src to
-// dst, fragmenting and resolving as needed.
-func (lp *Loop) Output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) {
-	lp.output(src, dst, proto, tos, ttl, a, b)
+// dst, fragmenting and resolving as needed. It reports whether the datagram
+// went out (queued, or waiting for ARP); when not, the stack counted why.
+func (lp *Loop) Output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []byte) bool {
+	return lp.output(src, dst, proto, tos, ttl, a, b)
 }
 
 // SendICMPError answers orig with an ICMP error (subject to RFC 1122's

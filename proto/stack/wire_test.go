@@ -240,3 +240,51 @@ func TestARPMartiansNotLearnt(t *testing.T) {
 		t.Errorf("RFC 5227 probe: %v, want one reply", nonZero(d))
 	}
 }
+
+// *_out counters count what was sent, not what was attempted: a flood of
+// echo requests from sources B has no route to moves ip_no_route, not
+// icmp_echo_out (issue 12 saw them equal with zero replies sent). Replies
+// that wait for ARP count as sent once queued; the ones the pending queue
+// refuses count in arp_queue_full instead, and those whose resolution fails
+// later in arp_failed.
+func TestOutCountersCountSends(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	const n = 100
+	for i := 0; i < n; i++ {
+		p.la.Inject(echoFrame(header.IPv4Addr{172, 16, byte(i), 1})) // off-subnet, no route
+	}
+	p.settle()
+	c := p.b.Counters()
+	if c.Get(ICMPEchoIn) != n || c.Get(IPNoRoute) != n || c.Get(ICMPEchoOut) != 0 {
+		t.Fatalf("unroutable flood: echo in %d, no route %d, echo out %d; want %d, %d, 0", c.Get(ICMPEchoIn), c.Get(IPNoRoute), c.Get(ICMPEchoOut), n, n)
+	}
+	// An on-link source that never answers ARP: 64 replies wait (the
+	// per-neighbour limit), the rest are refused.
+	before := p.b.Counters()
+	for i := 0; i < n; i++ {
+		p.la.Inject(echoFrame(header.IPv4Addr{10, 0, 0, 77}))
+	}
+	p.settle()
+	d := p.b.Counters().Sub(before)
+	if d.Get(ICMPEchoOut) != 64 || d.Get(ARPQueueFull) != n-64 {
+		t.Fatalf("silent neighbour: echo out %d, arp_queue_full %d; want 64, %d (%v)", d.Get(ICMPEchoOut), d.Get(ARPQueueFull), n-64, nonZero(d))
+	}
+	p.advance(5*time.Second, 100*time.Millisecond)
+	if d := p.b.Counters().Sub(before); d.Get(ARPFailed) != 64 {
+		t.Fatalf("silent neighbour: arp_failed %d, want 64", d.Get(ARPFailed))
+	}
+	// A UDP datagram to a closed port from an unroutable source: no
+	// port-unreachable counted as sent.
+	before = p.b.Counters()
+	f := ipFrame(17, 5, 0, false, udpPayload(9, []byte("x")))
+	ip := header.IPv4(f[14:])
+	copy(ip[12:16], []byte{172, 16, 0, 1})
+	ip.SetChecksum()
+	ip[26], ip[27] = 0, 0
+	p.la.Inject(f)
+	p.settle()
+	if d := p.b.Counters().Sub(before); d.Get(UDPNoPort) != 1 || d.Get(ICMPUnreachOut) != 0 || d.Get(IPNoRoute) != 1 {
+		t.Fatalf("closed port, unroutable source: %v; want udp_no_port 1, ip_no_route 1, no icmp_unreach_out", nonZero(d))
+	}
+}
