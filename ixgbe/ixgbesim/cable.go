@@ -205,8 +205,13 @@ func (d *direction) roll(p float64) bool {
 
 func (d *direction) send(frame []byte) {
 	// The clock is read before d.mu is taken: the clock's lock is taken
-	// before d.mu when the clock polls the delay line.
-	now := d.clock.Now()
+	// before d.mu when the clock polls the delay line. A fault-free
+	// direction delivers at once and needs no time (nor the virtual
+	// clock's lock).
+	var now time.Time
+	if !d.faultFree {
+		now = d.clock.Now()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sendLocked(frame, now)
@@ -251,8 +256,13 @@ func (d *direction) sendLocked(frame []byte, now time.Time) {
 		d.stats.Dropped++
 		return
 	}
-	buf := append(d.scratch[:0], frame...)
-	d.scratch = buf[:0]
+	buf := frame
+	if d.f.Corrupt > 0 {
+		// Corruption flips a byte of a private copy; otherwise the frame
+		// is delivered (or copied onto the delay line) as it is.
+		buf = append(d.scratch[:0], frame...)
+		d.scratch = buf[:0]
+	}
 	if len(buf) > 0 && d.roll(d.f.Corrupt) {
 		pos := d.rng.IntN(len(buf))
 		buf[pos] ^= byte(1 + d.rng.IntN(255))

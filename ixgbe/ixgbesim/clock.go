@@ -161,6 +161,13 @@ func (c *Clock) Advance(d time.Duration) {
 	}
 }
 
+// earliest returns the earliest deadline among timers and pollers.
+func (c *Clock) earliest() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.earliestLocked()
+}
+
 // earliestLocked returns the earliest deadline among timers and pollers.
 func (c *Clock) earliestLocked() (time.Time, bool) {
 	var best time.Time

@@ -125,11 +125,14 @@ func (d *Domain) recordFault(f Fault) {
 }
 
 // access translates a device access. It returns the host memory, or
-// records a Fault and returns false; the access is then not performed.
-func (d *Domain) access(dev string, iova uint64, n int, op DMAOp, dir uint8, q int, what string, now time.Time) ([]byte, bool) {
+// records a Fault (stamped with clock's time) and returns false; the access
+// is then not performed. The clock is read only on a fault: reading a
+// virtual clock takes its lock, which the data path must not pay per
+// access.
+func (d *Domain) access(dev string, iova uint64, n int, op DMAOp, dir uint8, q int, what string, clock *Clock) ([]byte, bool) {
 	if b, ok := d.space.Translate(iova, n); ok {
 		return b, true
 	}
-	d.recordFault(Fault{Device: dev, IOVA: iova, Len: n, Op: op, Dir: dir, Queue: q, What: what, Time: now})
+	d.recordFault(Fault{Device: dev, IOVA: iova, Len: n, Op: op, Dir: dir, Queue: q, What: what, Time: clock.Now()})
 	return nil, false
 }

@@ -112,6 +112,7 @@ type NIC struct {
 	stalled   atomic.Bool
 	closed    atomic.Bool
 	wake      chan struct{}
+	sleeping  atomic.Bool // the free-running engine is about to block on wake
 	runMu     sync.Mutex
 	running   bool
 	stop      chan struct{}
@@ -464,8 +465,13 @@ func (n *NIC) writeSpecial(d *regDef, c *atomic.Uint32, v uint32) {
 	}
 }
 
-// kick wakes the free-running engine.
+// kick wakes the free-running engine if it is blocked (or about to
+// block); a running engine sees the work on its next pass, so the common
+// case costs one atomic load.
 func (n *NIC) kick() {
+	if !n.sleeping.Load() {
+		return
+	}
 	select {
 	case n.wake <- struct{}{}:
 	default:

@@ -51,15 +51,22 @@ func (n *NIC) Step() bool {
 
 func (n *NIC) stepAnyTx() bool {
 	start := int(n.rrTx.Load())
-	for k := 0; k < regs.MaxQueues; k++ {
-		q := (start + k) % regs.MaxQueues
-		if n.txActive[q/64].Load()&(1<<(q%64)) == 0 {
-			// Skip to the next enabled queue quickly.
-			continue
-		}
-		if n.stepTx(q) {
-			n.rrTx.Store(int32((q + 1) % regs.MaxQueues))
-			return true
+	// Walk the enabled queues (bitmap) from start, wrapping once.
+	for pass := 0; pass < 2; pass++ {
+		for w := range n.txActive {
+			set := n.txActive[w].Load()
+			for set != 0 {
+				b := bits.TrailingZeros64(set)
+				set &^= 1 << b
+				q := w*64 + b
+				if (pass == 0) != (q >= start) {
+					continue
+				}
+				if n.stepTx(q) {
+					n.rrTx.Store(int32((q + 1) % regs.MaxQueues))
+					return true
+				}
+			}
 		}
 	}
 	return false
@@ -67,13 +74,47 @@ func (n *NIC) stepAnyTx() bool {
 
 // Drain steps the NIC until nothing moves or max steps were taken
 // (max <= 0: no limit other than the work available) and returns the
-// number of steps that made progress.
+// number of steps that made progress. Without a limit it moves the
+// engines in bursts (pass), which ends in the same state as stepping one
+// unit at a time and costs one lock acquisition per burst instead of per
+// descriptor.
 func (n *NIC) Drain(max int) int {
 	steps := 0
-	for (max <= 0 || steps < max) && n.Step() {
+	if max <= 0 {
+		for {
+			k := n.pass(engineBatch)
+			if k == 0 {
+				return steps
+			}
+			steps += k
+		}
+	}
+	for steps < max && n.Step() {
 		steps++
 	}
 	return steps
+}
+
+// pass moves every engine once: a waiting PAUSE frame first (3.7.7.2),
+// then up to budget frames from the receive packet buffer, then up to
+// budget descriptors of each enabled TX queue. It returns the units of
+// work done.
+func (n *NIC) pass(budget int) int {
+	n.pollLink()
+	done := 0
+	if n.fcTick(true) {
+		done++
+	}
+	done += n.stepRxN(-1, budget)
+	for w := range n.txActive {
+		set := n.txActive[w].Load()
+		for set != 0 {
+			b := bits.TrailingZeros64(set)
+			set &^= 1 << b
+			done += n.stepTxN(w*64+b, budget)
+		}
+	}
+	return done
 }
 
 // Start runs the NIC's engines on a goroutine (FreeRunning mode). It polls
@@ -108,70 +149,87 @@ func (n *NIC) Stop() {
 }
 
 const (
-	engineBatch   = 64                     // descriptors per queue per pass
-	spinPasses    = 64                     // idle passes spent spinning
-	yieldPasses   = 256                    // then yielding the processor
-	minIdleSleep  = 20 * time.Microsecond  // then sleeping, doubling...
-	maxIdleSleep  = 500 * time.Microsecond // ...up to this
-	linkPollEvery = time.Millisecond       // how often an idle engine checks the wire
+	engineBatch   = 64                    // descriptors per queue per pass
+	spinPasses    = 32                    // idle passes spent yielding before blocking
+	linkPollEvery = 10 * time.Millisecond // how often a blocked engine re-reads the wire's state
 )
 
+// engine is the free-running DMA engines' goroutine. It moves the engines
+// in passes while there is work, yields for a few idle passes, and then
+// blocks until a tail write (RDT, TDT), a received frame, a link change or
+// the next timed event (the clock's timers and delay lines, flow control
+// refresh and pause expiry, EITR) wakes it: the doorbell is the tail
+// write, as on the device (7.1.9, 7.2.3), so an idle NIC costs no CPU.
 func (n *NIC) engine(stop, done chan struct{}) {
 	defer close(done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	idle := 0
-	sleep := minIdleSleep
-	lastLink := time.Now()
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		progress := n.fcTick(true)
-		for i := 0; i < engineBatch && n.stepRx(-1); i++ {
-			progress = true
-		}
-		for w := range n.txActive {
-			set := n.txActive[w].Load()
-			for set != 0 {
-				b := bits.TrailingZeros64(set)
-				set &^= 1 << b
-				q := w*64 + b
-				for i := 0; i < engineBatch && n.stepTx(q); i++ {
-					progress = true
-				}
-			}
-		}
+		progress := n.pass(engineBatch) > 0
 		n.clock.maybeRunDue()
 		if progress {
-			idle, sleep = 0, minIdleSleep
+			idle = 0
 			continue
 		}
 		idle++
-		if now := time.Now(); now.Sub(lastLink) > linkPollEvery {
-			lastLink = now
+		if idle < spinPasses {
+			runtime.Gosched()
+			continue
+		}
+		// Announce the sleep, then look once more: a tail write after
+		// this pass's read of the tail sees sleeping and sends on wake;
+		// one before it is seen by the pass (sequentially consistent
+		// atomics on both sides).
+		n.sleeping.Store(true)
+		if n.pass(engineBatch) > 0 {
+			n.sleeping.Store(false)
+			idle = 0
+			continue
+		}
+		timer.Reset(n.idleWait())
+		select {
+		case <-stop:
+			timer.Stop()
+			n.sleeping.Store(false)
+			return
+		case <-n.wake:
+			timer.Stop()
+			idle = 0
+		case <-timer.C:
 			n.pollLink()
 		}
-		switch {
-		case idle < spinPasses:
-		case idle < yieldPasses:
-			runtime.Gosched()
-		default:
-			timer.Reset(sleep)
-			select {
-			case <-stop:
-				timer.Stop()
-				return
-			case <-n.wake:
-				timer.Stop()
-				idle, sleep = 0, minIdleSleep
-			case <-timer.C:
-				if sleep < maxIdleSleep {
-					sleep *= 2
-				}
+		n.sleeping.Store(false)
+	}
+}
+
+// idleWait returns how long a blocked engine may sleep: until the earliest
+// timed event it must act on, at most linkPollEvery.
+func (n *NIC) idleWait() time.Duration {
+	now := time.Now().UnixNano()
+	wait := int64(linkPollEvery)
+	consider := func(at int64) {
+		if at != 0 && at != maxInt64 {
+			if d := at - now; d < wait {
+				wait = d
 			}
 		}
 	}
+	consider(n.clock.nextDue.Load())
+	consider(n.fc.refreshAt.Load())
+	consider(n.fc.pausedUntil.Load())
+	if n.clock.npollers.Load() > 0 {
+		if at, ok := n.clock.earliest(); ok {
+			consider(at.UnixNano())
+		}
+	}
+	if wait < 0 {
+		wait = 0
+	}
+	return time.Duration(wait)
 }

@@ -274,36 +274,70 @@ func (q *rxQueue) writeTail(c *atomic.Uint32, v uint32) {
 // stepRx moves the frame at the front of the packet buffer into host
 // memory if it is for queue only (or any queue when only < 0). It reports
 // whether anything happened (a frame written or dropped).
-func (n *NIC) stepRx(only int) bool {
-	did, used := n.stepRxLocked(only)
-	if did {
-		n.fcDrain(used) // XON below FCRTL (3.7.7.2)
+func (n *NIC) stepRx(only int) bool { return n.stepRxN(only, 1) > 0 }
+
+// stepRxN moves up to budget frames from the front of the packet buffer
+// into host memory (for queue only, or any queue when only < 0) and returns
+// how many it moved or dropped. The packet buffer's lock is held across the
+// burst, and a queue's lock across consecutive frames for that queue. While
+// the receive side is in XOFF, the burst ends after each frame so that the
+// flow-control check (fcDrain, 3.7.7.2) runs with no lock held, as it may
+// send an XON on the wire.
+func (n *NIC) stepRxN(only, budget int) int {
+	done := 0
+	for done < budget {
+		k, used, xoff := n.stepRxLocked(only, budget-done)
+		done += k
+		if k == 0 {
+			break
+		}
+		if xoff {
+			n.fcDrain(used) // XON below FCRTL (3.7.7.2)
+		}
 	}
-	return did
+	return done
 }
 
-// stepRxLocked is stepRx under the packet buffer's lock; it also returns
-// the buffer's fill afterwards.
-func (n *NIC) stepRxLocked(only int) (bool, int) {
+// stepRxLocked is a burst of stepRxN under the packet buffer's lock. It
+// returns the frames moved, the buffer's fill afterwards, and whether the
+// burst stopped for an XOFF state.
+func (n *NIC) stepRxLocked(only, budget int) (done, used int, xoff bool) {
 	if n.removed.Load() || n.stalled.Load() || n.closed.Load() {
-		return false, 0
+		return 0, 0, false
 	}
 	n.pb.mu.Lock()
 	defer n.pb.mu.Unlock()
-	e, ok := n.pb.front()
-	if !ok || (only >= 0 && int(e.queue) != only) {
-		return false, n.pb.used
+	var held *rxQueue
+	defer func() {
+		if held != nil {
+			held.mu.Unlock()
+		}
+	}()
+	for done < budget {
+		e, ok := n.pb.front()
+		if !ok || (only >= 0 && int(e.queue) != only) {
+			break
+		}
+		q := &n.rxq[e.queue]
+		if q != held {
+			if held != nil {
+				held.mu.Unlock()
+			}
+			q.mu.Lock()
+			held = q
+		}
+		if !q.enabled.Load() || q.halted {
+			// Frames for a stopped queue are dropped (7.1.9).
+			n.dropRx(q, e, n.reg(regs.RDH(q.idx)))
+		} else if !q.dmaFrame(e) {
+			break // waiting in the packet buffer for descriptors
+		}
+		done++
+		if n.fc.inXOFF.Load() {
+			return done, n.pb.used, true
+		}
 	}
-	q := &n.rxq[e.queue]
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !q.enabled.Load() || q.halted {
-		// Frames for a stopped queue are dropped (7.1.9).
-		n.dropRx(q, e, n.reg(regs.RDH(q.idx)))
-		return true, n.pb.used
-	}
-	did := q.dmaFrame(e)
-	return did, n.pb.used
+	return done, n.pb.used, false
 }
 
 func (n *NIC) dropRx(q *rxQueue, e *pbEntry, head uint32) {
@@ -344,7 +378,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 	}
 	for off, k := 0, uint32(0); k < need; k++ {
 		idx := head // advanced below, once per descriptor
-		d, ok := n.domain.access(n.name, q.ring.base+uint64(idx)*regs.DescSize, regs.DescSize, DMARead, trace.RX, q.idx, "descriptor", n.now())
+		d, ok := n.domain.access(n.name, q.ring.base+uint64(idx)*regs.DescSize, regs.DescSize, DMARead, trace.RX, q.idx, "descriptor", n.clock)
 		if !ok {
 			q.fault(e)
 			return true
@@ -353,7 +387,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(bufSize)})
 		q.owner.fetched(idx, d)
 		chunk := min(bufSize, e.length-off)
-		dst, ok := n.domain.access(n.name, buf, chunk, DMAWrite, trace.RX, q.idx, "packet data", n.now())
+		dst, ok := n.domain.access(n.name, buf, chunk, DMAWrite, trace.RX, q.idx, "packet data", n.clock)
 		if !ok {
 			q.fault(e)
 			return true

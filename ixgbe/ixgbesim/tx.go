@@ -135,18 +135,26 @@ func inRange(i, from, to, size uint32) bool {
 // check, DMA its data, send the frame on EOP, queue the write-back when RS
 // is set, advance TDH. With nothing to do it flushes pending write-backs.
 // It reports whether anything happened.
-func (n *NIC) stepTx(qi int) bool {
+func (n *NIC) stepTx(qi int) bool { return n.stepTxN(qi, 1) > 0 }
+
+// stepTxN processes up to budget descriptors of queue qi under one
+// acquisition of the queue's lock, reading the tail and the queue's
+// configuration once (a burst of the DMA engine's descriptor fetch,
+// 7.2.3.4), and returns how many units of work it did: descriptors
+// processed, plus one for a flush of pending write-backs once the ring is
+// idle. stepTxN(q, 1) is exactly one Step's worth of work.
+func (n *NIC) stepTxN(qi, budget int) int {
 	if n.removed.Load() || n.stalled.Load() || n.closed.Load() {
-		return false
+		return 0
 	}
 	q := &n.txq[qi]
 	if !q.enabled.Load() {
-		return false
+		return 0
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.enabled.Load() || q.halted || n.reg(regs.DMATXCTL)&regs.DMATXCTL_TE == 0 {
-		return false
+		return 0
 	}
 	headReg := n.cell(regs.TDH(qi))
 	head := headReg.Load()
@@ -155,23 +163,52 @@ func (n *NIC) stepTx(qi int) bool {
 		q.lastTail, q.tailSeen = tail, true
 		n.tr.Record(trace.Event{Kind: trace.DevTailRead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: tail})
 	}
-	if head == tail {
-		return q.flushWriteBacks(head)
+	wthresh := int(n.reg(regs.TXDCTL(qi)) & regs.TXDCTL_WTHRESH >> regs.TXDCTL_WTHRESH_SHIFT)
+	done := 0
+	for done < budget {
+		if head == tail {
+			if q.flushWriteBacks(head) {
+				done++
+			}
+			break
+		}
+		next, ok := q.txOne(head, wthresh)
+		if !ok {
+			break
+		}
+		done++
+		if next == head {
+			break // halted by an IOMMU fault
+		}
+		head = next
+		headReg.Store(head)
 	}
+	if done > 0 {
+		n.raiseQueueInterrupt(qi, 1)
+	}
+	return done
+}
+
+// txOne processes the descriptor at head (the queue's lock held) and
+// returns the next head; ok is false when the engine may not move (link
+// down, paused). A halting IOMMU fault returns head itself with ok true.
+func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
+	n := q.n
+	qi := q.idx
 	if !n.macLinkUp.Load() {
 		// The MAC holds transmission while the link is down.
-		return false
+		return head, false
 	}
 	if !q.inFrame && n.txPaused() {
 		// The link partner's PAUSE holds transmission, from the next
 		// frame boundary on (3.7.7.1).
-		return false
+		return head, false
 	}
 	size := q.ring.size
-	d, ok := n.domain.access(n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.now())
+	d, ok := n.domain.access(n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.clock)
 	if !ok {
 		q.halted = true
-		return true
+		return head, true
 	}
 	addr := load64(d, regs.TXD_BUFFER_ADDR)
 	ctl := load32(d, regs.TXD_CMD_TYPE_LEN)
@@ -210,10 +247,10 @@ func (n *NIC) stepTx(qi int) bool {
 			q.inFrame = true
 		}
 	} else if isData {
-		src, ok := n.domain.access(n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.now())
+		src, ok := n.domain.access(n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.clock)
 		if !ok {
 			q.halted = true
-			return true
+			return head, true
 		}
 		if !q.inFrame {
 			q.inFrame = true
@@ -232,7 +269,7 @@ func (n *NIC) stepTx(qi int) bool {
 		}
 		q.frameLen, q.inFrame, q.badFrame = 0, false, false
 	}
-	next := (head + 1) % size
+	next = (head + 1) % size
 	if ctl&regs.TXD_DCMD_RS != 0 {
 		if q.npending == len(q.pending) {
 			q.flushWriteBacks(head)
@@ -241,14 +278,11 @@ func (n *NIC) stepTx(qi int) bool {
 		q.cancelled[head] = false
 		q.npending++
 	}
-	wthresh := int(n.reg(regs.TXDCTL(qi)) & regs.TXDCTL_WTHRESH >> regs.TXDCTL_WTHRESH_SHIFT)
 	if q.npending > 0 && q.npending >= wthresh {
 		q.flushWriteBacks(next)
 	}
 	n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: next})
-	headReg.Store(next)
-	n.raiseQueueInterrupt(qi, 1)
-	return true
+	return next, true
 }
 
 // send pads, appends the FCS and transmits the assembled frame, counting
@@ -305,7 +339,7 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 		if headWB {
 			continue
 		}
-		d, ok := n.domain.access(n.name, q.ring.base+uint64(i)*regs.DescSize, regs.DescSize, DMAWrite, trace.TX, q.idx, "descriptor write-back", n.now())
+		d, ok := n.domain.access(n.name, q.ring.base+uint64(i)*regs.DescSize, regs.DescSize, DMAWrite, trace.TX, q.idx, "descriptor write-back", n.clock)
 		if !ok {
 			q.halted = true
 			q.npending = 0
@@ -317,7 +351,7 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 	}
 	if headWB {
 		addr := uint64(n.reg(regs.TDWBAH(q.idx)))<<32 | uint64(wbal&^3)
-		if m, ok := n.domain.access(n.name, addr, 4, DMAWrite, trace.TX, q.idx, "head write-back", n.now()); ok {
+		if m, ok := n.domain.access(n.name, addr, 4, DMAWrite, trace.TX, q.idx, "head write-back", n.clock); ok {
 			store32(m, 0, head)
 		} else {
 			q.halted = true
