@@ -1,6 +1,7 @@
 package models
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func walkTx(t *rapid.T, m *TxRing, steps int, device bool) *walker {
 		goodOK := st.act(good, ref)
 		st.act(m, s)
 		got := txEvents(w.device, st.name, before, s)
-		if !goodOK || !sameEvents(got, txEvents(w.device, st.name, before, ref)) {
+		if !goodOK || !slices.Equal(got, txEvents(w.device, st.name, before, ref)) {
 			w.buggy = true
 		}
 		for _, e := range got {
@@ -76,18 +77,6 @@ func walkTx(t *rapid.T, m *TxRing, steps int, device bool) *walker {
 		}
 	}
 	return w
-}
-
-func sameEvents(a, b []trace.Event) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // txEvents is what the driver and device record for a TxRing step.
@@ -145,7 +134,7 @@ func walkRx(t *rapid.T, m *RxRing, steps int, device bool) *walker {
 		goodOK := st.act(good, ref)
 		st.act(m, s)
 		got := rxEvents(w.device, st.name, m, before, s)
-		if !goodOK || !sameEvents(got, rxEvents(w.device, st.name, good, before, ref)) {
+		if !goodOK || !slices.Equal(got, rxEvents(w.device, st.name, good, before, ref)) {
 			w.buggy = true
 		}
 		for _, e := range got {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"testing"
 
 	"github.com/verinic/verinic/dma"
@@ -365,22 +366,10 @@ func TestTraceOrdering(t *testing.T) {
 		trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead}
 	wantRx := []trace.Kind{trace.DevTailRead, trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead,
 		trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead}
-	if !equalKinds(txKinds, wantTx) {
+	if !slices.Equal(txKinds, wantTx) {
 		t.Errorf("TX events %v, want %v", txKinds, wantTx)
 	}
-	if !equalKinds(rxKinds, wantRx) {
+	if !slices.Equal(rxKinds, wantRx) {
 		t.Errorf("RX events %v, want %v", rxKinds, wantRx)
 	}
-}
-
-func equalKinds(a, b []trace.Kind) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -177,7 +178,7 @@ func TestBehaviourSimultaneousOpenClose(t *testing.T) {
 	}
 	want := []tcp.State{tcp.SynSent, tcp.SynReceived, tcp.Established}
 	for i := range states {
-		if !equalStates(states[i], want) {
+		if !slices.Equal(states[i], want) {
 			t.Fatalf("side %d went %v, want %v", i, states[i], want)
 		}
 		states[i] = states[i][len(states[i])-1:]
@@ -199,25 +200,13 @@ func TestBehaviourSimultaneousOpenClose(t *testing.T) {
 	}
 	want = []tcp.State{tcp.Established, tcp.FinWait1, tcp.Closing, tcp.TimeWait}
 	for i := range states {
-		if !equalStates(states[i], want) {
+		if !slices.Equal(states[i], want) {
 			t.Fatalf("side %d went %v, want %v", i, states[i], want)
 		}
 	}
 	if n := b.s.A.TCP.Counters().Get(tcp.OutRsts) + b.s.B.TCP.Counters().Get(tcp.OutRsts); n != rsts {
 		t.Fatalf("%d RSTs", n-rsts)
 	}
-}
-
-func equalStates(a, b []tcp.State) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func hasConn(p *tcp.Protocol, local, remote netip.AddrPort) bool {
@@ -453,24 +442,12 @@ func TestBehaviourSYNRetries(t *testing.T) {
 		}
 	}
 	want := []time.Duration{0, time.Second, 3 * time.Second, 7 * time.Second}
-	if !equalDurations(times, want) {
+	if !slices.Equal(times, want) {
 		t.Fatalf("SYNs at %v, want %v", times, want)
 	}
 	if deadAt-t0 != 15*time.Second || cli.State() != tcp.Closed || !errors.Is(cli.Err(), syscall.ETIMEDOUT) {
 		t.Fatalf("at %v: state %v, error %v; want CLOSED with ETIMEDOUT at 15 s", deadAt-t0, cli.State(), cli.Err())
 	}
-}
-
-func equalDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // RFC 6298 3 (Karn's algorithm): without timestamps, the ACK of a
