@@ -583,14 +583,10 @@ func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df 
 		lp.c.inc(IPMalformed)
 		return false
 	}
-	id := lp.s.nextID()
+	d := outDatagram{src: src, dst: dst, proto: proto, tos: tos, ttl: ttl, id: lp.s.nextID(), df: df, a: a, b: b, nextHop: nextHop}
 	maxData := lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) - header.IPv4MinHeaderLen
 	if total <= maxData {
-		flags := uint8(0)
-		if df {
-			flags = header.IPv4FlagDontFragment
-		}
-		return lp.frame(src, dst, proto, tos, ttl, id, 0, flags, a, b, 0, total, nextHop)
+		return lp.frame(&d, 0, total, false)
 	}
 	if df {
 		lp.c.inc(IPFragNeeded)
@@ -599,11 +595,7 @@ func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df 
 	chunk := maxData &^ 7 // fragment data is a multiple of 8 bytes
 	for off := 0; off < total; off += chunk {
 		n := min(chunk, total-off)
-		flags := uint8(0)
-		if off+n < total {
-			flags = header.IPv4FlagMoreFragments
-		}
-		if !lp.frame(src, dst, proto, tos, ttl, id, off, flags, a, b, off, n, nextHop) {
+		if !lp.frame(&d, off, n, off+n < total) {
 			return false // the datagram cannot be reassembled without this fragment
 		}
 		lp.c.inc(IPFragmentsOut)
@@ -611,22 +603,41 @@ func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df 
 	return true
 }
 
-// frame builds one frame carrying bytes [off, off+n) of a||b.
-func (lp *Loop) frame(src, dst header.IPv4Addr, proto, tos, ttl uint8, id uint16, fragOff int, flags uint8, a, b []byte, off, n int, nextHop header.IPv4Addr) bool {
+// outDatagram is an IP datagram being sent: its header fields, its payload
+// (a followed by b) and the next hop its frames go to.
+type outDatagram struct {
+	src, dst        header.IPv4Addr
+	proto, tos, ttl uint8
+	id              uint16
+	df              bool // Don't Fragment
+	a, b            []byte
+	nextHop         header.IPv4Addr
+}
+
+// frame builds and sends one frame of d carrying payload bytes [off, off+n)
+// at fragment offset off; more sets More Fragments (RFC 791 3.2).
+func (lp *Loop) frame(d *outDatagram, off, n int, more bool) bool {
 	p, err := lp.pool.Alloc()
 	if err != nil {
 		lp.c.inc(TxNoBuffers)
 		return false
 	}
 	room := p.Room()
+	var flags uint8
+	if d.df {
+		flags |= header.IPv4FlagDontFragment
+	}
+	if more {
+		flags |= header.IPv4FlagMoreFragments
+	}
 	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
 	header.EncodeIPv4(room[header.EthernetHeaderLen:], header.IPv4Fields{
-		TOS: tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: id, Flags: flags,
-		FragOffset: uint16(fragOff), TTL: ttl, Protocol: proto, Src: src, Dst: dst,
+		TOS: d.tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: d.id, Flags: flags,
+		FragOffset: uint16(off), TTL: d.ttl, Protocol: d.proto, Src: d.src, Dst: d.dst,
 	})
-	copyRange(room[ethIPHeaders:ethIPHeaders+n], a, b, off)
+	copyRange(room[ethIPHeaders:ethIPHeaders+n], d.a, d.b, off)
 	p.Len = uint16(padFrame(room, ethIPHeaders+n))
-	return lp.resolveAndSend(p, nextHop)
+	return lp.resolveAndSend(p, d.nextHop)
 }
 
 // copyRange copies bytes [off, off+len(dst)) of a||b into dst.
