@@ -120,10 +120,11 @@ type NIC struct {
 	rrTx      atomic.Int32                       // next TX queue Step tries first
 	txActive  [regs.MaxQueues / 64]atomic.Uint64 // enabled TX queues (bitmap)
 
-	pb  packetBuffer
-	fc  flowCtl
-	rxq [regs.MaxQueues]rxQueue
-	txq [regs.MaxQueues]txQueue
+	pb   packetBuffer
+	intr Interrupts
+	fc   flowCtl
+	rxq  [regs.MaxQueues]rxQueue
+	txq  [regs.MaxQueues]txQueue
 
 	vmu        sync.Mutex
 	violations []Violation
@@ -197,6 +198,7 @@ func New(cfg Config) (*NIC, error) {
 	n.unknownSeen = make(map[uint32]int)
 	n.wake = make(chan struct{}, 1)
 	n.pb.init()
+	n.intr.init(n)
 	for q := range n.rxq {
 		n.rxq[q].n = n
 		n.rxq[q].idx = q
@@ -384,7 +386,7 @@ func (n *NIC) readSpecial(d *regDef, c *atomic.Uint32) uint32 {
 	case spEICR:
 		// 8.2.3.5.1: reading EICR clears it (the model implements the
 		// plain clear-on-read behaviour, GPIE.OCD = 0).
-		return c.Swap(0)
+		return n.readEICR(c)
 	case spEICS, spEIMC:
 		return 0 // write-only
 	case spSTATUS:
@@ -441,9 +443,12 @@ func (n *NIC) writeSpecial(d *regDef, c *atomic.Uint32, v uint32) {
 	case spEICR:
 		c.And(^v) // write 1 clears
 	case spEICS:
-		n.cellOr(regs.EICR, v)
+		n.raise(v) // software-set causes fire like hardware ones (8.2.3.5.3)
 	case spEIMS:
-		c.Or(v)
+		// Unmasking a pending cause sends its message (7.3.1).
+		if c.Or(v)&v != v {
+			n.intrEval(v)
+		}
 	case spEIMC:
 		n.cellAnd(regs.EIMS, ^v)
 	case spAUTOC:
@@ -621,7 +626,7 @@ func (n *NIC) scheduleLinkUpLocked(selfClearReg, selfClear uint32) {
 // (8.2.3.5.1).
 func (n *NIC) setLinkLocked(up bool) {
 	if n.macLinkUp.Swap(up) != up {
-		n.cellOr(regs.EICR, regs.EICR_LSC)
+		n.raise(regs.EICR_LSC)
 		if up {
 			n.kick()
 		}
@@ -681,6 +686,7 @@ func (n *NIC) Close() error {
 		return nil
 	}
 	n.Stop()
+	n.intr.close()
 	if h := n.link.Load(); h != nil {
 		if c, ok := h.l.(*cableEnd); ok {
 			c.detach(n)

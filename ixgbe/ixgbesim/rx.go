@@ -441,7 +441,7 @@ func (n *NIC) raiseQueueInterrupt(q int, dir int) {
 	ivar := n.reg(regs.IVAR(q >> 1))
 	entry := ivar >> (16*(q&1) + 8*dir) & 0xFF
 	if entry&regs.IVAR_ALLOC_VAL != 0 {
-		n.cellOr(regs.EICR, 1<<(entry&0xF))
+		n.raise(1 << (entry & 0xF))
 	}
 }
 
