@@ -248,32 +248,36 @@ func (c *Cache) remove(i int32) {
 // one is created only when the packet was addressed to us (targetIsUs), so
 // that unsolicited and gratuitous ARP cannot fill the cache. A reply, or any
 // packet resolving an incomplete entry, confirms the entry as reachable.
-func (c *Cache) Learn(senderIP header.IPv4Addr, senderMAC header.MAC, isReply, targetIsUs bool, now time.Time) {
+// When the packet changed a known neighbour's MAC (counted in MACChanged:
+// cache poisoning, or a replaced NIC), Learn returns changed and the MAC it
+// replaced.
+func (c *Cache) Learn(senderIP header.IPv4Addr, senderMAC header.MAC, isReply, targetIsUs bool, now time.Time) (old header.MAC, changed bool) {
 	if senderIP.IsUnspecified() || senderIP.IsBroadcast() || senderIP.IsMulticast() || senderMAC.IsMulticast() || senderMAC.IsZero() {
-		return // RFC 5227 probes (sender 0.0.0.0) and nonsense senders teach nothing
+		return old, false // RFC 5227 probes (sender 0.0.0.0) and nonsense senders teach nothing
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, found := c.index[senderIP]
 	if !found {
 		if !targetIsUs {
-			return
+			return old, false
 		}
 		var ok bool
 		if i, ok = c.alloc(now); !ok {
 			c.counters.TableFull.Add(1)
-			return
+			return old, false
 		}
 		c.entries[i] = entry{ip: senderIP, mac: senderMAC, state: Reachable, confirmed: now, used: now, created: now}
 		c.index[senderIP] = i
 		c.counters.Learned.Add(1)
 		c.gen.Add(1)
-		return
+		return old, false
 	}
 	e := &c.entries[i]
 	c.counters.Learned.Add(1)
 	if e.state != Incomplete && e.mac != senderMAC {
 		c.counters.MACChanged.Add(1)
+		old, changed = e.mac, true
 	}
 	e.mac = senderMAC
 	switch {
@@ -290,6 +294,7 @@ func (c *Cache) Learn(senderIP header.IPv4Addr, senderMAC header.MAC, isReply, t
 			e.state = Stale
 		}
 	}
+	return old, changed
 }
 
 // Tick advances the cache's timers to now: it appends to dst the requests

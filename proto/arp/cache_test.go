@@ -140,3 +140,21 @@ func TestFloodStaysBounded(t *testing.T) {
 		t.Fatalf("flood allocates %v", allocs)
 	}
 }
+
+// Learn reports a known neighbour's MAC change, with the MAC replaced.
+func TestLearnReportsMACChange(t *testing.T) {
+	c := New(Config{})
+	now := time.Unix(1000, 0)
+	ip := header.IPv4Addr{10, 0, 0, 9}
+	m1, m2 := header.MAC{2, 0, 0, 0, 0, 1}, header.MAC{2, 0, 0, 0, 0, 2}
+	if _, changed := c.Learn(ip, m1, false, true, now); changed {
+		t.Fatal("a new entry reported as changed")
+	}
+	if _, changed := c.Learn(ip, m1, true, false, now); changed {
+		t.Fatal("the same MAC reported as changed")
+	}
+	old, changed := c.Learn(ip, m2, true, false, now)
+	if !changed || old != m1 || c.Counters().MACChanged.Load() != 1 {
+		t.Fatalf("change to %v: changed %v, old %v, counted %d", m2, changed, old, c.Counters().MACChanged.Load())
+	}
+}

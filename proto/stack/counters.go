@@ -77,6 +77,7 @@ const (
 	ReasmMemory       // bytes held by reassembly now (gauge)
 	ARPEntries        // neighbour cache entries now (gauge)
 	ARPEvicted        // cache entries evicted to make room
+	ARPMACChanged     // neighbours whose MAC changed (poisoning, or a replaced NIC); logged at a rate limit
 	// Device counters (links that are a link.DropCounter, such as
 	// *ixgbe.NIC): received frames dropped before any poll loop saw them.
 	DevRxMissed      // no room in the device's receive packet buffer (82599 MPC)
@@ -97,7 +98,7 @@ var counterNames = [numCounters]string{
 	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_time_exceeded_out", "icmp_rate_limited",
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",
 	"reasm_overlaps", "reasm_duplicates", "reasm_malformed", "reasm_too_big", "reasm_too_many_frags", "reasm_timeouts", "reasm_evicted", "reasm_no_memory", "reasm_memory_bytes",
-	"arp_entries", "arp_evicted",
+	"arp_entries", "arp_evicted", "arp_mac_changed",
 	"dev_rx_missed", "dev_rx_ring_full", "dev_rx_crc_errors", "dev_rx_undersize", "dev_rx_oversize", "dev_rx_filtered", "dev_rx_driver_drops",
 }
 

@@ -250,7 +250,9 @@ func (lp *Loop) arpInput(b []byte) {
 		return
 	}
 	targetIsUs := lp.nic.hasAddr(tip)
-	lp.nic.arp.Learn(sip, sha, op == header.ARPReply, targetIsUs && op == header.ARPRequest, lp.now)
+	if old, changed := lp.nic.arp.Learn(sip, sha, op == header.ARPReply, targetIsUs && op == header.ARPRequest, lp.now); changed {
+		lp.nic.logMACChange(sip, old, sha, lp.now)
+	}
 	if op == header.ARPRequest && targetIsUs && !sip.IsUnspecified() {
 		lp.sendARP(header.ARPReply, sha, sha, sip, tip)
 	} else if op == header.ARPRequest && targetIsUs {

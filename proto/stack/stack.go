@@ -41,6 +41,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -81,7 +82,16 @@ type Config struct {
 	// 256), PendingPerNeighbour those for one next hop (default 64).
 	PendingPackets      int
 	PendingPerNeighbour int
+	// Logger receives the events worth an operator's attention (a
+	// neighbour's MAC changing), rate-limited (default slog.Default()).
+	Logger *slog.Logger
 }
+
+// ARPChangeLogInterval is the least time between two log messages about
+// neighbours' MAC changes on one interface; the changes in between are
+// counted (arp_mac_changed) and the next message says how many were not
+// logged.
+const ARPChangeLogInterval = 5 * time.Second
 
 // NICConfig configures an interface.
 type NICConfig struct {
@@ -93,6 +103,7 @@ type NICConfig struct {
 type Stack struct {
 	cfg     Config
 	clock   clock.Clock
+	logger  *slog.Logger
 	routes  route.Table
 	udp     *udp.Protocol
 	icmp    *icmp.Protocol
@@ -130,6 +141,36 @@ type NIC struct {
 	arp      *arp.Cache
 	loops    []*Loop
 	announce chan header.IPv4Addr // addresses to announce by gratuitous ARP
+	macLog   rateLog              // neighbours' MAC changes
+}
+
+// rateLog lets one message through per ARPChangeLogInterval and counts the
+// ones it holds back.
+type rateLog struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// logMACChange logs that neighbour ip moved from MAC old to new, unless a
+// message went out less than ARPChangeLogInterval ago (the change is
+// counted in arp_mac_changed either way). RFC 826 lets any ARP packet
+// update a known sender's MAC; a change is how cache poisoning shows, so an
+// operator wants to hear of it (as arpwatch reports "changed ethernet
+// address"), but a flood of them must not flood the log.
+func (n *NIC) logMACChange(ip header.IPv4Addr, old, new header.MAC, now time.Time) {
+	n.macLog.mu.Lock()
+	if now.Before(n.macLog.next) {
+		n.macLog.suppressed++
+		n.macLog.mu.Unlock()
+		return
+	}
+	suppressed := n.macLog.suppressed
+	n.macLog.suppressed = 0
+	n.macLog.next = now.Add(ARPChangeLogInterval)
+	n.macLog.mu.Unlock()
+	n.s.logger.Warn("stack: neighbour's MAC address changed (ARP cache poisoning?)",
+		"interface", n.name, "ip", ip.String(), "old", old.String(), "new", new.String(), "suppressed", suppressed)
 }
 
 // Errors.
@@ -163,7 +204,10 @@ func New(cfg Config) *Stack {
 	if cfg.PendingPerNeighbour <= 0 {
 		cfg.PendingPerNeighbour = 64
 	}
-	s := &Stack{cfg: cfg, clock: cfg.Clock, limiter: icmp.NewRateLimiter(cfg.ICMPRateLimit)}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Stack{cfg: cfg, clock: cfg.Clock, logger: cfg.Logger, limiter: icmp.NewRateLimiter(cfg.ICMPRateLimit)}
 	s.udp = udp.New(s, cfg.UDP)
 	s.icmp = icmp.New(s)
 	s.nics.Store(&[]*NIC{})
@@ -593,6 +637,7 @@ func (s *Stack) Counters() Counters {
 		}
 		c.v[ARPEntries] += uint64(n.arp.Len())
 		c.v[ARPEvicted] += n.arp.Counters().Evicted.Load()
+		c.v[ARPMACChanged] += n.arp.Counters().MACChanged.Load()
 		c.v[ARPTableFull] += n.arp.Counters().TableFull.Load()
 	}
 	c.v[ICMPRateLimited] += s.limiter.Limited.Load()

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -287,4 +289,65 @@ func TestOutCountersCountSends(t *testing.T) {
 	if d := p.b.Counters().Sub(before); d.Get(UDPNoPort) != 1 || d.Get(ICMPUnreachOut) != 0 || d.Get(IPNoRoute) != 1 {
 		t.Fatalf("closed port, unroutable source: %v; want udp_no_port 1, ip_no_route 1, no icmp_unreach_out", nonZero(d))
 	}
+}
+
+// A neighbour whose MAC changes (ARP cache poisoning, or a NIC swapped) is
+// counted in arp_mac_changed and logged, at most once per
+// ARPChangeLogInterval with the number of changes not logged.
+func TestARPMACChangeCountedAndLogged(t *testing.T) {
+	var logBuf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{&mu, &logBuf}, nil))
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{Logger: logger})
+	p.settle()
+	a := addrA.As4()
+	reply := func(mac header.MAC) []byte {
+		f := make([]byte, 42)
+		header.EncodeEthernet(f, header.MAC(macB), mac, header.EtherTypeARP)
+		header.EncodeARP(f[14:], header.ARPReply, mac, a, header.MAC(macB), addrB.As4())
+		return f
+	}
+	// B learns A's real MAC from A's request for B.
+	p.la.Inject(arpFrame(header.ARPRequest, a, addrB.As4()))
+	p.settle()
+	if mac, _ := p.nicB.ARP().Lookup(a); mac != header.MAC(macA) {
+		t.Fatalf("B did not learn A: %v", mac)
+	}
+	evil := header.MAC{2, 0xe, 0xe, 0xe, 0xe, 0xe}
+	for i := 0; i < 50; i++ {
+		m := evil
+		if i%2 == 1 {
+			m = header.MAC(macA)
+		}
+		p.la.Inject(reply(m))
+	}
+	p.settle()
+	if c := p.b.Counters(); c.Get(ARPMACChanged) != 50 {
+		t.Fatalf("arp_mac_changed %d, want 50", c.Get(ARPMACChanged))
+	}
+	lines := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Split(strings.TrimSpace(logBuf.String()), "\n")
+	}
+	if l := lines(); len(l) != 1 || !strings.Contains(l[0], "10.0.0.1") || !strings.Contains(l[0], evil.String()) {
+		t.Fatalf("log after 50 changes in an instant: %q, want one line naming 10.0.0.1 and %v", l, evil)
+	}
+	p.clk.Advance(ARPChangeLogInterval)
+	p.la.Inject(reply(evil))
+	p.settle()
+	if l := lines(); len(l) != 2 || !strings.Contains(l[1], "suppressed=49") {
+		t.Fatalf("log after the interval: %q, want a second line with suppressed=49", l)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(b)
 }
