@@ -15,7 +15,7 @@ if [[ -z "$cache" ]]; then
   elif [[ $(id -u) == 0 ]]; then cache=/var/cache/verinic/guest
   else cache="$HOME/.cache/verinic/guest"; fi
 fi
-# Load order from each module's depends= in the 6.1 package (facts/vfio.md); e1000e (no
+# Load order from each module's depends= (modinfo) in Debian's 6.1 kernel package; e1000e (no
 # module dependencies in 6.1) gives the guest NIC its kernel driver, so that nicctl bind
 # and unbind have a driver to take the device from and give it back to.
 modules=(irqbypass vfio_virqfd vfio vfio_iommu_type1 vfio-pci-core vfio-pci e1000e)

@@ -4,8 +4,8 @@
 // VFIO container on real hardware, the simulator's IOMMU model otherwise), and
 // mempools of fixed-size packet buffers carved out of it.
 //
-// The package sits at the bottom of the layer diagram in DESIGN.md: it
-// imports nothing of the project.
+// The package sits at the bottom of the layer diagram in docs/architecture.md:
+// it imports nothing of the project.
 package dma
 
 import (

@@ -16,7 +16,7 @@ import (
 // spelling keeps register-access logs comparable.
 
 // init runs the initialization sequence of datasheet 4.6.3-4.6.8, in the
-// order ixy's reset_and_init uses (facts/82599.md section 1), with a timeout
+// order ixy's reset_and_init uses (ixy src/driver/ixgbe.c), with a timeout
 // on every poll.
 func (n *NIC) init() error {
 	if n.dev.Read32(regs.STATUS) == allOnes {

@@ -12,7 +12,7 @@ import (
 )
 
 // The ioctl numbers and struct layouts are checked twice: against the values
-// recorded in facts/vfio.md (compiled from linux/vfio.h 6.1), always; and
+// recorded below (compiled from linux/vfio.h 6.1), always; and
 // against the kernel header itself when linux-libc-dev is installed, by
 // parsing it (no cgo).
 
@@ -36,7 +36,7 @@ func TestIoctlNumbersMatchFacts(t *testing.T) {
 	}
 	for name, v := range want {
 		if v[0] != v[1] {
-			t.Errorf("%s = %#x, facts/vfio.md says %#x", name, v[0], v[1])
+			t.Errorf("%s = %#x, linux/vfio.h 6.1 says %#x", name, v[0], v[1])
 		}
 		if got := ioctlName(v[0]); got != name {
 			t.Errorf("ioctlName(%#x) = %q, want %q", v[0], got, name)
@@ -87,7 +87,7 @@ func TestConstantsMatchFacts(t *testing.T) {
 	}
 	for _, p := range pairs {
 		if p.got != p.want {
-			t.Errorf("%s = %d, facts/vfio.md says %d", p.name, p.got, p.want)
+			t.Errorf("%s = %d, linux/vfio.h 6.1 says %d", p.name, p.got, p.want)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package guest boots a small Linux guest under QEMU to test VFIO against the
-// real kernel (facts/vfio.md, "Testing against the real Linux kernel"): a q35
+// real kernel (docs/vfio.md, "Tests against the real kernel"): a q35
 // machine with an emulated Intel IOMMU and an emulated e1000e NIC (8086:10d3),
 // Debian's 6.1 kernel booted as an ELF vmlinux through PVH, and an initramfs
 // of busybox, the VFIO modules and the project's statically built test

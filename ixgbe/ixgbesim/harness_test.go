@@ -13,7 +13,7 @@ import (
 )
 
 // This file is a minimal test-local driver: it follows ixy's init sequence
-// (facts/82599.md section 1) and fills descriptors by hand, independently
+// (reset_and_init in ixy src/driver/ixgbe.c) and fills descriptors by hand, independently
 // of package ixgbe.
 
 const (

@@ -128,7 +128,8 @@ func (b *tableBuilder) sp(name string, off, reset, mask uint32, s special, q int
 }
 
 // Reset values below are the datasheet's (rev. 3.3, section 8.2.3), as
-// modelled by Vigor and expected by ixy (facts/82599.md section 3).
+// modelled by Vigor and expected by ixy (docs/NOTES.md, "Datasheet fidelity",
+// lists the choices to check against the datasheet).
 const (
 	resetEEC        = 0x00001730 // PRES (b8) and ARD (b9) set once auto-read is done (8.2.3.2.1)
 	resetRDRXCTL    = 0x00108808 // DMAIDONE (b3) set once DMA init is done (8.2.3.8.8)

@@ -122,7 +122,7 @@ func TestOffsetsMatchDatasheet(t *testing.T) {
 }
 
 // Bit positions the driver and the simulator depend on (datasheet field
-// tables, and facts/82599.md §1.1).
+// tables, and ixy's src/driver/ixgbe_type.h).
 func TestBitsMatchDatasheet(t *testing.T) {
 	checks := []struct {
 		name      string
