@@ -176,6 +176,9 @@ type NIC struct {
 	// Stop and Close.
 	mu    sync.Mutex
 	stats rawStats
+
+	// irq is the interrupt mode (EnableInterrupts); nil while polling.
+	irq atomic.Pointer[irqState]
 }
 
 // New resets dev and runs the full initialization sequence of datasheet

@@ -1,0 +1,109 @@
+package ixgbe
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/verinic/verinic/ixgbe/regs"
+)
+
+// Interrupts delivers a device's MSI-X vectors to the driver with the
+// semantics of an eventfd: Wait blocks until vector v has fired since the
+// last Wait (timeout < 0: for ever; 0: poll only) and returns how many
+// times. vfio.Interrupts (a real device's vectors, VFIO_DEVICE_SET_IRQS
+// with eventfds) and ixgbesim.Interrupts satisfy it; the register seam
+// (Device) is unchanged.
+type Interrupts interface {
+	Wait(vector int, timeout time.Duration) (uint64, error)
+}
+
+// irqState is the interrupt mode of a NIC: RX queue q raises vector q.
+type irqState struct {
+	src Interrupts
+}
+
+// EnableInterrupts puts the RX queues in interrupt mode over src (datasheet
+// 7.3): MSI-X mode with auto-mask (GPIE.MSIX_MODE|PBA_SUPPORT|EIAME,
+// 8.2.3.5.18), RX queue q's cause mapped to vector q (IVAR, 7.3.4), each
+// vector auto-cleared (EIAC) and auto-masked (EIAM) when its message is
+// sent, and throttled to one message per itr (EITR, 7.3.2.1; 0 means no
+// throttling). Every vector starts masked: WaitRx unmasks a queue's vector
+// when the queue is idle and blocks until it fires, so a poller runs
+// without interrupts while there is work and sleeps when there is none
+// (NAPI's scheme; ixy switches between the two modes on a packet-rate
+// average instead).
+func (n *NIC) EnableInterrupts(src Interrupts, itr time.Duration) error {
+	if src == nil {
+		return errors.New("ixgbe: EnableInterrupts: nil source")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state.Load() != 0 {
+		return fmt.Errorf("ixgbe: %s: EnableInterrupts: %w", n.name, n.haltedErr())
+	}
+	mask := uint32(1)<<len(n.rx) - 1
+	n.dev.Write32(regs.EIMC, mask)
+	n.dev.Write32(regs.GPIE, n.dev.Read32(regs.GPIE)|regs.GPIE_MSIX_MODE|regs.GPIE_PBA_SUPPORT|regs.GPIE_EIAME)
+	for q := range n.rx {
+		// IVAR[q/2]: RX entry of queue q at bits 16*(q%2)+7:16*(q%2)
+		// (8.2.3.5.16).
+		reg := regs.IVAR(q >> 1)
+		shift := 16 * uint(q&1)
+		v := n.dev.Read32(reg) &^ (0xFF << shift)
+		n.dev.Write32(reg, v|(regs.IVAR_ALLOC_VAL|uint32(q))<<shift)
+		// EITR interval, bits 11:3, in 2.048 us units (8.2.3.5.12).
+		units := uint32(itr / (2048 * time.Nanosecond))
+		n.dev.Write32(regs.EITR(q), min(units, 0x1FF)<<3)
+	}
+	n.dev.Write32(regs.EIAC, n.dev.Read32(regs.EIAC)|mask)
+	n.dev.Write32(regs.EIAM, n.dev.Read32(regs.EIAM)|mask)
+	n.irq.Store(&irqState{src: src})
+	return nil
+}
+
+// ErrNoInterrupts is returned by WaitRx on a NIC without EnableInterrupts.
+var ErrNoInterrupts = errors.New("ixgbe: interrupts not enabled (EnableInterrupts)")
+
+// WaitRx unmasks RX queue q's vector (EIMS) and blocks until it fires or
+// timeout passes (negative: no limit); it reports whether it fired. Call it
+// when RxBatch returned nothing: a frame written back after the previous
+// message sets the cause, and unmasking a pending cause fires at once, so
+// no frame is slept through. The vector masks itself again when it fires
+// (EIAM), so the poller then runs without interrupts until it is idle again.
+func (n *NIC) WaitRx(q int, timeout time.Duration) (bool, error) {
+	irq := n.irq.Load()
+	if irq == nil {
+		return false, ErrNoInterrupts
+	}
+	if uint(q) >= uint(len(n.rx)) {
+		return false, ErrBadQueue
+	}
+	if n.state.Load() != 0 {
+		return false, n.haltedErr()
+	}
+	n.dev.Write32(regs.EIMS, 1<<q)
+	c, err := irq.src.Wait(q, timeout)
+	return c > 0, err
+}
+
+// SetRxNotify implements link.RxNotifier when interrupts are enabled: a
+// goroutine per queue waits on its vector (WaitRx) and calls wake, so the
+// stack's idle poll loop blocks until a frame arrives. The goroutine ends
+// when the interrupt source reports an error (closed).
+func (n *NIC) SetRxNotify(q int, wake func()) {
+	if n.irq.Load() == nil || uint(q) >= uint(len(n.rx)) {
+		return
+	}
+	go func() {
+		for {
+			fired, err := n.WaitRx(q, -1)
+			if err != nil {
+				return
+			}
+			if fired {
+				wake()
+			}
+		}
+	}()
+}
