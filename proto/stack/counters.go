@@ -38,6 +38,7 @@ const (
 	ARPMartian          // from a martian sender (broadcast, loopback, multicast, off-subnet, 0.0.0.0 outside a probe) or for a martian target, dropped
 	ARPTableFull        // resolutions (their packets dropped) and learnings refused: every cache entry incomplete
 	IPMalformed         // bad version, IHL, lengths or options
+	IPBadOptions        // malformed options (also in ip_malformed): answered with ICMP Parameter Problem
 	IPBadChecksum       // header checksum failures
 	IPMartian           // martian source (ours, 0/8, loopback, broadcast, multicast), dropped
 	IPNotForUs          // destination is not ours (no forwarding)
@@ -59,6 +60,9 @@ const (
 	ICMPUnreachOut      // destination unreachable sent
 	ICMPOtherIn         // other types received (counted, ignored)
 	ICMPTimeExceededOut // time exceeded (reassembly, RFC 792 code 1) sent
+	ICMPParamProbOut    // parameter problem sent (malformed IP options)
+	ICMPTimestampIn     // timestamp requests received
+	ICMPTimestampOut    // timestamp replies sent
 	ICMPRateLimited     // errors not sent because of the rate limit
 	UDPMalformed        // bad length
 	UDPBadChecksum      // checksum failures
@@ -94,8 +98,8 @@ var counterNames = [numCounters]string{
 	"rx_frames", "rx_bytes", "rx_errors", "tx_frames", "tx_bytes", "tx_errors", "tx_ring_full", "tx_no_buffers", "tx_handoff_drops",
 	"eth_truncated", "eth_other_host", "eth_vlan", "eth_unknown_type",
 	"arp_malformed", "arp_requests_in", "arp_replies_in", "arp_requests_out", "arp_replies_out", "arp_conflicts", "arp_queue_full", "arp_failed", "arp_martian", "arp_table_full",
-	"ip_malformed", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_frag_needed", "ip_delivered",
-	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_time_exceeded_out", "icmp_rate_limited",
+	"ip_malformed", "ip_bad_options", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_frag_needed", "ip_delivered",
+	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_time_exceeded_out", "icmp_param_prob_out", "icmp_timestamp_in", "icmp_timestamp_out", "icmp_rate_limited",
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",
 	"reasm_overlaps", "reasm_duplicates", "reasm_malformed", "reasm_too_big", "reasm_too_many_frags", "reasm_timeouts", "reasm_evicted", "reasm_no_memory", "reasm_memory_bytes",
 	"arp_entries", "arp_evicted", "arp_mac_changed",

@@ -55,9 +55,10 @@ type Loop struct {
 	pendingGen uint64
 	arpReqs    []arp.Request
 
-	now     time.Time
-	scratch []byte // datagrams built aside by OutputBuilt
-	c       counterSet
+	now       time.Time
+	scratch   []byte // datagrams built aside by OutputBuilt
+	replyOpts [header.IPv4MaxHeaderLen - header.IPv4MinHeaderLen]byte
+	c         counterSet
 }
 
 func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *Loop {
@@ -346,13 +347,20 @@ func (lp *Loop) martianSource(src, dst header.IPv4Addr) bool {
 // ipInput handles an IPv4 packet (RFC 791, RFC 1122 3.2.1).
 func (lp *Loop) ipInput(b []byte) {
 	ip, err := header.ParseIPv4(b)
+	badOptions := false
 	if err != nil {
-		if errors.Is(err, header.ErrChecksum) {
+		switch {
+		case errors.Is(err, header.ErrChecksum):
 			lp.c.inc(IPBadChecksum)
-		} else {
+			return
+		case errors.Is(err, header.ErrIPv4Options):
+			// Lengths and checksum are good (checked first): answer it
+			// below, once it is known to be from a fit source and for us.
+			ip, badOptions = header.IPv4(b[:binary.BigEndian.Uint16(b[2:4])]), true
+		default:
 			lp.c.inc(IPMalformed)
+			return
 		}
-		return
 	}
 	src, dst := ip.Src(), ip.Dst()
 	if lp.martianSource(src, dst) {
@@ -363,6 +371,17 @@ func (lp *Loop) ipInput(b []byte) {
 	if !bcast && !lp.s.isLocal4(dst) {
 		lp.c.inc(IPNotForUs)
 		return
+	}
+	if badOptions || ip.HeaderLen() > header.IPv4MinHeaderLen {
+		if ptr := optionProblem(ip); ptr != 0 {
+			// RFC 1122 3.2.2.5 (SHOULD), as Linux's ip_rcv_options.
+			lp.c.inc(IPMalformed)
+			lp.c.inc(IPBadOptions)
+			if !bcast {
+				lp.sendICMPError(ip, header.ICMPv4ParameterProblem, 0, uint32(ptr)<<24)
+			}
+			return
+		}
 	}
 	if ip.IsFragment() {
 		lp.c.inc(IPFragments)
@@ -446,8 +465,33 @@ func (lp *Loop) icmpInput(ip header.IPv4, bcast bool) {
 		copy(hdr[:], m[:header.ICMPv4HeaderLen])
 		hdr[0] = header.ICMPv4EchoReply
 		binary.BigEndian.PutUint16(hdr[2:4], checksum.Update16(m.Checksum(), uint16(header.ICMPv4Echo)<<8|uint16(m.Code()), uint16(header.ICMPv4EchoReply)<<8|uint16(m.Code())))
-		if lp.output(ip.Dst(), ip.Src(), header.IPProtocolICMP, ip.TOS(), header.DefaultTTL, hdr[:], m.Payload()) {
+		d := outDatagram{src: ip.Dst(), dst: ip.Src(), proto: header.IPProtocolICMP, tos: ip.TOS(), ttl: header.DefaultTTL, a: hdr[:], b: m.Payload()}
+		if ip.HeaderLen() > header.IPv4MinHeaderLen {
+			// Record Route and Timestamp come back, updated (RFC 1122
+			// 3.2.2.6).
+			d.opts = lp.replyOpts[:echoOptions(lp.replyOpts[:], ip, ip.Dst(), lp.now)]
+		}
+		if lp.send(&d) {
 			lp.c.inc(ICMPEchoOut)
+		}
+	case header.ICMPv4Timestamp:
+		lp.c.inc(ICMPTimestampIn)
+		if bcast || len(m) < 20 {
+			return // icmp_echo_ignore_broadcasts covers timestamps too
+		}
+		// Timestamp reply (RFC 792): identifier, sequence and originate
+		// copied; receive and transmit timestamps now, in ms since
+		// midnight UT (both: the reply leaves in the same poll).
+		var r [20]byte
+		copy(r[:12], m[:12])
+		r[0], r[1] = header.ICMPv4TimestampReply, 0
+		ts := msSinceMidnightUT(lp.now)
+		binary.BigEndian.PutUint32(r[12:16], ts)
+		binary.BigEndian.PutUint32(r[16:20], ts)
+		r[2], r[3] = 0, 0
+		binary.BigEndian.PutUint16(r[2:4], checksum.Checksum(r[:], 0))
+		if lp.output(ip.Dst(), ip.Src(), header.IPProtocolICMP, ip.TOS(), header.DefaultTTL, r[:], nil) {
+			lp.c.inc(ICMPTimestampOut)
 		}
 	case header.ICMPv4EchoReply:
 		lp.c.inc(ICMPReplyIn)
@@ -535,6 +579,8 @@ func (lp *Loop) icmpError(orig header.IPv4, quote []byte, typ, code uint8, rest 
 		lp.c.inc(ICMPUnreachOut)
 	case header.ICMPv4TimeExceeded:
 		lp.c.inc(ICMPTimeExceededOut)
+	case header.ICMPv4ParameterProblem:
+		lp.c.inc(ICMPParamProbOut)
 	}
 }
 
@@ -571,33 +617,43 @@ func (lp *Loop) output(src, dst header.IPv4Addr, proto, tos, ttl uint8, a, b []b
 // not fit the path MTU is dropped and counted (sockets check before
 // sending; the path MTU may have dropped since).
 func (lp *Loop) outputFlags(src, dst header.IPv4Addr, proto, tos, ttl uint8, df bool, a, b []byte) bool {
-	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(dst))
+	d := outDatagram{src: src, dst: dst, proto: proto, tos: tos, ttl: ttl, df: df, a: a, b: b}
+	return lp.send(&d)
+}
+
+// send routes d, fragments it to the path MTU and sends its frames (see
+// output); it fills in d's identification and next hop. Options go in the
+// first fragment only: the ones this host sends (Record Route, Timestamp)
+// are not copied into fragments (RFC 791 3.1, copied flag 0).
+func (lp *Loop) send(d *outDatagram) bool {
+	r, ok := lp.s.routes.Lookup(netip.AddrFrom4(d.dst))
 	if !ok {
 		lp.c.inc(IPNoRoute)
 		return false
 	}
 	if r.NIC != lp.nic.id {
-		return lp.handOver(r.NIC, src, dst, proto, tos, ttl, df, a, b)
+		return lp.handOver(r.NIC, d.src, d.dst, d.proto, d.tos, d.ttl, d.df, d.a, d.b)
 	}
-	nextHop := r.NextHop(netip.AddrFrom4(dst)).As4()
-	total := len(a) + len(b)
-	if total+header.IPv4MinHeaderLen > header.IPv4MaxTotalLen {
+	d.nextHop = r.NextHop(netip.AddrFrom4(d.dst)).As4()
+	d.id = lp.s.nextID()
+	total := len(d.a) + len(d.b)
+	hl := header.IPv4MinHeaderLen + (len(d.opts)+3)&^3
+	if total+hl > header.IPv4MaxTotalLen {
 		lp.c.inc(IPMalformed)
 		return false
 	}
-	d := outDatagram{src: src, dst: dst, proto: proto, tos: tos, ttl: ttl, id: lp.s.nextID(), df: df, a: a, b: b, nextHop: nextHop}
-	maxData := lp.s.pmtu.lookup(dst, lp.nic.mtu, lp.now) - header.IPv4MinHeaderLen
+	maxData := lp.s.pmtu.lookup(d.dst, lp.nic.mtu, lp.now) - hl
 	if total <= maxData {
-		return lp.frame(&d, 0, total, false)
+		return lp.frame(d, 0, total, false)
 	}
-	if df {
+	if d.df {
 		lp.c.inc(IPFragNeeded)
 		return false
 	}
 	chunk := maxData &^ 7 // fragment data is a multiple of 8 bytes
 	for off := 0; off < total; off += chunk {
 		n := min(chunk, total-off)
-		if !lp.frame(&d, off, n, off+n < total) {
+		if !lp.frame(d, off, n, off+n < total) {
 			return false // the datagram cannot be reassembled without this fragment
 		}
 		lp.c.inc(IPFragmentsOut)
@@ -611,7 +667,8 @@ type outDatagram struct {
 	src, dst        header.IPv4Addr
 	proto, tos, ttl uint8
 	id              uint16
-	df              bool // Don't Fragment
+	df              bool   // Don't Fragment
+	opts            []byte // IP options (first fragment only); at most 40 bytes
 	a, b            []byte
 	nextHop         header.IPv4Addr
 }
@@ -632,13 +689,20 @@ func (lp *Loop) frame(d *outDatagram, off, n int, more bool) bool {
 	if more {
 		flags |= header.IPv4FlagMoreFragments
 	}
-	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
-	header.EncodeIPv4(room[header.EthernetHeaderLen:], header.IPv4Fields{
-		TOS: d.tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: d.id, Flags: flags,
+	f := header.IPv4Fields{
+		TOS: d.tos, ID: d.id, Flags: flags,
 		FragOffset: uint16(off), TTL: d.ttl, Protocol: d.proto, Src: d.src, Dst: d.dst,
-	})
-	copyRange(room[ethIPHeaders:ethIPHeaders+n], d.a, d.b, off)
-	p.Len = uint16(padFrame(room, ethIPHeaders+n))
+	}
+	if off == 0 {
+		f.Options = d.opts
+	}
+	hl := f.HeaderLen()
+	f.TotalLen = uint16(hl + n)
+	header.EncodeEthernet(room, header.MAC{}, lp.nic.mac, header.EtherTypeIPv4)
+	header.EncodeIPv4(room[header.EthernetHeaderLen:], f)
+	start := header.EthernetHeaderLen + hl
+	copyRange(room[start:start+n], d.a, d.b, off)
+	p.Len = uint16(padFrame(room, start+n))
 	return lp.resolveAndSend(p, d.nextHop)
 }
 

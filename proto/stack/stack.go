@@ -31,8 +31,12 @@
 //
 // What a host does not do here: forwarding (datagrams for other hosts are
 // counted and dropped, so this stack never generates "fragmentation needed";
-// it honours received ones, RFC 1191), IP options beyond validation,
-// loopback, broadcast and multicast sending.
+// it honours received ones, RFC 1191), source routing (the options are
+// ignored, not reversed in replies), loopback, broadcast
+// and multicast sending. IP options are checked as Linux checks them (a
+// malformed one is answered with ICMP Parameter Problem, RFC 1122 3.2.2.5);
+// Record Route and Timestamp in an echo request come back in the reply,
+// updated (RFC 1122 3.2.2.6); ICMP timestamp requests are answered (RFC 792).
 //
 // A stack can also be polled by hand (Poll) with a fake clock, for
 // deterministic tests; Start runs the loops on goroutines instead.

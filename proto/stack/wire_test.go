@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -350,4 +351,123 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(b)
+}
+
+// optEcho builds an echo request from A to B whose IP header carries opts
+// (padded to a multiple of 4 with End of Option List).
+func optEcho(opts []byte) []byte {
+	msg := make([]byte, 16)
+	copy(msg[8:], "optsdata")
+	header.EncodeICMPv4Echo(msg, header.ICMPv4Echo, 7, 3, 8)
+	fl := header.IPv4Fields{ID: 11, TTL: 64, Protocol: header.IPProtocolICMP, Src: addrA.As4(), Dst: addrB.As4(), Options: opts}
+	hl := fl.HeaderLen()
+	fl.TotalLen = uint16(hl + len(msg))
+	f := make([]byte, 14+hl+len(msg))
+	header.EncodeEthernet(f, header.MAC(macB), header.MAC(macA), header.EtherTypeIPv4)
+	header.EncodeIPv4(f[14:], fl)
+	copy(f[14+hl:], msg)
+	return f
+}
+
+// A datagram with a malformed option length gets ICMP Parameter Problem
+// whose pointer is the offending octet of the header (RFC 1122 3.2.2.5,
+// RFC 792; the octets Linux's ip_options_compile points at), and is
+// dropped.
+func TestIPOptionsParameterProblem(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	sent := tapFrames(p.lb)
+	cases := []struct {
+		name string
+		opts []byte
+		ptr  uint8
+	}{
+		{"length 1", []byte{1, 1, 0x44, 1}, 22},               // NOP NOP, then timestamp with length 1
+		{"length past the header", []byte{0x07, 9, 4, 0}, 20}, // record route claiming 9 bytes of 4
+		{"record route pointer below 4", []byte{0x07, 7, 3, 0, 0, 0, 0, 0}, 22},
+		{"timestamp pointer below 5", []byte{0x44, 8, 4, 0, 0, 0, 0, 0}, 22},
+	}
+	for i, c := range cases {
+		before := p.b.Counters()
+		p.clk.Advance(time.Second) // past the ICMP error rate limit
+		p.la.Inject(optEcho(c.opts))
+		p.settle()
+		d := p.b.Counters().Sub(before)
+		if d.Get(ICMPEchoOut) != 0 || d.Get(ICMPParamProbOut) != 1 || d.Get(IPBadOptions) != 1 {
+			t.Errorf("%s: %v, want ip_bad_options and icmp_param_prob_out 1, no echo reply", c.name, nonZero(d))
+			continue
+		}
+		msgs := sent.icmp()
+		if len(msgs) != i+1 {
+			t.Fatalf("%s: B sent %d ICMP messages in all, want %d", c.name, len(msgs), i+1)
+		}
+		m := header.ICMPv4(msgs[i].Payload())
+		if m.Type() != header.ICMPv4ParameterProblem || m.Code() != 0 || m.Pointer() != c.ptr {
+			t.Errorf("%s: type %d code %d pointer %d, want 12/0 pointer %d", c.name, m.Type(), m.Code(), m.Pointer(), c.ptr)
+		}
+	}
+	tsharkClean(t, sent.writePcap(t, t.TempDir()))
+}
+
+// Record Route and Timestamp options in an echo request come back in the
+// reply, updated with this host (RFC 1122 3.2.2.6: "the recorded route
+// will be for the entire round trip"; RFC 791 3.1 for the formats).
+func TestEchoReplyRecordRouteAndTimestamp(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	sent := tapFrames(p.lb)
+	rr := []byte{0x07, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0}       // two empty slots
+	ts := []byte{0x44, 12, 5, 0x01, 0, 0, 0, 0, 0, 0, 0, 0} // one address+timestamp slot
+	opts := append(append(append([]byte(nil), rr...), 1), ts...)
+	p.la.Inject(optEcho(opts))
+	p.settle()
+	msgs := sent.icmp()
+	if len(msgs) != 1 || header.ICMPv4(msgs[0].Payload()).Type() != header.ICMPv4EchoReply {
+		t.Fatalf("B sent %d ICMP messages, want one echo reply (B: %v)", len(msgs), nonZero(p.b.Counters()))
+	}
+	o := msgs[0].Options()
+	b := addrB.As4()
+	wantRR := []byte{0x07, 11, 12, b[0], b[1], b[2], b[3], b[0], b[1], b[2], b[3]}
+	if len(o) < 24 || !bytes.Equal(o[:11], wantRR) {
+		t.Fatalf("reply options % x, want record route % x first", o, wantRR)
+	}
+	// Only the options echoed are copied (the NOP is not), as Linux's
+	// ip_options_echo does; the header is padded with End of Option List.
+	stamp := msSinceMidnightUT(p.clk.Now())
+	if o[11] != 0x44 || o[12] != 12 || o[13] != 13 || o[14] != 0x01 || !bytes.Equal(o[15:19], b[:]) || binary.BigEndian.Uint32(o[19:23]) != stamp || o[23] != 0 {
+		t.Fatalf("reply timestamp option % x: want our address and timestamp %d, pointer 13", o[11:24], stamp)
+	}
+	if !bytes.Equal(header.ICMPv4(msgs[0].Payload()).Payload(), []byte("optsdata")) {
+		t.Fatal("echo data changed")
+	}
+	tsharkClean(t, sent.writePcap(t, t.TempDir()))
+}
+
+// ICMP timestamp requests are answered (RFC 792; Linux's icmp_timestamp):
+// originate copied, receive and transmit in milliseconds since midnight UT.
+func TestICMPTimestampAnswered(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	sent := tapFrames(p.lb)
+	msg := make([]byte, 20)
+	msg[0] = header.ICMPv4Timestamp
+	copy(msg[4:8], []byte{0x12, 0x34, 0, 9})
+	copy(msg[8:12], []byte{0, 1, 2, 3}) // originate
+	header.EncodeICMPv4(msg, header.ICMPv4Timestamp, 0, 0x12340009, 12)
+	p.la.Inject(ipFrame(1, 21, 0, false, msg))
+	p.settle()
+	msgs := sent.icmp()
+	if len(msgs) != 1 {
+		t.Fatalf("B sent %d ICMP messages, want a timestamp reply (B: %v)", len(msgs), nonZero(p.b.Counters()))
+	}
+	m := header.ICMPv4(msgs[0].Payload())
+	want := uint32(p.clk.Now().UTC().Sub(p.clk.Now().UTC().Truncate(24*time.Hour)) / time.Millisecond)
+	if m.Type() != header.ICMPv4TimestampReply || len(m) != 20 || m.Ident() != 0x1234 || m.Seq() != 9 ||
+		!bytes.Equal(m[8:12], []byte{0, 1, 2, 3}) || binary.BigEndian.Uint32(m[12:16]) != want || binary.BigEndian.Uint32(m[16:20]) != want {
+		t.Fatalf("reply % x, want type 14, ident/seq and originate copied, receive = transmit = %d", []byte(m), want)
+	}
+	if c := p.b.Counters(); c.Get(ICMPTimestampIn) != 1 || c.Get(ICMPTimestampOut) != 1 {
+		t.Fatalf("timestamp in/out %d/%d", c.Get(ICMPTimestampIn), c.Get(ICMPTimestampOut))
+	}
+	tsharkClean(t, sent.writePcap(t, t.TempDir()))
 }
