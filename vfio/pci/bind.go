@@ -13,6 +13,11 @@ import (
 // addresses, so taking the device away from its driver would cut traffic.
 var ErrInterfaceInUse = errors.New("kernel interface in use")
 
+// ErrNotNetwork reports that a device is not a network controller (PCI
+// base class 02h): Bind refuses it unless forced, since a mistyped address
+// could otherwise take a disk or a USB controller from its driver.
+var ErrNotNetwork = errors.New("not a network device")
+
 // ErrNoVFIODriver reports that the vfio-pci driver is not loaded.
 var ErrNoVFIODriver = errors.New("the vfio-pci driver is not loaded (load it: modprobe vfio-pci)")
 
@@ -69,7 +74,9 @@ func checkIdle(d *Device) error {
 
 // Bind gives the device to vfio-pci through driver_override, remembering the
 // driver it came from for Unbind. Unless force is set it refuses a device
-// whose kernel interface is up or has addresses (ErrInterfaceInUse).
+// that is not a network controller (ErrNotNetwork) and one whose kernel
+// interface is up or has addresses (ErrInterfaceInUse). Without an IOMMU it
+// says to turn the IOMMU on (loading vfio-pci would not help).
 func (s *Sysfs) Bind(address string, force bool) (BindResult, error) {
 	d, err := s.Lookup(address)
 	if err != nil {
@@ -80,16 +87,24 @@ func (s *Sysfs) Bind(address string, force bool) (BindResult, error) {
 		res.To = VFIODriver
 		return res, nil
 	}
+	if !force && !d.IsNetwork() {
+		driver := "no driver"
+		if d.Driver != "" {
+			driver = "driver " + d.Driver
+		}
+		return res, fmt.Errorf("bind %s: %w: PCI class %06x, %s, %s; binding it would take it from the system (check the address with nicctl devices --all), or pass --force to bind it anyway",
+			d.Address, ErrNotNetwork, d.Class, d.VendorDevice(), driver)
+	}
 	if !force {
 		if err := checkIdle(d); err != nil {
 			return res, err
 		}
 	}
-	if _, err := os.Stat(s.path("bus/pci/drivers", VFIODriver)); err != nil {
-		return res, fmt.Errorf("bind %s: %w", d.Address, ErrNoVFIODriver)
-	}
 	if d.IOMMUGroup < 0 {
 		return res, fmt.Errorf("bind %s: the device has no IOMMU group, so vfio-pci cannot take it: the IOMMU is off (enable VT-d/AMD-Vi in the firmware and boot Linux with intel_iommu=on or amd_iommu=on)", d.Address)
+	}
+	if _, err := os.Stat(s.path("bus/pci/drivers", VFIODriver)); err != nil {
+		return res, fmt.Errorf("bind %s: %w", d.Address, ErrNoVFIODriver)
 	}
 	if d.Driver != "" {
 		if err := os.MkdirAll(s.stateDir(), 0o755); err == nil {

@@ -179,3 +179,22 @@ func TestBindWithoutVFIODriver(t *testing.T) {
 		t.Errorf("bind without vfio-pci loaded: %v", err)
 	}
 }
+
+// A device that is not a network controller (here an ISA bridge) is
+// refused unless forced; a device without an IOMMU group is told to turn
+// the IOMMU on, even when vfio-pci is not loaded.
+func TestBindRefusesNonNetworkAndNamesTheIOMMU(t *testing.T) {
+	tr := fakeTree(t)
+	if _, err := tr.Sysfs.Bind("0000:00:1f.0", false); !errors.Is(err, pci.ErrNotNetwork) || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("bind of an ISA bridge: %v", err)
+	}
+	if got := tr.Read("bus/pci/devices/0000:00:1f.0/driver_override"); got != "(null)\n" {
+		t.Errorf("driver_override became %q", got)
+	}
+	if _, err := tr.Sysfs.Bind("0000:00:1f.0", true); errors.Is(err, pci.ErrNotNetwork) {
+		t.Errorf("bind --force of an ISA bridge: %v", err)
+	}
+	if _, err := tr.Sysfs.Bind("0000:05:00.0", false); err == nil || errors.Is(err, pci.ErrNoVFIODriver) || !strings.Contains(err.Error(), "intel_iommu=on") {
+		t.Errorf("bind without an IOMMU or vfio-pci: %v", err)
+	}
+}
