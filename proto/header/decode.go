@@ -126,20 +126,20 @@ func DecodeFrameVerified(b []byte, f *Frame, v Verified) error {
 	// goes to decodeFrame. FuzzDecodeFrame checks that both give exactly what
 	// the per-layer parsers give.
 	const ip, l4 = EthernetHeaderLen, EthernetHeaderLen + IPv4MinHeaderLen
-	if v == VerifiedIPv4|VerifiedL4 && len(b) >= l4 && b[12] == 0x08 && b[13] == 0x00 && b[ip] == 0x45 && b[ip+6]&0x3f == 0 && b[ip+7] == 0 {
-		if tl := int(b[ip+2])<<8 | int(b[ip+3]); tl >= IPv4MinHeaderLen && tl <= len(b)-ip {
-			switch b[ip+9] {
+	if v == VerifiedIPv4|VerifiedL4 && len(b) >= l4 && b[ethTypeOffset] == 0x08 && b[ethTypeOffset+1] == 0x00 && b[ip+ipv4VersionIHLOffset] == 0x45 && b[ip+ipv4FlagsFragOffset]&0x3f == 0 && b[ip+ipv4FlagsFragOffset+1] == 0 {
+		if tl := int(b[ip+ipv4TotalLenOffset])<<8 | int(b[ip+ipv4TotalLenOffset+1]); tl >= IPv4MinHeaderLen && tl <= len(b)-ip {
+			switch b[ip+ipv4ProtocolOffset] {
 			case IPProtocolUDP:
 				if tl >= IPv4MinHeaderLen+UDPHeaderLen {
-					if n := int(b[l4+4])<<8 | int(b[l4+5]); n >= UDPHeaderLen && n <= tl-IPv4MinHeaderLen {
+					if n := int(b[l4+udpLengthOffset])<<8 | int(b[l4+udpLengthOffset+1]); n >= UDPHeaderLen && n <= tl-IPv4MinHeaderLen {
 						f.b, f.l3, f.l3End, f.l4End, f.layers = b, ip, uint32(ip+tl), uint32(l4+n), hasEthernet|hasIPv4|hasUDP
 						return nil
 					}
 				}
 			case IPProtocolTCP:
 				if tl >= IPv4MinHeaderLen+TCPMinHeaderLen {
-					if thl := int(b[l4+12]>>4) * 4; thl <= tl-IPv4MinHeaderLen &&
-						(thl == TCPMinHeaderLen || thl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(b[l4+20:l4+24]) == 0x0101080a) {
+					if thl := int(b[l4+tcpDataOffsetOffset]>>4) * 4; thl <= tl-IPv4MinHeaderLen &&
+						(thl == TCPMinHeaderLen || thl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(b[l4+TCPMinHeaderLen:]) == 0x0101080a) {
 						f.b, f.l3, f.l3End, f.l4End, f.layers = b, ip, uint32(ip+tl), uint32(ip+tl), hasEthernet|hasIPv4|hasTCP
 						return nil
 					}
@@ -157,13 +157,13 @@ func decodeFrame(b []byte, f *Frame, v Verified) error {
 		f.layers = 0
 		return ErrEthernetTruncated
 	}
-	off, et := EthernetHeaderLen, binary.BigEndian.Uint16(b[12:14])
+	off, et := EthernetHeaderLen, binary.BigEndian.Uint16(b[ethTypeOffset:])
 	if et == EtherTypeVLAN {
 		if len(b) < EthernetVLANHeaderLen {
 			f.layers = 0
 			return ErrEthernetVLANTruncated
 		}
-		off, et = EthernetVLANHeaderLen, binary.BigEndian.Uint16(b[16:18])
+		off, et = EthernetVLANHeaderLen, binary.BigEndian.Uint16(b[ethVLANTypeOffset:])
 	}
 	f.l3 = uint32(off)
 	switch et {
@@ -182,9 +182,9 @@ func decodeFrame(b []byte, f *Frame, v Verified) error {
 	}
 	p := b[off:]
 	ipLen, hl := 0, IPv4MinHeaderLen
-	if v&VerifiedIPv4 != 0 && len(p) >= IPv4MinHeaderLen && p[0] == 0x45 && p[6]&0x3f == 0 && p[7] == 0 {
+	if v&VerifiedIPv4 != 0 && len(p) >= IPv4MinHeaderLen && p[ipv4VersionIHLOffset] == 0x45 && p[ipv4FlagsFragOffset]&0x3f == 0 && p[ipv4FlagsFragOffset+1] == 0 {
 		// No options, not a fragment: only the total length to check.
-		if tl := int(p[2])<<8 | int(p[3]); tl >= IPv4MinHeaderLen && tl <= len(p) {
+		if tl := int(p[ipv4TotalLenOffset])<<8 | int(p[ipv4TotalLenOffset+1]); tl >= IPv4MinHeaderLen && tl <= len(p) {
 			ipLen = tl
 		}
 	}
@@ -194,9 +194,9 @@ func decodeFrame(b []byte, f *Frame, v Verified) error {
 			f.layers = hasEthernet
 			return err
 		}
-		ipLen, hl = len(ip), int(ip[0]&0xf)*4
+		ipLen, hl = len(ip), ip.HeaderLen()
 		f.l3End = uint32(off + ipLen)
-		if ip[6]&0x3f != 0 || ip[7] != 0 { // MF or a fragment offset
+		if ip[ipv4FlagsFragOffset]&0x3f != 0 || ip[ipv4FlagsFragOffset+1] != 0 { // MF or a fragment offset
 			f.layers = hasEthernet | hasIPv4
 			return nil
 		}
@@ -204,14 +204,14 @@ func decodeFrame(b []byte, f *Frame, v Verified) error {
 	f.l3End = uint32(off + ipLen)
 	payload := p[hl:ipLen]
 	l4 := uint32(off + hl)
-	switch p[9] {
+	switch p[ipv4ProtocolOffset] {
 	case IPProtocolUDP:
 		var u UDP
 		var err error
 		if v&VerifiedL4 != 0 {
 			if len(payload) >= UDPHeaderLen {
 				// ParseUDPVerified, inlined.
-				if n := int(payload[4])<<8 | int(payload[5]); n >= UDPHeaderLen && n <= len(payload) {
+				if n := int(payload[udpLengthOffset])<<8 | int(payload[udpLengthOffset+1]); n >= UDPHeaderLen && n <= len(payload) {
 					f.l4End, f.layers = l4+uint32(n), hasEthernet|hasIPv4|hasUDP
 					return nil
 				}
@@ -229,8 +229,8 @@ func decodeFrame(b []byte, f *Frame, v Verified) error {
 	case IPProtocolTCP:
 		if v&VerifiedL4 != 0 && len(payload) >= TCPMinHeaderLen {
 			// No options, or NOP, NOP, Timestamps (RFC 7323 Appendix A).
-			if thl := int(payload[12]>>4) * 4; thl <= len(payload) &&
-				(thl == TCPMinHeaderLen || thl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(payload[20:24]) == 0x0101080a) {
+			if thl := int(payload[tcpDataOffsetOffset]>>4) * 4; thl <= len(payload) &&
+				(thl == TCPMinHeaderLen || thl == TCPMinHeaderLen+12 && binary.BigEndian.Uint32(payload[TCPMinHeaderLen:]) == 0x0101080a) {
 				f.l4End, f.layers = l4+uint32(len(payload)), hasEthernet|hasIPv4|hasTCP
 				return nil
 			}

@@ -6,6 +6,27 @@ import (
 	"github.com/verinic/verinic/proto/checksum"
 )
 
+// Field offsets of the ICMP header (RFC 792); the rest of the header is the
+// echo identifier and sequence number, the Parameter Problem pointer, the
+// Redirect gateway or, in Destination Unreachable, the next-hop MTU (RFC 1191):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|     Type      |     Code      |          Checksum             |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|           Identifier          |        Sequence Number        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	icmpTypeOffset       = 0
+	icmpCodeOffset       = 1
+	icmpChecksumOffset   = 2
+	icmpRestOffset       = 4
+	icmpIdentOffset      = 4 // echo (RFC 792)
+	icmpSeqOffset        = 6 // echo (RFC 792)
+	icmpNextHopMTUOffset = 6 // Destination Unreachable, code 4 (RFC 1191 §4)
+)
+
 // ICMPv4 message types (RFC 792) and codes.
 const (
 	ICMPv4EchoReply              uint8 = 0
@@ -52,32 +73,32 @@ func ParseICMPv4(b []byte) (ICMPv4, error) {
 }
 
 // Type returns the message type.
-func (m ICMPv4) Type() uint8 { return m[0] }
+func (m ICMPv4) Type() uint8 { return m[icmpTypeOffset] }
 
 // Code returns the message code.
-func (m ICMPv4) Code() uint8 { return m[1] }
+func (m ICMPv4) Code() uint8 { return m[icmpCodeOffset] }
 
 // Checksum returns the checksum field.
-func (m ICMPv4) Checksum() uint16 { return binary.BigEndian.Uint16(m[2:4]) }
+func (m ICMPv4) Checksum() uint16 { return binary.BigEndian.Uint16(m[icmpChecksumOffset:]) }
 
 // Ident returns the identifier of an echo, echo reply or timestamp message.
-func (m ICMPv4) Ident() uint16 { return binary.BigEndian.Uint16(m[4:6]) }
+func (m ICMPv4) Ident() uint16 { return binary.BigEndian.Uint16(m[icmpIdentOffset:]) }
 
 // Seq returns the sequence number of an echo, echo reply or timestamp message.
-func (m ICMPv4) Seq() uint16 { return binary.BigEndian.Uint16(m[6:8]) }
+func (m ICMPv4) Seq() uint16 { return binary.BigEndian.Uint16(m[icmpSeqOffset:]) }
 
 // NextHopMTU returns the MTU a Fragmentation Needed message reports (RFC 1191
 // §4; zero from routers predating it).
-func (m ICMPv4) NextHopMTU() uint16 { return binary.BigEndian.Uint16(m[6:8]) }
+func (m ICMPv4) NextHopMTU() uint16 { return binary.BigEndian.Uint16(m[icmpNextHopMTUOffset:]) }
 
 // Pointer returns the octet a Parameter Problem message points at.
-func (m ICMPv4) Pointer() uint8 { return m[4] }
+func (m ICMPv4) Pointer() uint8 { return m[icmpRestOffset] }
 
 // Gateway returns the address a Redirect message names.
-func (m ICMPv4) Gateway() IPv4Addr { return IPv4Addr(m[4:8]) }
+func (m ICMPv4) Gateway() IPv4Addr { return IPv4Addr(m[icmpRestOffset : icmpRestOffset+4]) }
 
 // RestOfHeader returns bytes 4–7, whose meaning depends on the type.
-func (m ICMPv4) RestOfHeader() uint32 { return binary.BigEndian.Uint32(m[4:8]) }
+func (m ICMPv4) RestOfHeader() uint32 { return binary.BigEndian.Uint32(m[icmpRestOffset:]) }
 
 // Payload returns the bytes after the 8-byte header: echo data, or for an
 // error message the quoted IP header and first 8 payload bytes of the
@@ -100,9 +121,9 @@ func (m ICMPv4) IsError() bool {
 // payloadLen bytes that follow it in b, and returns 8.
 func EncodeICMPv4(b []byte, typ, code uint8, rest uint32, payloadLen int) int {
 	_ = b[ICMPv4HeaderLen+payloadLen-1]
-	b[0], b[1], b[2], b[3] = typ, code, 0, 0
-	binary.BigEndian.PutUint32(b[4:8], rest)
-	binary.BigEndian.PutUint16(b[2:4], checksum.Checksum(b[:ICMPv4HeaderLen+payloadLen], 0))
+	b[icmpTypeOffset], b[icmpCodeOffset], b[icmpChecksumOffset], b[icmpChecksumOffset+1] = typ, code, 0, 0
+	binary.BigEndian.PutUint32(b[icmpRestOffset:], rest)
+	binary.BigEndian.PutUint16(b[icmpChecksumOffset:], checksum.Checksum(b[:ICMPv4HeaderLen+payloadLen], 0))
 	return ICMPv4HeaderLen
 }
 

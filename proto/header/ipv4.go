@@ -6,6 +6,36 @@ import (
 	"github.com/verinic/verinic/proto/checksum"
 )
 
+// Field offsets of the IPv4 header (RFC 791 §3.1):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|Version|  IHL  |Type of Service|          Total Length         |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|         Identification        |Flags|      Fragment Offset    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Time to Live |    Protocol   |         Header Checksum       |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                       Source Address                          |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Destination Address                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Options                    |    Padding    |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	ipv4VersionIHLOffset = 0
+	ipv4TOSOffset        = 1
+	ipv4TotalLenOffset   = 2
+	ipv4IDOffset         = 4
+	ipv4FlagsFragOffset  = 6
+	ipv4TTLOffset        = 8
+	ipv4ProtocolOffset   = 9
+	ipv4ChecksumOffset   = 10
+	ipv4SrcOffset        = 12
+	ipv4DstOffset        = 16
+)
+
 // IPv4 constants (RFC 791; IANA protocol numbers).
 const (
 	IPv4MinHeaderLen = 20
@@ -52,8 +82,8 @@ func parseIPv4(b []byte, verify bool) (IPv4, error) {
 	}
 	// Fast path: version 4, no options, not a fragment (or the first, at
 	// offset 0, which cannot overflow), a total length within the data.
-	tl := int(binary.BigEndian.Uint16(b[2:4]))
-	if b[0] == 0x45 && tl >= IPv4MinHeaderLen && tl <= len(b) && b[6]&0x1f == 0 && b[7] == 0 {
+	tl := int(binary.BigEndian.Uint16(b[ipv4TotalLenOffset:]))
+	if b[ipv4VersionIHLOffset] == 0x45 && tl >= IPv4MinHeaderLen && tl <= len(b) && b[ipv4FlagsFragOffset]&0x1f == 0 && b[ipv4FlagsFragOffset+1] == 0 {
 		if verify && checksum.Sum(b[:IPv4MinHeaderLen], 0) != 0xffff {
 			return nil, ErrIPv4Checksum
 		}
@@ -64,17 +94,17 @@ func parseIPv4(b []byte, verify bool) (IPv4, error) {
 
 // parseIPv4Slow checks each condition in turn, to report which one fails.
 func parseIPv4Slow(b []byte, verify bool) (IPv4, error) {
-	if b[0]>>4 != 4 {
+	if b[ipv4VersionIHLOffset]>>4 != 4 {
 		return nil, ErrIPv4Version
 	}
-	hl := int(b[0]&0xf) * 4
+	hl := int(b[ipv4VersionIHLOffset]&0xf) * 4
 	if hl < IPv4MinHeaderLen {
 		return nil, ErrIPv4HeaderLength
 	}
 	if hl > len(b) {
 		return nil, ErrIPv4HeaderTruncated
 	}
-	tl := int(binary.BigEndian.Uint16(b[2:4]))
+	tl := int(binary.BigEndian.Uint16(b[ipv4TotalLenOffset:]))
 	if tl < hl {
 		return nil, ErrIPv4TotalLength
 	}
@@ -87,7 +117,7 @@ func parseIPv4Slow(b []byte, verify bool) (IPv4, error) {
 	if hl > IPv4MinHeaderLen && !validIPv4Options(b[IPv4MinHeaderLen:hl]) {
 		return nil, ErrIPv4Options
 	}
-	if int(binary.BigEndian.Uint16(b[6:8])&0x1fff)*8+tl > IPv4MaxTotalLen {
+	if int(binary.BigEndian.Uint16(b[ipv4FlagsFragOffset:])&0x1fff)*8+tl > IPv4MaxTotalLen {
 		return nil, ErrIPv4FragmentTooBig
 	}
 	return IPv4(b[:tl]), nil
@@ -115,49 +145,51 @@ func validIPv4Options(o []byte) bool {
 }
 
 // Version returns the version field (4 for a parsed packet).
-func (ip IPv4) Version() uint8 { return ip[0] >> 4 }
+func (ip IPv4) Version() uint8 { return ip[ipv4VersionIHLOffset] >> 4 }
 
 // HeaderLen returns the header length in bytes, options included.
-func (ip IPv4) HeaderLen() int { return int(ip[0]&0xf) * 4 }
+func (ip IPv4) HeaderLen() int { return int(ip[ipv4VersionIHLOffset]&0xf) * 4 }
 
 // TOS returns the type-of-service octet (DSCP and ECN, RFC 2474 / 3168).
-func (ip IPv4) TOS() uint8 { return ip[1] }
+func (ip IPv4) TOS() uint8 { return ip[ipv4TOSOffset] }
 
 // TotalLen returns the total length field.
-func (ip IPv4) TotalLen() uint16 { return binary.BigEndian.Uint16(ip[2:4]) }
+func (ip IPv4) TotalLen() uint16 { return binary.BigEndian.Uint16(ip[ipv4TotalLenOffset:]) }
 
 // ID returns the identification field.
-func (ip IPv4) ID() uint16 { return binary.BigEndian.Uint16(ip[4:6]) }
+func (ip IPv4) ID() uint16 { return binary.BigEndian.Uint16(ip[ipv4IDOffset:]) }
 
 // Flags returns the 3-bit flags field (IPv4Flag…).
-func (ip IPv4) Flags() uint8 { return ip[6] >> 5 }
+func (ip IPv4) Flags() uint8 { return ip[ipv4FlagsFragOffset] >> 5 }
 
 // DontFragment reports the DF flag.
-func (ip IPv4) DontFragment() bool { return ip[6]&0x40 != 0 }
+func (ip IPv4) DontFragment() bool { return ip[ipv4FlagsFragOffset]&0x40 != 0 }
 
 // MoreFragments reports the MF flag.
-func (ip IPv4) MoreFragments() bool { return ip[6]&0x20 != 0 }
+func (ip IPv4) MoreFragments() bool { return ip[ipv4FlagsFragOffset]&0x20 != 0 }
 
 // FragmentOffset returns the fragment offset in bytes (the field × 8).
-func (ip IPv4) FragmentOffset() int { return int(binary.BigEndian.Uint16(ip[6:8])&0x1fff) * 8 }
+func (ip IPv4) FragmentOffset() int {
+	return int(binary.BigEndian.Uint16(ip[ipv4FlagsFragOffset:])&0x1fff) * 8
+}
 
 // IsFragment reports whether the packet is one fragment of a larger datagram.
 func (ip IPv4) IsFragment() bool { return ip.MoreFragments() || ip.FragmentOffset() != 0 }
 
 // TTL returns the time to live.
-func (ip IPv4) TTL() uint8 { return ip[8] }
+func (ip IPv4) TTL() uint8 { return ip[ipv4TTLOffset] }
 
 // Protocol returns the payload's protocol number (IPProtocol…).
-func (ip IPv4) Protocol() uint8 { return ip[9] }
+func (ip IPv4) Protocol() uint8 { return ip[ipv4ProtocolOffset] }
 
 // Checksum returns the header checksum field.
-func (ip IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(ip[10:12]) }
+func (ip IPv4) Checksum() uint16 { return binary.BigEndian.Uint16(ip[ipv4ChecksumOffset:]) }
 
 // Src returns the source address.
-func (ip IPv4) Src() IPv4Addr { return IPv4Addr(ip[12:16]) }
+func (ip IPv4) Src() IPv4Addr { return IPv4Addr(ip[ipv4SrcOffset : ipv4SrcOffset+4]) }
 
 // Dst returns the destination address.
-func (ip IPv4) Dst() IPv4Addr { return IPv4Addr(ip[16:20]) }
+func (ip IPv4) Dst() IPv4Addr { return IPv4Addr(ip[ipv4DstOffset : ipv4DstOffset+4]) }
 
 // Options returns the option bytes (padding included).
 func (ip IPv4) Options() []byte { return ip[IPv4MinHeaderLen:ip.HeaderLen()] }
@@ -179,42 +211,46 @@ func (ip IPv4) ChecksumValid() bool { return checksum.Sum(ip[:ip.HeaderLen()], 0
 func (ip IPv4) update16(off int, v uint16) {
 	old := binary.BigEndian.Uint16(ip[off : off+2])
 	binary.BigEndian.PutUint16(ip[off:off+2], v)
-	binary.BigEndian.PutUint16(ip[10:12], checksum.Update16(ip.Checksum(), old, v))
+	binary.BigEndian.PutUint16(ip[ipv4ChecksumOffset:], checksum.Update16(ip.Checksum(), old, v))
 }
 
 // SetTTL rewrites the TTL and updates the checksum incrementally (RFC 1624),
 // as a router decrementing TTL does (RFC 1812 §5.3.1).
-func (ip IPv4) SetTTL(ttl uint8) { ip.update16(8, uint16(ttl)<<8|uint16(ip[9])) }
+func (ip IPv4) SetTTL(ttl uint8) {
+	ip.update16(ipv4TTLOffset, uint16(ttl)<<8|uint16(ip[ipv4ProtocolOffset]))
+}
 
 // SetTOS rewrites the type-of-service octet, updating the checksum.
-func (ip IPv4) SetTOS(tos uint8) { ip.update16(0, uint16(ip[0])<<8|uint16(tos)) }
+func (ip IPv4) SetTOS(tos uint8) {
+	ip.update16(ipv4VersionIHLOffset, uint16(ip[ipv4VersionIHLOffset])<<8|uint16(tos))
+}
 
 // SetID rewrites the identification, updating the checksum.
-func (ip IPv4) SetID(id uint16) { ip.update16(4, id) }
+func (ip IPv4) SetID(id uint16) { ip.update16(ipv4IDOffset, id) }
 
 // SetTotalLen rewrites the total length, updating the checksum. The caller
 // keeps the slice's length consistent.
-func (ip IPv4) SetTotalLen(n uint16) { ip.update16(2, n) }
+func (ip IPv4) SetTotalLen(n uint16) { ip.update16(ipv4TotalLenOffset, n) }
 
 // SetSrc rewrites the source address, updating the checksum.
 func (ip IPv4) SetSrc(a IPv4Addr) {
-	old := binary.BigEndian.Uint32(ip[12:16])
-	copy(ip[12:16], a[:])
-	binary.BigEndian.PutUint16(ip[10:12], checksum.Update32(ip.Checksum(), old, a.Uint32()))
+	old := binary.BigEndian.Uint32(ip[ipv4SrcOffset:])
+	copy(ip[ipv4SrcOffset:ipv4SrcOffset+4], a[:])
+	binary.BigEndian.PutUint16(ip[ipv4ChecksumOffset:], checksum.Update32(ip.Checksum(), old, a.Uint32()))
 }
 
 // SetDst rewrites the destination address, updating the checksum.
 func (ip IPv4) SetDst(a IPv4Addr) {
-	old := binary.BigEndian.Uint32(ip[16:20])
-	copy(ip[16:20], a[:])
-	binary.BigEndian.PutUint16(ip[10:12], checksum.Update32(ip.Checksum(), old, a.Uint32()))
+	old := binary.BigEndian.Uint32(ip[ipv4DstOffset:])
+	copy(ip[ipv4DstOffset:ipv4DstOffset+4], a[:])
+	binary.BigEndian.PutUint16(ip[ipv4ChecksumOffset:], checksum.Update32(ip.Checksum(), old, a.Uint32()))
 }
 
 // SetChecksum recomputes the header checksum from scratch.
 func (ip IPv4) SetChecksum() {
 	hl := ip.HeaderLen()
-	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:12], checksum.Checksum(ip[:hl], 0))
+	ip[ipv4ChecksumOffset], ip[ipv4ChecksumOffset+1] = 0, 0
+	binary.BigEndian.PutUint16(ip[ipv4ChecksumOffset:], checksum.Checksum(ip[:hl], 0))
 }
 
 // IPv4Fields are the values EncodeIPv4 writes.
@@ -245,18 +281,18 @@ func EncodeIPv4(b []byte, f IPv4Fields) int {
 		panic("header: EncodeIPv4: fragment offset not a multiple of 8")
 	}
 	_ = b[hl-1]
-	b[0] = 4<<4 | uint8(hl/4)
-	b[1] = f.TOS
-	binary.BigEndian.PutUint16(b[2:4], f.TotalLen)
-	binary.BigEndian.PutUint16(b[4:6], f.ID)
-	binary.BigEndian.PutUint16(b[6:8], uint16(f.Flags&7)<<13|f.FragOffset/8)
-	b[8] = f.TTL
-	b[9] = f.Protocol
-	b[10], b[11] = 0, 0
-	copy(b[12:16], f.Src[:])
-	copy(b[16:20], f.Dst[:])
+	b[ipv4VersionIHLOffset] = 4<<4 | uint8(hl/4)
+	b[ipv4TOSOffset] = f.TOS
+	binary.BigEndian.PutUint16(b[ipv4TotalLenOffset:], f.TotalLen)
+	binary.BigEndian.PutUint16(b[ipv4IDOffset:], f.ID)
+	binary.BigEndian.PutUint16(b[ipv4FlagsFragOffset:], uint16(f.Flags&7)<<13|f.FragOffset/8)
+	b[ipv4TTLOffset] = f.TTL
+	b[ipv4ProtocolOffset] = f.Protocol
+	b[ipv4ChecksumOffset], b[ipv4ChecksumOffset+1] = 0, 0
+	copy(b[ipv4SrcOffset:ipv4SrcOffset+4], f.Src[:])
+	copy(b[ipv4DstOffset:ipv4DstOffset+4], f.Dst[:])
 	n := copy(b[IPv4MinHeaderLen:hl], f.Options)
 	clear(b[IPv4MinHeaderLen+n : hl])
-	binary.BigEndian.PutUint16(b[10:12], checksum.Checksum(b[:hl], 0))
+	binary.BigEndian.PutUint16(b[ipv4ChecksumOffset:], checksum.Checksum(b[:hl], 0))
 	return hl
 }

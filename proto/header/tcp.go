@@ -6,6 +6,37 @@ import (
 	"github.com/verinic/verinic/proto/checksum"
 )
 
+// Field offsets of the TCP header (RFC 9293 §3.1; CWR and ECE from RFC 3168):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|          Source Port          |       Destination Port        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                        Sequence Number                        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                    Acknowledgment Number                      |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Data |       |C|E|U|A|P|R|S|F|                               |
+//	| Offset| Rsrvd |W|C|R|C|S|S|Y|I|            Window             |
+//	|       |       |R|E|G|K|H|T|N|N|                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|           Checksum            |         Urgent Pointer        |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                           [Options]                           |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+const (
+	tcpSrcPortOffset    = 0
+	tcpDstPortOffset    = 2
+	tcpSeqOffset        = 4
+	tcpAckOffset        = 8
+	tcpDataOffsetOffset = 12
+	tcpFlagsOffset      = 13
+	tcpWindowOffset     = 14
+	tcpChecksumOffset   = 16
+	tcpUrgentOffset     = 18
+)
+
 // TCP header sizes (RFC 9293 §3.1).
 const (
 	TCPMinHeaderLen = 20
@@ -70,7 +101,7 @@ func parseTCP(b []byte, src, dst IPv4Addr, verify bool) (TCP, error) {
 	if len(b) < TCPMinHeaderLen {
 		return nil, ErrTCPTruncated
 	}
-	hl := int(b[12]>>4) * 4
+	hl := int(b[tcpDataOffsetOffset]>>4) * 4
 	if hl < TCPMinHeaderLen {
 		return nil, ErrTCPDataOffset
 	}
@@ -95,34 +126,34 @@ func parseTCP(b []byte, src, dst IPv4Addr, verify bool) (TCP, error) {
 }
 
 // SrcPort returns the source port.
-func (t TCP) SrcPort() uint16 { return binary.BigEndian.Uint16(t[0:2]) }
+func (t TCP) SrcPort() uint16 { return binary.BigEndian.Uint16(t[tcpSrcPortOffset:]) }
 
 // DstPort returns the destination port.
-func (t TCP) DstPort() uint16 { return binary.BigEndian.Uint16(t[2:4]) }
+func (t TCP) DstPort() uint16 { return binary.BigEndian.Uint16(t[tcpDstPortOffset:]) }
 
 // Seq returns the sequence number.
-func (t TCP) Seq() uint32 { return binary.BigEndian.Uint32(t[4:8]) }
+func (t TCP) Seq() uint32 { return binary.BigEndian.Uint32(t[tcpSeqOffset:]) }
 
 // Ack returns the acknowledgment number (meaningful when ACK is set).
-func (t TCP) Ack() uint32 { return binary.BigEndian.Uint32(t[8:12]) }
+func (t TCP) Ack() uint32 { return binary.BigEndian.Uint32(t[tcpAckOffset:]) }
 
 // DataOffset returns the data offset field: the header length in 32-bit words.
-func (t TCP) DataOffset() uint8 { return t[12] >> 4 }
+func (t TCP) DataOffset() uint8 { return t[tcpDataOffsetOffset] >> 4 }
 
 // HeaderLen returns the header length in bytes, options included.
-func (t TCP) HeaderLen() int { return int(t[12]>>4) * 4 }
+func (t TCP) HeaderLen() int { return int(t[tcpDataOffsetOffset]>>4) * 4 }
 
 // Flags returns the control bits.
-func (t TCP) Flags() TCPFlags { return TCPFlags(t[13]) }
+func (t TCP) Flags() TCPFlags { return TCPFlags(t[tcpFlagsOffset]) }
 
 // Window returns the window field, before any window scaling.
-func (t TCP) Window() uint16 { return binary.BigEndian.Uint16(t[14:16]) }
+func (t TCP) Window() uint16 { return binary.BigEndian.Uint16(t[tcpWindowOffset:]) }
 
 // Checksum returns the checksum field.
-func (t TCP) Checksum() uint16 { return binary.BigEndian.Uint16(t[16:18]) }
+func (t TCP) Checksum() uint16 { return binary.BigEndian.Uint16(t[tcpChecksumOffset:]) }
 
 // Urgent returns the urgent pointer.
-func (t TCP) Urgent() uint16 { return binary.BigEndian.Uint16(t[18:20]) }
+func (t TCP) Urgent() uint16 { return binary.BigEndian.Uint16(t[tcpUrgentOffset:]) }
 
 // OptionBytes returns the raw option bytes (padding included).
 func (t TCP) OptionBytes() []byte { return t[TCPMinHeaderLen:t.HeaderLen()] }
@@ -137,10 +168,10 @@ func (t TCP) Payload() []byte { return t[t.HeaderLen():] }
 // plus one for SYN and one for FIN (RFC 9293 §3.4).
 func (t TCP) SegmentLen() int {
 	n := len(t) - t.HeaderLen()
-	if t[13]&uint8(TCPFlagSYN) != 0 {
+	if t[tcpFlagsOffset]&uint8(TCPFlagSYN) != 0 {
 		n++
 	}
-	if t[13]&uint8(TCPFlagFIN) != 0 {
+	if t[tcpFlagsOffset]&uint8(TCPFlagFIN) != 0 {
 		n++
 	}
 	return n
@@ -173,18 +204,18 @@ func EncodeTCP(b []byte, f TCPFields, payloadLen int, src, dst IPv4Addr) int {
 		panic("header: EncodeTCP: segment longer than 65535 bytes")
 	}
 	_ = b[n-1]
-	binary.BigEndian.PutUint16(b[0:2], f.SrcPort)
-	binary.BigEndian.PutUint16(b[2:4], f.DstPort)
-	binary.BigEndian.PutUint32(b[4:8], f.Seq)
-	binary.BigEndian.PutUint32(b[8:12], f.Ack)
-	b[12] = uint8(hl/4) << 4
-	b[13] = uint8(f.Flags)
-	binary.BigEndian.PutUint16(b[14:16], f.Window)
-	b[16], b[17] = 0, 0
-	binary.BigEndian.PutUint16(b[18:20], f.Urgent)
+	binary.BigEndian.PutUint16(b[tcpSrcPortOffset:], f.SrcPort)
+	binary.BigEndian.PutUint16(b[tcpDstPortOffset:], f.DstPort)
+	binary.BigEndian.PutUint32(b[tcpSeqOffset:], f.Seq)
+	binary.BigEndian.PutUint32(b[tcpAckOffset:], f.Ack)
+	b[tcpDataOffsetOffset] = uint8(hl/4) << 4
+	b[tcpFlagsOffset] = uint8(f.Flags)
+	binary.BigEndian.PutUint16(b[tcpWindowOffset:], f.Window)
+	b[tcpChecksumOffset], b[tcpChecksumOffset+1] = 0, 0
+	binary.BigEndian.PutUint16(b[tcpUrgentOffset:], f.Urgent)
 	k := copy(b[TCPMinHeaderLen:hl], f.Options)
 	clear(b[TCPMinHeaderLen+k : hl])
 	c := checksum.Checksum(b[:n], checksum.PseudoHeaderSum(src, dst, IPProtocolTCP, uint16(n)))
-	binary.BigEndian.PutUint16(b[16:18], c)
+	binary.BigEndian.PutUint16(b[tcpChecksumOffset:], c)
 	return hl
 }

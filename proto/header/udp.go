@@ -6,6 +6,23 @@ import (
 	"github.com/verinic/verinic/proto/checksum"
 )
 
+// Field offsets of the UDP header (RFC 768):
+//
+//	 0      7 8     15 16    23 24    31
+//	+--------+--------+--------+--------+
+//	|     Source      |   Destination   |
+//	|      Port       |      Port       |
+//	+--------+--------+--------+--------+
+//	|                 |                 |
+//	|     Length      |    Checksum     |
+//	+--------+--------+--------+--------+
+const (
+	udpSrcPortOffset  = 0
+	udpDstPortOffset  = 2
+	udpLengthOffset   = 4
+	udpChecksumOffset = 6
+)
+
 // UDPHeaderLen is the size of the UDP header (RFC 768).
 const UDPHeaderLen = 8
 
@@ -38,7 +55,7 @@ func ParseUDPVerified(b []byte) (UDP, error) {
 	if len(b) < UDPHeaderLen {
 		return nil, ErrUDPTruncated
 	}
-	n := int(binary.BigEndian.Uint16(b[4:6]))
+	n := int(binary.BigEndian.Uint16(b[udpLengthOffset:]))
 	if n < UDPHeaderLen || n > len(b) {
 		return nil, ErrUDPLength
 	}
@@ -46,16 +63,16 @@ func ParseUDPVerified(b []byte) (UDP, error) {
 }
 
 // SrcPort returns the source port.
-func (u UDP) SrcPort() uint16 { return binary.BigEndian.Uint16(u[0:2]) }
+func (u UDP) SrcPort() uint16 { return binary.BigEndian.Uint16(u[udpSrcPortOffset:]) }
 
 // DstPort returns the destination port.
-func (u UDP) DstPort() uint16 { return binary.BigEndian.Uint16(u[2:4]) }
+func (u UDP) DstPort() uint16 { return binary.BigEndian.Uint16(u[udpDstPortOffset:]) }
 
 // Length returns the length field (header plus data).
-func (u UDP) Length() uint16 { return binary.BigEndian.Uint16(u[4:6]) }
+func (u UDP) Length() uint16 { return binary.BigEndian.Uint16(u[udpLengthOffset:]) }
 
 // Checksum returns the checksum field (0: none was computed).
-func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[6:8]) }
+func (u UDP) Checksum() uint16 { return binary.BigEndian.Uint16(u[udpChecksumOffset:]) }
 
 // Payload returns the data.
 func (u UDP) Payload() []byte { return u[UDPHeaderLen:u.Length()] }
@@ -70,14 +87,14 @@ func EncodeUDP(b []byte, srcPort, dstPort uint16, payloadLen int, src, dst IPv4A
 		panic("header: EncodeUDP: datagram longer than 65535 bytes")
 	}
 	_ = b[n-1]
-	binary.BigEndian.PutUint16(b[0:2], srcPort)
-	binary.BigEndian.PutUint16(b[2:4], dstPort)
-	binary.BigEndian.PutUint16(b[4:6], uint16(n))
-	b[6], b[7] = 0, 0
+	binary.BigEndian.PutUint16(b[udpSrcPortOffset:], srcPort)
+	binary.BigEndian.PutUint16(b[udpDstPortOffset:], dstPort)
+	binary.BigEndian.PutUint16(b[udpLengthOffset:], uint16(n))
+	b[udpChecksumOffset], b[udpChecksumOffset+1] = 0, 0
 	c := checksum.Checksum(b[:n], checksum.PseudoHeaderSum(src, dst, IPProtocolUDP, uint16(n)))
 	if c == 0 {
 		c = 0xffff
 	}
-	binary.BigEndian.PutUint16(b[6:8], c)
+	binary.BigEndian.PutUint16(b[udpChecksumOffset:], c)
 	return UDPHeaderLen
 }
