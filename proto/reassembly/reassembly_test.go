@@ -101,6 +101,12 @@ func TestOverlapDropsDatagram(t *testing.T) {
 	if r.Counters().Overlaps.Load() != 1 || r.InProgress() != 0 || r.MemoryInUse() != 0 {
 		t.Fatalf("after overlap: overlaps=%d inprogress=%d mem=%d", r.Counters().Overlaps.Load(), r.InProgress(), r.MemoryInUse())
 	}
+	// Later fragments of the dropped datagram are discarded (a tombstone
+	// until its timeout), not kept as a new datagram.
+	if out, _ := r.Add(k, hdr(1), 0, true, data[:32], t0, nil); out != Dropped || r.Counters().AfterDrop.Load() != 1 || r.MemoryInUse() != 0 {
+		t.Fatalf("fragment after the drop: %v, after_drop %d", out, r.Counters().AfterDrop.Load())
+	}
+	k = Key{ID: 2, Proto: 17}
 	// Exact duplicate: ignored, datagram kept.
 	r.Add(k, hdr(1), 0, true, data[:32], t0, nil)
 	if out, _ := r.Add(k, hdr(1), 0, true, data[:32], t0, nil); out != Duplicate {
@@ -193,5 +199,82 @@ func TestTimeoutQuoteCapped(t *testing.T) {
 	q.Run(t0.Add(time.Hour))
 	if len(quoted) != QuoteMax {
 		t.Fatalf("quote of %d bytes, want %d", len(quoted), QuoteMax)
+	}
+}
+
+// A datagram dropped for having more than MaxFragments fragments leaves no
+// memory behind: its later (tail) fragments are discarded on arrival, not
+// kept as a new datagram until the timeout (issue 12).
+func TestTooManyFragmentsTailHoldsNothing(t *testing.T) {
+	var q timer.Queue
+	r := New(Config{MaxFragments: 64}, &q)
+	k := Key{Src: [4]byte{10, 0, 0, 1}, ID: 5, Proto: 17}
+	for i := 0; i < 100; i++ {
+		r.Add(k, hdr(5), i*16, true, make([]byte, 8), t0, nil)
+	}
+	c := r.Counters()
+	if c.TooManyFrags.Load() != 1 || r.MemoryInUse() != 0 || r.InProgress() != 0 {
+		t.Fatalf("after 100 fragments: too many %d, memory %d, in progress %d; want 1, 0, 0", c.TooManyFrags.Load(), r.MemoryInUse(), r.InProgress())
+	}
+	if c.AfterDrop.Load() != 35 {
+		t.Fatalf("tail fragments discarded: %d, want 35", c.AfterDrop.Load())
+	}
+	// After the timeout the identification is free again.
+	q.Run(t0.Add(DefaultTimeout))
+	if out, _ := r.Add(k, hdr(5), 0, false, make([]byte, 8), t0.Add(DefaultTimeout), nil); out != Complete {
+		t.Fatalf("after the timeout: %v, want Complete", out)
+	}
+}
+
+// Tiny fragments in order share arena blocks (as Linux chains them into
+// runs): 64 fragments of 8 bytes hold one 2 KiB block, not 64.
+func TestTinyFragmentsShareBlocks(t *testing.T) {
+	var q timer.Queue
+	r := New(Config{}, &q)
+	k := Key{Src: [4]byte{10, 0, 0, 1}, ID: 6, Proto: 17}
+	for i := 0; i < 63; i++ {
+		if out, _ := r.Add(k, hdr(6), i*8, true, make([]byte, 8), t0, nil); out != Queued {
+			t.Fatalf("fragment %d: %v", i, out)
+		}
+	}
+	if r.MemoryInUse() != DefaultBlockSize {
+		t.Fatalf("63 in-order 8-byte fragments hold %d bytes, want one block (%d)", r.MemoryInUse(), DefaultBlockSize)
+	}
+	// A duplicate inside the run is a duplicate (Linux: IPFRAG_DUP).
+	if out, _ := r.Add(k, hdr(6), 80, true, make([]byte, 8), t0, nil); out != Duplicate {
+		t.Fatalf("duplicate inside a run: %v", out)
+	}
+	data := make([]byte, 8)
+	data[0] = 9
+	out, ip := r.Add(k, hdr(6), 63*8, false, data, t0, nil)
+	if out != Complete || len(ip) != 20+64*8 || ip[20+63*8] != 9 {
+		t.Fatalf("last fragment: %v, %d bytes", out, len(ip))
+	}
+}
+
+// One source's fragments cannot take more than its share (a quarter of the
+// datagrams and of the memory): a flood from one source evicts its own
+// datagrams, and another source's complete.
+func TestPerSourceShare(t *testing.T) {
+	var q timer.Queue
+	r := New(Config{MaxBytes: 64 * DefaultBlockSize, MaxDatagrams: 16}, &q)
+	flood := [4]byte{10, 0, 0, 66}
+	good := [4]byte{10, 0, 0, 1}
+	payload := make([]byte, 3*1480)
+	done := 0
+	for round := 0; round < 50; round++ {
+		k := Key{Src: good, ID: uint16(round), Proto: 17}
+		for f := 0; f < 3; f++ {
+			for j := 0; j < 40; j++ {
+				fk := Key{Src: flood, ID: uint16(round*40 + j), Proto: 17}
+				r.Add(fk, hdr(1), 8*(j%100), true, make([]byte, 1480), t0, nil)
+			}
+			if out, _ := r.Add(k, hdr(2), f*1480, f < 2, payload[f*1480:(f+1)*1480], t0, nil); out == Complete {
+				done++
+			}
+		}
+	}
+	if done != 50 {
+		t.Fatalf("%d of 50 datagrams from the other source reassembled under the flood (%+v)", done, r.Counters())
 	}
 }

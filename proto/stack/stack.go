@@ -627,6 +627,7 @@ func (s *Stack) Counters() Counters {
 			c.v[ReasmTimeouts] += rc.Timeouts.Load()
 			c.v[ReasmEvicted] += rc.MemoryEvicted.Load()
 			c.v[ReasmNoMemory] += rc.NoMemory.Load()
+			c.v[ReasmAfterDrop] += rc.AfterDrop.Load()
 			c.v[ReasmMemory] += uint64(lp.reasm.MemoryInUse())
 		}
 		if dc, ok := n.link.(link.DropCounter); ok {

@@ -471,3 +471,45 @@ func TestICMPTimestampAnswered(t *testing.T) {
 	}
 	tsharkClean(t, sent.writePcap(t, t.TempDir()))
 }
+
+// Fragmented datagrams from one source keep being reassembled while
+// another source floods fragments that never complete: each source may
+// hold at most a quarter of the reassembly slots and memory, and eviction
+// takes the flooder's datagrams (reassembly.Config.MaxDatagramsPerSource,
+// MaxBytesPerSource).
+func TestFragmentFloodFromOneSourceSparesOthers(t *testing.T) {
+	p := newPair(t, true, memlink.Faults{}, memlink.Faults{}, Config{})
+	p.settle()
+	srv, _ := p.b.ListenUDP(netipAddrPort(7))
+	flood := func(round, n int) {
+		for j := 0; j < n; j++ {
+			f := ipFrame(17, uint16(round*1000+j), 8*(j%500), true, make([]byte, 1480))
+			ip := header.IPv4(f[14:])
+			copy(ip[12:16], []byte{10, 0, 0, 66})
+			ip.SetChecksum()
+			p.la.Inject(f)
+		}
+	}
+	data := udpPayload(7, make([]byte, 3*1480-8))
+	got := 0
+	for round := 0; round < 20; round++ {
+		for f := 0; f < 3; f++ {
+			flood(round*3+f, 300)
+			p.la.Inject(ipFrame(17, uint16(40000+round), f*1480, f < 2, data[f*1480:(f+1)*1480]))
+			p.settle()
+		}
+		buf := make([]byte, 5000)
+		for srv.Queued() > 0 {
+			if n, _, err := srv.ReadFrom(buf); err == nil && n == 3*1480-8 {
+				got++
+			}
+		}
+	}
+	c := p.b.Counters()
+	if got != 20 {
+		t.Fatalf("%d of 20 fragmented datagrams got through a flood from another source (B: %v)", got, nonZero(c))
+	}
+	if used, limit := p.b.ReassemblyMemory(); used > limit/4+limit/64 {
+		t.Fatalf("the flooder holds %d of %d bytes of reassembly memory, more than its quarter", used, limit)
+	}
+}
