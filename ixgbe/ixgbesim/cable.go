@@ -94,7 +94,16 @@ type cableEnd struct {
 	out *direction
 }
 
-func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame) }
+func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame, false) }
+
+// fcsTransmitter is a Link that can carry the sender's word that a frame's
+// FCS is the one its MAC computed over these bytes.
+type fcsTransmitter interface {
+	Link
+	transmitFCS(frame []byte, fcsGood bool)
+}
+
+func (e *cableEnd) transmitFCS(frame []byte, fcsGood bool) { e.out.send(frame, fcsGood) }
 
 // TryTransmit implements tryTransmitter: it sends only if neither the
 // clock's nor the direction's lock is held elsewhere, so that a MAC may
@@ -203,7 +212,7 @@ func (d *direction) roll(p float64) bool {
 	return p > 0 && d.rng.Float64() < p
 }
 
-func (d *direction) send(frame []byte) {
+func (d *direction) send(frame []byte, fcsGood bool) {
 	// The clock is read before d.mu is taken: the clock's lock is taken
 	// before d.mu when the clock polls the delay line. A fault-free
 	// direction delivers at once and needs no time (nor the virtual
@@ -214,7 +223,7 @@ func (d *direction) send(frame []byte) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.sendLocked(frame, now)
+	d.sendLocked(frame, now, fcsGood)
 }
 
 // trySend is send without waiting. It reports false, sending nothing, if
@@ -228,7 +237,7 @@ func (d *direction) send(frame []byte) {
 func (d *direction) trySend(frame []byte) bool {
 	if now, ok := d.clock.tryNow(); ok && d.mu.TryLock() {
 		defer d.mu.Unlock()
-		d.sendLocked(frame, now)
+		d.sendLocked(frame, now, false)
 		return true
 	}
 	if !d.faultFree {
@@ -246,7 +255,10 @@ func (d *direction) trySend(frame []byte) bool {
 	return true
 }
 
-func (d *direction) sendLocked(frame []byte, now time.Time) {
+// sendLocked carries a frame; fcsGood says its FCS is known to match (the
+// sending MAC computed it), which holds on delivery only if the frame goes
+// straight through unchanged.
+func (d *direction) sendLocked(frame []byte, now time.Time, fcsGood bool) {
 	d.stats.Offered++
 	if !d.c.up.Load() {
 		d.stats.LinkDown++
@@ -264,6 +276,7 @@ func (d *direction) sendLocked(frame []byte, now time.Time) {
 		d.scratch = buf[:0]
 	}
 	if len(buf) > 0 && d.roll(d.f.Corrupt) {
+		fcsGood = false
 		pos := d.rng.IntN(len(buf))
 		buf[pos] ^= byte(1 + d.rng.IntN(255))
 		d.stats.Corrupted++
@@ -286,7 +299,11 @@ func (d *direction) sendLocked(frame []byte, now time.Time) {
 			d.heldDue = now.Add(d.f.ReorderHold)
 			d.stats.Reordered++
 		default:
-			d.emit(buf, now)
+			if d.f.Delay <= 0 {
+				d.deliverFCS(buf, fcsGood)
+			} else {
+				d.emit(buf, now)
+			}
 		}
 	}
 }
@@ -308,9 +325,11 @@ func (d *direction) emit(b []byte, now time.Time) {
 	d.stats.Delayed++
 }
 
-func (d *direction) deliver(b []byte) {
+func (d *direction) deliver(b []byte) { d.deliverFCS(b, false) }
+
+func (d *direction) deliverFCS(b []byte, fcsGood bool) {
 	d.stats.Delivered++
-	if d.to.Receive(b) {
+	if d.to.receive(b, fcsGood) {
 		d.stats.Accepted++
 	}
 }

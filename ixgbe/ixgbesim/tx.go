@@ -27,6 +27,45 @@ type txQueue struct {
 	pending   []uint32
 	npending  int
 	cancelled []bool // pending write-back of slot i superseded by a repost
+
+	// Statistics of the frames sent in the current burst, added to the
+	// registers once at its end (stepTxN): one atomic add per counter per
+	// burst instead of per frame.
+	st txStats
+}
+
+// txStats accumulates a burst's transmit statistics (8.2.3.23).
+type txStats struct {
+	pkts, bytes uint64
+	ptc         [len(ptcRegs)]uint32
+	bptc, mptc  uint32
+}
+
+// flushStats adds the burst's statistics to the registers.
+func (q *txQueue) flushStats() {
+	s := &q.st
+	if s.pkts == 0 {
+		return
+	}
+	n := q.n
+	n.count(regs.GPTC, uint32(s.pkts))
+	n.count(regs.TPT, uint32(s.pkts))
+	n.count64(pairGOTC, s.bytes)
+	for i, c := range s.ptc {
+		if c != 0 {
+			n.count(ptcRegs[i], c)
+		}
+	}
+	if s.bptc != 0 {
+		n.count(regs.BPTC, s.bptc)
+	}
+	if s.mptc != 0 {
+		n.count(regs.MPTC, s.mptc)
+	}
+	st := n.statIndex(regs.TQSM, q.idx)
+	n.count(regs.QPTC(st), uint32(s.pkts))
+	n.count64(pairQBTC0+st, s.bytes)
+	*s = txStats{}
 }
 
 func (n *NIC) writeTXDCTL(q int, c *atomic.Uint32, v uint32) {
@@ -161,7 +200,9 @@ func (n *NIC) stepTxN(qi, budget int) int {
 	tail := n.reg(regs.TDT(qi))
 	if !q.tailSeen || tail != q.lastTail {
 		q.lastTail, q.tailSeen = tail, true
-		n.tr.Record(trace.Event{Kind: trace.DevTailRead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: tail})
+		if n.tr != nil {
+			n.tr.Record(trace.Event{Kind: trace.DevTailRead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: tail})
+		}
 	}
 	wthresh := int(n.reg(regs.TXDCTL(qi)) & regs.TXDCTL_WTHRESH >> regs.TXDCTL_WTHRESH_SHIFT)
 	done := 0
@@ -184,6 +225,7 @@ func (n *NIC) stepTxN(qi, budget int) int {
 		headReg.Store(head)
 	}
 	if done > 0 {
+		q.flushStats()
 		n.raiseQueueInterrupt(qi, 1)
 	}
 	return done
@@ -213,7 +255,9 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	addr := load64(d, regs.TXD_BUFFER_ADDR)
 	ctl := load32(d, regs.TXD_CMD_TYPE_LEN)
 	length := int(ctl & regs.TXD_DTALEN_MASK)
-	n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
+	if n.tr != nil {
+		n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
+	}
 	q.owner.fetched(head, d)
 
 	isData := true
@@ -261,7 +305,9 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		q.ifcs = q.ifcs || ctl&regs.TXD_DCMD_IFCS != 0
 		copy(q.frame[q.frameLen:], src)
 		q.frameLen += length
-		n.tr.Record(trace.Event{Kind: trace.DevDMA, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
+		if n.tr != nil {
+			n.tr.Record(trace.Event{Kind: trace.DevDMA, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
+		}
 	}
 	if isData && eop {
 		if !q.badFrame {
@@ -281,7 +327,9 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	if q.npending > 0 && q.npending >= wthresh {
 		q.flushWriteBacks(next)
 	}
-	n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: next})
+	if n.tr != nil {
+		n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: next})
+	}
 	return next, true
 }
 
@@ -295,26 +343,31 @@ func (q *txQueue) send() {
 		clear(q.frame[l:60]) // pad to 64 bytes with the FCS (8.2.3.22.8)
 		l = 60
 	}
-	if q.ifcs && hl&regs.HLREG0_TXCRCEN != 0 {
+	fcs := q.ifcs && hl&regs.HLREG0_TXCRCEN != 0
+	if fcs {
 		binary.LittleEndian.PutUint32(q.frame[l:], crc32.ChecksumIEEE(q.frame[:l]))
 		l += 4
 	}
 	frame := q.frame[:l]
-	n.count(regs.GPTC, 1)
-	n.count(regs.TPT, 1)
-	n.count64(pairGOTC, uint64(l))
-	n.count(ptcReg(l), 1)
+	s := &q.st
+	s.pkts++
+	s.bytes += uint64(l)
+	s.ptc[sizeBucket(l)]++
 	if l >= 6 && frame[0]&1 != 0 {
 		if frame[0]&frame[1]&frame[2]&frame[3]&frame[4]&frame[5] == 0xFF {
-			n.count(regs.BPTC, 1)
+			s.bptc++
 		} else {
-			n.count(regs.MPTC, 1)
+			s.mptc++
 		}
 	}
-	st := n.statIndex(regs.TQSM, q.idx)
-	n.count(regs.QPTC(st), 1)
-	n.count64(pairQBTC0+st, uint64(l))
-	if w := n.wire(); w != nil {
+	switch w := n.wire().(type) {
+	case nil:
+	case fcsTransmitter:
+		// The MAC computed this FCS itself: a wire that delivers the
+		// frame unchanged can tell the receiver so, sparing it a second
+		// CRC over the same bytes.
+		w.transmitFCS(frame, fcs)
+	default:
 		w.Transmit(frame)
 	}
 }
@@ -335,7 +388,9 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 		if q.cancelled[i] {
 			continue
 		}
-		n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.TX, Dev: n.dev, Queue: uint16(q.idx), Index: i})
+		if n.tr != nil {
+			n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.TX, Dev: n.dev, Queue: uint16(q.idx), Index: i})
+		}
 		if headWB {
 			continue
 		}
