@@ -125,6 +125,12 @@ func word(b []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off]))
 
 func load32(b []byte, off int) uint32     { return atomic.LoadUint32(word(b, off)) }
 func store32(b []byte, off int, v uint32) { atomic.StoreUint32(word(b, off), v) }
+
+// storePlain32 is a plain store of a write-back word that the atomic store
+// of the status word (DD) publishes afterwards: the driver reads it only
+// after its atomic load saw DD, so it needs no ordering of its own (and an
+// atomic store is a locked XCHG on amd64).
+func storePlain32(b []byte, off int, v uint32) { *word(b, off) = v }
 func load64(b []byte, off int) uint64 {
 	return uint64(load32(b, off)) | uint64(load32(b, off+4))<<32
 }

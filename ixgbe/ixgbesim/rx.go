@@ -144,7 +144,6 @@ func sizeBucket(l int) int {
 // prcReg returns the PRCxx counter for a received frame of l bytes.
 func prcReg(l int) uint32 { return prcRegs[sizeBucket(l)] }
 
-
 // l2Filter applies the destination-address filters (datasheet 7.1.1.1):
 // broadcast with FCTRL.BAM; multicast with FCTRL.MPE or an MTA hit; unicast
 // with FCTRL.UPE or a valid RAL/RAH match.
@@ -416,14 +415,14 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		if legacy {
 			// Legacy write-back (7.1.5): length at bytes 8-9, status at
 			// byte 12, errors at 13, VLAN at 14-15.
-			store32(d, 8, uint32(chunk))
+			storePlain32(d, 8, uint32(chunk))
 			store32(d, 12, status)
 		} else {
 			// Advanced write-back (7.1.6.2): the status word is stored
 			// last, so DD publishes the rest.
-			store32(d, regs.RXD_WB_PKT_INFO, uint32(e.rssType)|uint32(e.ptype)<<4)
-			store32(d, regs.RXD_WB_RSS, e.hash)
-			store32(d, regs.RXD_WB_LENGTH, uint32(chunk))
+			storePlain32(d, regs.RXD_WB_PKT_INFO, uint32(e.rssType)|uint32(e.ptype)<<4)
+			storePlain32(d, regs.RXD_WB_RSS, e.hash)
+			storePlain32(d, regs.RXD_WB_LENGTH, uint32(chunk))
 			store32(d, regs.RXD_WB_STATUS_ERROR, status)
 		}
 		head = (idx + 1) % size
