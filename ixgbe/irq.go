@@ -3,6 +3,7 @@ package ixgbe
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/verinic/verinic/ixgbe/regs"
@@ -20,7 +21,37 @@ type Interrupts interface {
 
 // irqState is the interrupt mode of a NIC: RX queue q raises vector q.
 type irqState struct {
-	src Interrupts
+	src  Interrupts
+	q    []napiQueue
+	stop chan struct{} // closed by Close: notifier goroutines end
+}
+
+// napiQueue hands a queue's interrupt back to its notifier goroutine once
+// the poller has found the queue empty.
+type napiQueue struct {
+	polling atomic.Bool   // the vector fired and stays masked while the poller works
+	rearm   chan struct{} // RxBatch found the queue empty: unmask again
+}
+
+// idle is called by RxBatch when queue q had nothing: if its notifier is
+// waiting for that, it unmasks the vector again (NAPI's napi_complete).
+func (s *irqState) idle(q int) {
+	nq := &s.q[q]
+	if nq.polling.Load() && nq.polling.CompareAndSwap(true, false) {
+		select {
+		case nq.rearm <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// close ends the notifier goroutines.
+func (s *irqState) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
 }
 
 // EnableInterrupts puts the RX queues in interrupt mode over src (datasheet
@@ -58,7 +89,13 @@ func (n *NIC) EnableInterrupts(src Interrupts, itr time.Duration) error {
 	}
 	n.dev.Write32(regs.EIAC, n.dev.Read32(regs.EIAC)|mask)
 	n.dev.Write32(regs.EIAM, n.dev.Read32(regs.EIAM)|mask)
-	n.irq.Store(&irqState{src: src})
+	st := &irqState{src: src, q: make([]napiQueue, len(n.rx)), stop: make(chan struct{})}
+	for q := range st.q {
+		st.q[q].rearm = make(chan struct{}, 1)
+	}
+	if old := n.irq.Swap(st); old != nil {
+		old.close()
+	}
 	return nil
 }
 
@@ -87,23 +124,36 @@ func (n *NIC) WaitRx(q int, timeout time.Duration) (bool, error) {
 	return c > 0, err
 }
 
-// SetRxNotify implements link.RxNotifier when interrupts are enabled: a
-// goroutine per queue waits on its vector (WaitRx) and calls wake, so the
-// stack's idle poll loop blocks until a frame arrives. The goroutine ends
-// when the interrupt source reports an error (closed).
-func (n *NIC) SetRxNotify(q int, wake func()) {
-	if n.irq.Load() == nil || uint(q) >= uint(len(n.rx)) {
-		return
+// SetRxNotify implements link.RxNotifier when interrupts are enabled (it
+// reports false, and does nothing, otherwise): a goroutine per queue
+// unmasks the queue's vector and waits on it (WaitRx), calls wake when it
+// fires, and then leaves the vector masked until RxBatch finds the queue
+// empty (NAPI: no interrupts while the poller has work; unmask when it is
+// idle, and a frame that came in between fires at once). The goroutine
+// ends when the NIC closes or the interrupt source fails.
+func (n *NIC) SetRxNotify(q int, wake func()) bool {
+	st := n.irq.Load()
+	if st == nil || uint(q) >= uint(len(n.rx)) {
+		return false
 	}
+	nq := &st.q[q]
 	go func() {
 		for {
 			fired, err := n.WaitRx(q, -1)
 			if err != nil {
 				return
 			}
-			if fired {
-				wake()
+			if !fired {
+				continue
+			}
+			nq.polling.Store(true)
+			wake()
+			select {
+			case <-nq.rearm:
+			case <-st.stop:
+				return
 			}
 		}
 	}()
+	return true
 }

@@ -467,6 +467,9 @@ func (n *NIC) Close() error {
 	if n.is(stateClosed) {
 		return nil
 	}
+	if st := n.irq.Swap(nil); st != nil {
+		st.close()
+	}
 	err := n.stopLocked()
 	var outstanding []string
 	for i, q := range n.rx {

@@ -90,7 +90,13 @@ func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) {
 	if uint(q) >= uint(len(n.rx)) {
 		return 0, ErrBadQueue
 	}
-	return n.rx[q].receive(pkts)
+	k, err := n.rx[q].receive(pkts)
+	if k == 0 {
+		if st := n.irq.Load(); st != nil {
+			st.idle(q) // interrupt mode: unmask the queue's vector (irq.go)
+		}
+	}
+	return k, err
 }
 
 func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {

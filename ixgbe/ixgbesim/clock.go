@@ -195,7 +195,11 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) {
 		now = time.Now()
 	}
 	c.seq++
-	heap.Push(&c.timers, timer{at: now.Add(d), seq: c.seq, f: f})
+	// Append and sift up (heap.Fix) rather than heap.Push, which boxes
+	// the timer in an interface: an allocation per timer (EITR arms one
+	// per throttled message).
+	c.timers = append(c.timers, timer{at: now.Add(d), seq: c.seq, f: f})
+	heap.Fix(&c.timers, len(c.timers)-1)
 	c.nextDue.Store(c.timers[0].at.UnixNano())
 }
 
@@ -236,7 +240,7 @@ func (c *Clock) RunDue() {
 			now = time.Now()
 		}
 		if len(c.timers) > 0 && !c.timers[0].at.After(now) {
-			t := heap.Pop(&c.timers).(timer)
+			t := c.timers.popMin()
 			c.storeNextLocked()
 			c.mu.Unlock()
 			t.f()
@@ -295,6 +299,20 @@ func (h timerHeap) Less(i, j int) bool {
 }
 func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
+// popMin removes and returns the earliest timer without boxing it.
+func (h *timerHeap) popMin() timer {
+	old := *h
+	t := old[0]
+	last := len(old) - 1
+	old[0] = old[last]
+	old[last] = timer{}
+	*h = old[:last]
+	if last > 0 {
+		heap.Fix(h, 0)
+	}
+	return t
+}
+
 func (h *timerHeap) Pop() any {
 	old := *h
 	t := old[len(old)-1]

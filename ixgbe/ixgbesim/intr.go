@@ -58,12 +58,15 @@ type Interrupts struct {
 	last     [NumVectors]int64
 	fired    [NumVectors]bool // a message has been sent (last is valid)
 	deferred [NumVectors]bool
+	dcauses  [NumVectors]uint32 // causes of the held-back message
+	expireFn [NumVectors]func() // preallocated: no allocation per message
 }
 
 func (in *Interrupts) init(n *NIC) {
 	in.n = n
 	for v := range in.ch {
 		in.ch[v] = make(chan struct{}, 1)
+		in.expireFn[v] = func() { in.expire(v) }
 	}
 	in.closed = make(chan struct{})
 }
@@ -175,9 +178,10 @@ func (in *Interrupts) fireLocked(v int, causes uint32) {
 	if iv := time.Duration(n.reg(regs.EITR(v))>>3&0x1FF) * eitrUnit; iv > 0 && in.fired[v] {
 		now := n.clock.nowNanoNoLock()
 		if wait := in.last[v] + int64(iv) - now; wait > 0 {
+			in.dcauses[v] |= causes
 			if !in.deferred[v] {
 				in.deferred[v] = true
-				n.clock.AfterFunc(time.Duration(wait), func() { in.expire(v, causes) })
+				n.clock.AfterFunc(time.Duration(wait), in.expireFn[v])
 			}
 			return
 		}
@@ -201,10 +205,12 @@ func (in *Interrupts) fireLocked(v int, causes uint32) {
 
 // expire ends an EITR interval: the held-back message goes out if its
 // causes are still pending and unmasked.
-func (in *Interrupts) expire(v int, causes uint32) {
+func (in *Interrupts) expire(v int) {
 	n := in.n
 	in.mu.Lock()
 	in.deferred[v] = false
+	causes := in.dcauses[v]
+	in.dcauses[v] = 0
 	in.mu.Unlock()
 	if causes == 0 {
 		n.intrEval(0)
