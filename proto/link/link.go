@@ -32,8 +32,11 @@ type Link interface {
 // arrive for a queue (an interrupt, or the in-memory wire's enqueue), so an
 // idle poll loop wakes at once instead of at its next idle poll. wake must
 // be cheap and non-blocking; the link may call it from any goroutine.
+// SetRxNotify reports whether the link will call wake for every frame that
+// arrives on q while the loop is idle (a NIC in polling mode reports false):
+// only then may an idle loop block until its next timer.
 type RxNotifier interface {
-	SetRxNotify(q int, wake func())
+	SetRxNotify(q int, wake func()) bool
 }
 
 // DropCounter is implemented by links over a device that drops received

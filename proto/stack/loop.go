@@ -10,6 +10,7 @@ import (
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/proto/arp"
 	"github.com/verinic/verinic/proto/checksum"
+	"github.com/verinic/verinic/proto/clock"
 	"github.com/verinic/verinic/proto/header"
 	"github.com/verinic/verinic/proto/reassembly"
 	"github.com/verinic/verinic/proto/socket"
@@ -50,6 +51,7 @@ type Loop struct {
 	handoff      *socket.DatagramQueue // datagrams from application goroutines
 	handoffSpace socket.Notifier       // signalled when the loop frees hand-off space
 	wakeC        chan struct{}
+	notified     bool // the link wakes the loop for every frame (link.RxNotifier)
 
 	pending    []pendingPkt
 	pendingGen uint64
@@ -109,7 +111,7 @@ func (lp *Loop) run(stop <-chan struct{}) {
 			runtime.Gosched()
 			continue
 		}
-		t.Reset(sleep)
+		t.Reset(lp.idleSleep(sleep))
 		select {
 		case <-stop:
 			t.Stop()
@@ -119,6 +121,23 @@ func (lp *Loop) run(stop <-chan struct{}) {
 		case <-t.C:
 		}
 	}
+}
+
+// idleSleep is how long an idle loop may block: until its next timer when
+// the link wakes it for every frame (an interrupt, the in-memory wire) and
+// it has nothing waiting for transmit ring space, otherwise sleep (the
+// loop then polls the ring again).
+func (lp *Loop) idleSleep(sleep time.Duration) time.Duration {
+	if !lp.notified || len(lp.tx) > 0 || lp.s.clock != clock.Real {
+		// A fake clock's timers fall due when a test advances it, which
+		// wakes nobody: keep polling.
+		return sleep
+	}
+	next, ok := lp.timers.Next()
+	if !ok {
+		return lp.s.cfg.Housekeeping
+	}
+	return max(next.Sub(lp.s.clock.Now()), sleep)
 }
 
 // release frees frames the loop still holds (after its goroutine ended).

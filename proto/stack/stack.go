@@ -258,7 +258,7 @@ func (s *Stack) AddNIC(l link.Link, cfg NICConfig) (*NIC, error) {
 	n.mtu = cfg.MTU
 	if rn, ok := l.(link.RxNotifier); ok {
 		for q, lp := range n.loops {
-			rn.SetRxNotify(q, lp.wake)
+			lp.notified = rn.SetRxNotify(q, lp.wake)
 		}
 	}
 	n.addrs.Store(&[]netip.Prefix{})

@@ -246,10 +246,12 @@ func (e *Endpoint) send(frame []byte) {
 
 // SetRxNotify implements link.RxNotifier: wake runs whenever a frame is put
 // on the wire for queue q.
-func (e *Endpoint) SetRxNotify(q int, wake func()) {
+func (e *Endpoint) SetRxNotify(q int, wake func()) bool {
 	if q >= 0 && q < len(e.in) {
 		e.in[q].notify.Store(&wake)
+		return true
 	}
+	return false
 }
 
 func (e *Endpoint) enqueue(w *wireQueue, frame []byte, flip int, corrupt bool) bool {
