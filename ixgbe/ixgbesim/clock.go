@@ -299,6 +299,7 @@ func (h timerHeap) Less(i, j int) bool {
 }
 func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
+
 // popMin removes and returns the earliest timer without boxing it.
 func (h *timerHeap) popMin() timer {
 	old := *h
