@@ -188,6 +188,14 @@ func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
 	}
 	// The driver closes first (it stops the queues), then the device.
 	r.closers = append([]func() error{drv.Close}, r.closers...)
+	if irq, ok := dev.(interface{ Interrupts() *ixgbesim.Interrupts }); ok && !s.busyPoll {
+		// A simulated 82599 delivers MSI-X: the queues run in interrupt
+		// mode (NAPI, datasheet 7.3), so an idle stack blocks instead of
+		// polling, and a frame wakes it within microseconds.
+		if err := drv.EnableInterrupts(irq.Interrupts(), 10*time.Microsecond); err != nil {
+			return fmt.Errorf("driver: %w", err)
+		}
+	}
 	var l link.Link = drv
 	if s.pcap != "" {
 		file, err := os.Create(s.pcap)
