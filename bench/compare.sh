@@ -7,9 +7,9 @@
 #
 # Environment: BENCH (benchmark regexp, default TCP), BENCHTIME (default 1s),
 # TAGS (build tags), OUT (raw output file; default a new temporary file),
-# VERINIC_IDLE_SLEEP (the verinic stacks' Config.IdleSleep; default -1,
-# busy polling). A pass whose benchmarks fail is reported and the others go
-# on; benchstat then shows what succeeded.
+# VERINIC_IDLE_SLEEP (the verinic stacks' Config.IdleSleep; default the
+# stack's own; -1ns is busy polling). A pass whose benchmarks fail is
+# reported and the others go on; benchstat then shows what succeeded.
 set -euo pipefail
 cd "$(dirname "$0")"
 count=${1:-6}
