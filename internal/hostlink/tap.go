@@ -36,7 +36,7 @@ func OpenTAP(name string, r Receiver) (*TAP, error) {
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("hostlink: open /dev/net/tun (is the tun module loaded?): %w", err)
+		return nil, tunOpenError(err)
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
@@ -122,4 +122,16 @@ func (t *TAP) Close() error {
 		<-t.done
 	})
 	return err
+}
+
+// tunOpenError explains a failure to open /dev/net/tun by its cause: no
+// permission (the usual one), or no device (the tun module).
+func tunOpenError(err error) error {
+	switch {
+	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
+		return fmt.Errorf("hostlink: open /dev/net/tun: %w (a TAP device needs root, or CAP_NET_ADMIN and access to /dev/net/tun)", err)
+	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO):
+		return fmt.Errorf("hostlink: open /dev/net/tun: %w (load the tun module: modprobe tun)", err)
+	}
+	return fmt.Errorf("hostlink: open /dev/net/tun: %w", err)
 }
