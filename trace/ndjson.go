@@ -98,7 +98,7 @@ func DirFromString(s string) (uint8, bool) {
 }
 
 // ErrSchema reports a trace file this package cannot read.
-var ErrSchema = errors.New("trace: not a verinic-trace file of a supported version")
+var ErrSchema = errors.New("not a verinic-trace file of a supported version")
 
 // Writer writes a trace as NDJSON. It is not safe for concurrent use.
 type Writer struct {
@@ -418,13 +418,15 @@ func ReadFile(path string) (Header, []Event, error) {
 		return Header{}, nil, fmt.Errorf("trace: %w", err)
 	}
 	defer f.Close()
+	// The reader's errors say "trace: line N: ...": the path goes in
+	// front of them, without a second "trace:".
 	r, err := NewReader(f)
 	if err != nil {
-		return Header{}, nil, fmt.Errorf("trace: %s: %w", path, err)
+		return Header{}, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	ev, err := r.ReadAll()
 	if err != nil {
-		return r.header, ev, fmt.Errorf("trace: %s: %w", path, err)
+		return r.header, ev, fmt.Errorf("%s: %w", path, err)
 	}
 	if r.header.Events != 0 && uint64(len(ev)) != r.header.Events {
 		return r.header, ev, fmt.Errorf("trace: %s: the header announces %d events, the file holds %d (truncated?)", path, r.header.Events, len(ev))
