@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/trace"
 )
@@ -108,5 +109,67 @@ func TestDemoFlowControlWithoutWindow(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The accounting on made-up counts: --window 0 drops are fine when B
+// counted them, not when it did not, and never when the run promised no
+// loss.
+func TestNicctlDemoChecks(t *testing.T) {
+	// 1000 frames of 100 bytes; B dropped 30 for a full ring and missed 20.
+	c := demoCounts{sent: 1000, sentBytes: 100000}
+	c.a.TxPackets, c.a.TxBytes = 1000, 104000
+	c.wire.Offered, c.wire.Delivered = 1000, 1000
+	c.b.RxPackets, c.b.RxMissed = 980, 20
+	c.b.Queues = []ixgbe.QueueStats{{RxDrops: 30}}
+	c.rxDrops = 30
+	c.tracker.Received, c.tracker.InOrder, c.tracker.Gaps = 950, 900, 50
+	failed := func(p demoPromise) []string {
+		var f []string
+		for _, ch := range demoChecks(c, p) {
+			if !ch.OK {
+				f = append(f, ch.What)
+			}
+		}
+		return f
+	}
+	if f := failed(promiseCounted); len(f) != 0 {
+		t.Errorf("--window 0 with counted drops: %q failed", f)
+	}
+	if f := failed(promiseNoLoss); len(f) != 1 || !strings.Contains(f[0], "none lost") {
+		t.Errorf("with a window the drops must fail the no-loss check, got %q", f)
+	}
+	if f := failed(promiseNone); len(f) != 0 {
+		t.Errorf("with faults: %q failed", f)
+	}
+	// A frame that vanished between B's counters and the software.
+	c.tracker.Received--
+	c.tracker.InOrder--
+	if f := failed(promiseCounted); len(f) != 2 {
+		t.Errorf("a frame lost without a count: %q failed, want the delivery and the drop checks", f)
+	}
+	c.tracker.Received++
+	c.tracker.Late = 1
+	if f := failed(promiseCounted); len(f) != 1 || !strings.Contains(f[0], "in order") {
+		t.Errorf("a late frame with --window 0: %q failed", f)
+	}
+}
+
+// demo --window 0 promises no lossless delivery: frames B drops for want of
+// descriptors or buffer space are accounted for, not a failure.
+func TestNicctlDemoWindowZeroAccountsForDrops(t *testing.T) {
+	o := demoOpts(100000)
+	o.window = 0
+	o.ring = 64
+	var out bytes.Buffer
+	res, err := demo(o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.agree {
+		t.Fatalf("demo --window 0: counts do not agree\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "every frame delivered in order or counted as dropped by B") {
+		t.Errorf("demo --window 0 does not check the frames it lost against B's counters:\n%s", out.String())
 	}
 }
