@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"time"
 
 	"github.com/verinic/verinic/dma"
@@ -21,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "capture",
 		summary: "record frames to a pcap file (tcpdump, tshark, Wireshark): what a device receives (--dev), or the wire between two simulated 82599s",
-		usage:   "-w FILE.pcap [--dev DEVICE [--queues Q] [--duration D]] [--frames N] [--size BYTES|0] [--check]",
+		usage:   "-w FILE.pcap|- [--dev DEVICE [--queues Q] [--duration D]] [--frames N] [--size BYTES|0] [--timeout D] [--max-size BYTES] [--quiet] [--check]",
 		run:     runCapture,
 	})
 }
@@ -35,65 +36,196 @@ type captureOptions struct {
 	size     int
 	check    bool
 	timeout  time.Duration
+	maxSize  byteSize // largest file (0: no limit)
+	quiet    bool     // no progress lines
+	// stop ends the capture early (SIGINT, SIGTERM); the file is then
+	// complete with what was captured so far.
+	stop <-chan os.Signal
+	// stdout receives the pcap when file is "-" (os.Stdout by default).
+	stdout io.Writer
 }
 
 // captureResult is what a capture run established.
 type captureResult struct {
 	sent, received int
 	captured       uint64
+	limited        bool               // stopped at --max-size
+	interrupted    os.Signal          // the signal that stopped the capture early
 	tshark         *pcap.TsharkReport // with --check and tshark installed
 }
 
+// maxCaptureRate bounds the frames per second a capture of the simulated
+// pair can reach (it moves a few hundred thousand); a --frames beyond
+// --timeout at this rate is refused before the run.
+const maxCaptureRate = 2_000_000
+
+// pcapFileHeader and pcapRecordHeader are the sizes of pcap's headers.
+const pcapFileHeader, pcapRecordHeader = 24, 16
+
 func runCapture(args []string) error {
 	var o captureOptions
+	o.maxSize = 1e9
 	fs := newFlagSet("capture")
-	fs.StringVar(&o.file, "w", "", "write the capture to this pcap file (required)")
+	fs.StringVar(&o.file, "w", "", "write the capture to this pcap file, or to standard output with -w - (required)")
 	fs.StringVar(&o.dev, "dev", "", "capture what this device receives (PCI address through VFIO, or sim), promiscuously, on every queue")
-	fs.IntVar(&o.queues, "queues", 1, "with --dev: receive queues to run (RSS spreads flows over them)")
+	fs.IntVar(&o.queues, "queues", 1, fmt.Sprintf("with --dev: receive queues to run, 1..%d (RSS spreads flows over them)", ixgbe.MaxQueues))
 	fs.DurationVar(&o.duration, "duration", 0, "with --dev: stop after this long (0: at --frames, or at Ctrl-C)")
 	fs.IntVar(&o.frames, "frames", 100, "frames to send from the first simulated NIC to the second; with --dev, stop after this many (0: no limit)")
-	fs.IntVar(&o.size, "size", 0, "frame size in bytes without FCS, 60..1514; 0 mixes sizes")
+	fs.IntVar(&o.size, "size", 0, fmt.Sprintf("frame size in bytes without FCS, %d..%d; 0 mixes sizes", pktgen.MinFrame, pktgen.MaxFrame))
 	fs.BoolVar(&o.check, "check", false, "afterwards, have tshark dissect the file with checksum validation and fail on malformed frames or bad checksums")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up if the frames have not all arrived by then")
-	if err := fs.Parse(args); err != nil {
+	fs.Var(&o.maxSize, "max-size", "stop before the file grows beyond this many bytes (k, M, G: thousands, millions, billions; 0: no limit)")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress line every second")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || o.file == "" || o.frames < 0 || (o.size != 0 && (o.size < pktgen.MinFrame || o.size > pktgen.MaxFrame)) {
-		return errUsage
+	if err := o.validate(fs.Args()); err != nil {
+		return err
 	}
+	// Messages go to standard error when the pcap goes to standard output.
+	info := io.Writer(os.Stdout)
+	if o.file == "-" {
+		info = os.Stderr
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, stopSignals...)
+	defer signal.Stop(sig)
+	o.stop = sig
+
 	var res captureResult
 	var err error
 	if o.dev != "" {
-		if o.queues < 1 || o.queues > ixgbe.MaxQueues {
-			return errUsage
-		}
 		dev, err := openDevice(o.dev)
 		if err != nil {
 			return err
 		}
 		defer closeDevice(dev)
-		stop := make(chan os.Signal, 1)
-		signal.Notify(stop, os.Interrupt)
-		defer signal.Stop(stop)
-		res, err = captureDevice(o, dev, stop, os.Stdout)
+		res, err = captureDevice(o, dev, info)
 		if err != nil {
 			return err
 		}
-	} else if res, err = captureSimPair(o, os.Stdout); err != nil {
+	} else if res, err = captureSimPair(o, info); err != nil {
 		return err
 	}
 	if res.tshark != nil && (res.tshark.Malformed != 0 || res.tshark.BadChecksums != 0 || res.tshark.ExpertErrors != 0) {
 		return fmt.Errorf("tshark found problems in %s: %+v", o.file, *res.tshark)
 	}
+	if res.interrupted != nil {
+		return interrupted(res.interrupted)
+	}
 	return nil
+}
+
+// validate checks the arguments and every numeric flag.
+func (o *captureOptions) validate(args []string) error {
+	switch {
+	case len(args) != 0:
+		return usagef("unexpected argument %q: capture takes flags only", args[0])
+	case o.file == "":
+		return usagef("-w FILE is required: the pcap file to write (-w - for standard output)")
+	case o.frames < 0:
+		return usagef("--frames %d: want 0 or more (0: no limit, with --dev)", o.frames)
+	case o.size != 0 && (o.size < pktgen.MinFrame || o.size > pktgen.MaxFrame):
+		return usagef("--size %d: want %d..%d bytes, or 0 for mixed sizes", o.size, pktgen.MinFrame, pktgen.MaxFrame)
+	case o.maxSize != 0 && o.maxSize < pcapFileHeader+pcapRecordHeader+pktgen.MinFrame:
+		return usagef("--max-size %d: too small for one frame; want at least %d bytes (0: no limit)", o.maxSize, pcapFileHeader+pcapRecordHeader+pktgen.MinFrame)
+	case o.file == "-" && o.check:
+		return usagef("--check needs a file for tshark to read, not -w -")
+	}
+	if o.dev != "" {
+		switch {
+		case o.queues < 1 || o.queues > ixgbe.MaxQueues:
+			return usagef("--queues %d: want 1..%d", o.queues, ixgbe.MaxQueues)
+		case o.duration < 0:
+			return usagef("--duration %v: want a positive duration (0: until --frames or Ctrl-C)", o.duration)
+		}
+		return nil
+	}
+	switch {
+	case o.frames == 0:
+		return usagef("--frames 0: the simulated pair needs at least 1 frame to send (0 means no limit only with --dev)")
+	case o.timeout <= 0:
+		return usagef("--timeout %v: want a positive duration", o.timeout)
+	case float64(o.frames) > o.timeout.Seconds()*maxCaptureRate:
+		return usagef("--frames %d cannot arrive within --timeout %v: the simulated pair moves far fewer than %d frames a second; raise --timeout or lower --frames",
+			o.frames, o.timeout, maxCaptureRate)
+	}
+	return nil
+}
+
+// byteSize is a byte count flag with an optional k, M or G suffix (powers
+// of 1000, as tcpdump -C).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	mult := int64(1)
+	num := v
+	if n := len(v); n > 0 {
+		switch v[n-1] {
+		case 'k', 'K':
+			mult, num = 1e3, v[:n-1]
+		case 'M':
+			mult, num = 1e6, v[:n-1]
+		case 'G':
+			mult, num = 1e9, v[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q: want a byte count such as 100000, 500M or 2G", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// createPcap opens the capture's destination: the file, or standard output
+// for -w -.
+func createPcap(o captureOptions) (*pcap.Writer, error) {
+	if o.file != "-" {
+		return pcap.Create(o.file, pcap.Options{})
+	}
+	out := o.stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	return pcap.NewWriter(out, pcap.Options{})
+}
+
+// pcapSize is the size of a pcap file of frames frames of bytes bytes.
+func pcapSize(frames, bytes uint64) uint64 {
+	return pcapFileHeader + pcapRecordHeader*frames + bytes
+}
+
+// captureProgress prints a progress line every second.
+type captureProgress struct {
+	start, last time.Time
+	out         io.Writer
+	quiet       bool
+}
+
+func newCaptureProgress(out io.Writer, quiet bool) *captureProgress {
+	now := time.Now()
+	return &captureProgress{start: now, last: now, out: out, quiet: quiet}
+}
+
+func (p *captureProgress) tick(w *pcap.Writer, extra string) {
+	now := time.Now()
+	if p.quiet || now.Sub(p.last) < time.Second {
+		return
+	}
+	p.last = p.last.Add(time.Second)
+	frames, bytes := w.Stats()
+	fmt.Fprintf(p.out, "  %5.1fs  %d frames, %d bytes of pcap%s\n", now.Sub(p.start).Seconds(), frames, pcapSize(frames, bytes), extra)
 }
 
 // captureSimPair wires two simulated 82599s together through a recording
 // wire (pcap.Wire), brings both up with the driver, sends o.frames generated
 // frames from the first to the second and writes everything the wire
-// carried to o.file.
+// carried to o.file. With --max-size it sends only the frames that fit.
 func captureSimPair(o captureOptions, out io.Writer) (res captureResult, err error) {
-	w, err := pcap.Create(o.file, pcap.Options{})
+	w, err := createPcap(o)
 	if err != nil {
 		return res, err
 	}
@@ -145,18 +277,53 @@ func captureSimPair(o captureOptions, out io.Writer) (res captureResult, err err
 	if o.size != 0 {
 		sizes = pktgen.Fixed(o.size)
 	}
+	frames := o.frames
+	if o.maxSize > 0 {
+		// The sizes are known in advance: send what fits.
+		seq, size := sizes, uint64(pcapFileHeader)
+		for n := 0; n < frames; n++ {
+			size += pcapRecordHeader + uint64(seq.Next())
+			if size > uint64(o.maxSize) {
+				fmt.Fprintf(out, "--max-size %d: the file holds %d of the %d frames; capturing %d\n", o.maxSize, n, o.frames, n)
+				frames, res.limited = n, true
+				break
+			}
+		}
+	}
 	tracker := pktgen.NewTracker()
 	const batch = 32
 	tx := make([]dma.Packet, batch)
 	rx := make([]dma.Packet, batch)
 	pending := 0
-	deadline := time.Now().Add(o.timeout)
-	for res.received < o.frames {
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("timed out after %v: %d of %d frames sent, %d received", o.timeout, res.sent, o.frames, res.received)
+	start := time.Now()
+	deadline := start.Add(o.timeout)
+	progress := newCaptureProgress(out, o.quiet)
+	projected := false
+loop:
+	for res.received < frames {
+		select {
+		case s := <-o.stop:
+			res.interrupted = s
+			break loop
+		default:
 		}
+		now := time.Now()
+		if now.After(deadline) {
+			return res, fmt.Errorf("timed out after %v: %d of %d frames sent, %d received (raise --timeout)", o.timeout, res.sent, frames, res.received)
+		}
+		// After a second, a rate that cannot make the timeout is said at
+		// once rather than at the timeout.
+		if el := now.Sub(start); !projected && el > min(time.Second, o.timeout/10) && res.received > 0 {
+			projected = true
+			rate := float64(res.received) / el.Seconds()
+			if need := time.Duration(float64(frames) / rate * float64(time.Second)); need > o.timeout {
+				return res, fmt.Errorf("at %.0f frames a second, %d frames take about %v, more than --timeout %v: raise --timeout or lower --frames",
+					rate, frames, need.Round(time.Second), o.timeout)
+			}
+		}
+		progress.tick(w, "")
 		// Keep at most a ring's worth in flight so that B never drops.
-		if want := min(batch, o.frames-res.sent); want > pending && res.sent-res.received < 256 {
+		if want := min(batch, frames-res.sent); want > pending && res.sent-res.received < 256 {
 			got := pool.AllocBatch(tx[pending:want])
 			for i := pending; i < pending+got; i++ {
 				pktgen.Build(&tx[i], &flow, uint64(res.sent+i), sizes.Next())
@@ -183,24 +350,42 @@ func captureSimPair(o captureOptions, out io.Writer) (res captureResult, err err
 			time.Sleep(20 * time.Microsecond)
 		}
 	}
-	if tracker.InOrder != uint64(o.frames) {
-		return res, fmt.Errorf("%d of %d frames arrived intact and in order: %v", tracker.InOrder, o.frames, tracker.FirstError)
+	for i := range tx[:pending] {
+		tx[i].Free()
 	}
+	if res.interrupted == nil && tracker.InOrder != uint64(frames) {
+		return res, fmt.Errorf("%d of %d frames arrived intact and in order: %v", tracker.InOrder, frames, tracker.FirstError)
+	}
+	// Nothing more crosses the wire: the file is complete once flushed.
+	simA.Stop()
+	simB.Stop()
 	if err := w.Flush(); err != nil {
-		return res, err
+		return res, fmt.Errorf("writing %s (the file is incomplete): %w", o.file, err)
 	}
 	res.captured, _ = w.Stats()
-	fmt.Fprintf(out, "%s: %d frames from %s (%s) to %s (%s) captured\n", o.file, res.captured, nicA.Name(), nicA.MAC(), nicB.Name(), nicB.MAC())
+	if res.interrupted != nil {
+		fmt.Fprintf(out, "interrupted (%v): %s holds the %d frames captured so far (a complete pcap)\n", res.interrupted, pcapName(o.file), res.captured)
+		return res, nil
+	}
+	fmt.Fprintf(out, "%s: %d frames from %s (%s) to %s (%s) captured\n", pcapName(o.file), res.captured, nicA.Name(), nicA.MAC(), nicB.Name(), nicB.MAC())
 	return res, checkCapture(o, &res, out)
+}
+
+// pcapName names the capture's destination in messages.
+func pcapName(file string) string {
+	if file == "-" {
+		return "standard output"
+	}
+	return file
 }
 
 // captureDevice runs the driver on dev in promiscuous mode and writes every
 // frame it receives, on every queue, to o.file, until o.frames frames
-// (unless 0), o.duration (unless 0), or a value on stop. One goroutine polls
-// all queues, so that each queue's pool is freed from the goroutine that
-// receives on it.
-func captureDevice(o captureOptions, dev ixgbe.Device, stop <-chan os.Signal, out io.Writer) (res captureResult, err error) {
-	w, err := pcap.Create(o.file, pcap.Options{})
+// (unless 0), o.duration (unless 0), the file reaches o.maxSize (unless 0),
+// or a value on o.stop. One goroutine polls all queues, so that each
+// queue's pool is freed from the goroutine that receives on it.
+func captureDevice(o captureOptions, dev ixgbe.Device, out io.Writer) (res captureResult, err error) {
+	w, err := createPcap(o)
 	if err != nil {
 		return res, err
 	}
@@ -214,22 +399,25 @@ func captureDevice(o captureOptions, dev ixgbe.Device, stop <-chan os.Signal, ou
 		return res, fmt.Errorf("driver on %s: %w", dev.Name(), err)
 	}
 	defer nic.Close()
-	fmt.Fprintf(out, "capturing on %s (MAC %s, link %s), %d queue(s), to %s\n", nic.Name(), nic.MAC(), nic.Link(), nic.NumRxQueues(), o.file)
+	fmt.Fprintf(out, "capturing on %s (MAC %s, link %s), %d queue(s), to %s\n", nic.Name(), nic.MAC(), nic.Link(), nic.NumRxQueues(), pcapName(o.file))
 	var deadline <-chan time.Time
 	if o.duration > 0 {
 		t := time.NewTimer(o.duration)
 		defer t.Stop()
 		deadline = t.C
 	}
+	progress := newCaptureProgress(out, o.quiet)
 	pkts := make([]dma.Packet, 32)
 	for o.frames == 0 || res.received < o.frames {
 		select {
-		case <-stop:
+		case s := <-o.stop:
+			res.interrupted = s
 			return finishDeviceCapture(o, w, nic, res, out)
 		case <-deadline:
 			return finishDeviceCapture(o, w, nic, res, out)
 		default:
 		}
+		progress.tick(w, "")
 		busy := false
 		for q := 0; q < nic.NumRxQueues(); q++ {
 			n, err := nic.RxBatch(q, pkts)
@@ -238,13 +426,20 @@ func captureDevice(o captureOptions, dev ixgbe.Device, stop <-chan os.Signal, ou
 			}
 			now := time.Now()
 			for i := range pkts[:n] {
-				if o.frames == 0 || res.received < o.frames {
+				frames, bytes := w.Stats()
+				if o.maxSize > 0 && pcapSize(frames+1, bytes+uint64(len(pkts[i].Data()))) > uint64(o.maxSize) {
+					res.limited = true
+				}
+				if !res.limited && (o.frames == 0 || res.received < o.frames) {
 					_ = w.WriteFrame(now, pkts[i].Data()) // a write error sticks in w and is reported below
 					res.received++
 				}
 				pkts[i].Free()
 			}
 			busy = busy || n > 0
+		}
+		if res.limited {
+			return finishDeviceCapture(o, w, nic, res, out)
 		}
 		if !busy {
 			time.Sleep(50 * time.Microsecond)
@@ -255,12 +450,19 @@ func captureDevice(o captureOptions, dev ixgbe.Device, stop <-chan os.Signal, ou
 
 func finishDeviceCapture(o captureOptions, w *pcap.Writer, nic *ixgbe.NIC, res captureResult, out io.Writer) (captureResult, error) {
 	if err := w.Flush(); err != nil {
-		return res, fmt.Errorf("writing %s: %w", o.file, err)
+		return res, fmt.Errorf("writing %s (the file is incomplete): %w", pcapName(o.file), err)
 	}
 	res.captured, _ = w.Stats()
 	st := nic.Stats()
-	fmt.Fprintf(out, "%s: %d frames captured from %s (its counters: %d good frames received, %d missed, %d CRC errors)\n",
-		o.file, res.captured, nic.Name(), st.RxPackets, st.RxMissed, st.RxCRCErrors)
+	why := ""
+	switch {
+	case res.interrupted != nil:
+		why = fmt.Sprintf(" (interrupted: %v; a complete pcap)", res.interrupted)
+	case res.limited:
+		why = fmt.Sprintf(" (stopped at --max-size %d)", o.maxSize)
+	}
+	fmt.Fprintf(out, "%s: %d frames captured from %s%s (its counters: %d good frames received, %d missed, %d CRC errors)\n",
+		pcapName(o.file), res.captured, nic.Name(), why, st.RxPackets, st.RxMissed, st.RxCRCErrors)
 	return res, checkCapture(o, &res, out)
 }
 

@@ -49,7 +49,7 @@ func TestCaptureDevice(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		res, capErr = captureDevice(o, simB, nil, &out)
+		res, capErr = captureDevice(o, simB, &out)
 	}()
 
 	nicA, err := ixgbe.New(simA, ixgbe.Config{})
@@ -132,7 +132,7 @@ func TestCaptureDeviceDuration(t *testing.T) {
 	defer closeDevice(dev)
 	o := captureOptions{file: filepath.Join(t.TempDir(), "idle.pcap"), queues: 1, duration: 200 * time.Millisecond}
 	var out bytes.Buffer
-	res, err := captureDevice(o, dev, nil, &out)
+	res, err := captureDevice(o, dev, &out)
 	if err != nil || res.captured != 0 {
 		t.Fatalf("idle capture: %+v, %v\n%s", res, err, out.String())
 	}
