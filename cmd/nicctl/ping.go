@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -34,28 +37,37 @@ type pingStats struct {
 func runPing(args []string) error {
 	var f stackFlags
 	var count, size int
-	var interval, timeout time.Duration
+	interval, timeout := seconds(time.Second), seconds(time.Second)
 	fs := newFlagSet("ping")
 	f.register(fs, true)
-	fs.IntVar(&count, "c", 0, "stop after COUNT replies' worth of requests (0: until interrupted)")
-	fs.IntVar(&size, "s", 56, "data bytes per request (ICMP payload)")
-	fs.DurationVar(&interval, "i", time.Second, "interval between requests")
-	fs.DurationVar(&timeout, "W", time.Second, "how long to wait for replies after the last request")
-	if err := fs.Parse(args); err != nil {
+	fs.IntVar(&count, "c", 0, "stop after COUNT requests (0: until interrupted)")
+	fs.IntVar(&size, "s", 56, fmt.Sprintf("data bytes per request (ICMP payload), 0..%d", icmp.MaxEchoData))
+	fs.Var(&interval, "i", "seconds between requests, as iputils (0.2) or a Go duration (200ms); more than 0")
+	fs.Var(&timeout, "W", "seconds to wait for replies after the last request, as iputils (1) or a Go duration (500ms)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errUsage
+		return usagef("name one destination: an IPv4 address or a host name")
 	}
-	dst, err := netip.ParseAddr(fs.Arg(0))
-	if err != nil || !dst.Is4() {
-		return fmt.Errorf("%q: not an IPv4 address", fs.Arg(0))
+	if count < 0 {
+		return usagef("-c %d: want a count of 1 or more (0: until interrupted)", count)
 	}
 	if size < 0 || size > icmp.MaxEchoData {
-		return fmt.Errorf("-s %d: data size must be 0..%d", size, icmp.MaxEchoData)
+		return usagef("-s %d: want 0..%d data bytes", size, icmp.MaxEchoData)
 	}
 	if interval <= 0 {
-		return fmt.Errorf("-i %v: the interval must be positive", interval)
+		return usagef("-i %v: want a positive interval, e.g. -i 0.2", time.Duration(interval))
+	}
+	if timeout < 0 {
+		return usagef("-W %v: want a time of 0 or more seconds", time.Duration(timeout))
+	}
+	if _, err := f.spec(true); err != nil {
+		return err
+	}
+	dst, err := resolvePingTarget(fs.Arg(0))
+	if err != nil {
+		return err
 	}
 	r, err := startStack(&f)
 	if err != nil {
@@ -68,7 +80,7 @@ func runPing(args []string) error {
 	}
 	defer echo.Close()
 
-	fmt.Printf("PING %s (%s) %d(%d) bytes of data.\n", dst, dst, size, size+28)
+	fmt.Printf("PING %s (%s) %d(%d) bytes of data.\n", fs.Arg(0), dst, size, size+28)
 	st := &pingStats{sent: map[uint16]time.Time{}, min: math.Inf(1)}
 	start := time.Now()
 	done := make(chan struct{})
@@ -106,7 +118,7 @@ func runPing(args []string) error {
 	for i := range data {
 		data[i] = byte(i + 8) // iputils' fill pattern after its timestamp
 	}
-	tick := time.NewTicker(interval)
+	tick := time.NewTicker(time.Duration(interval))
 	defer tick.Stop()
 loop:
 	for seq := uint16(1); count == 0 || int(seq) <= count; seq++ {
@@ -127,7 +139,7 @@ loop:
 		}
 	}
 	// Wait for the last replies.
-	wait := time.NewTimer(timeout)
+	wait := time.NewTimer(time.Duration(timeout))
 	for {
 		st.mu.Lock()
 		outstanding := len(st.sent)
@@ -161,4 +173,45 @@ loop:
 		return nil
 	}
 	return errors.New("no reply")
+}
+
+// resolvePingTarget turns the destination argument, an IPv4 address or a
+// host name, into an address. Names are looked up by the host's resolver
+// (/etc/hosts, DNS through the kernel's network), not through the stack.
+func resolvePingTarget(name string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(name); err == nil {
+		if !a.Is4() {
+			return a, fmt.Errorf("%s: the stack speaks IPv4 only", name)
+		}
+		return a, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%s: cannot resolve the name to an IPv4 address: %w", name, err)
+	}
+	return addrs[0].Unmap(), nil
+}
+
+// seconds is a duration flag that takes iputils' plain seconds (0.2) as
+// well as Go durations (200ms).
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
+			return fmt.Errorf("%q: not a number of seconds", v)
+		}
+		*s = seconds(f * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q: want seconds (0.2) or a duration (200ms)", v)
+	}
+	*s = seconds(d)
+	return nil
 }

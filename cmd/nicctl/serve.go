@@ -46,7 +46,7 @@ func runServe(args []string, out io.Writer) error {
 	fs.StringVar(&o.dir, "dir", "", "serve the files under this directory at / (http.FileServer) instead of the built-in page")
 	fs.Int64Var(&o.fetchSize, "fetch-size", 1<<20, fmt.Sprintf("with --dev sim: the bytes the built-in client gets from /bytes/N and posts to /sha256 and /echo, 0..%d", maxFetchSize))
 	o.watch.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
@@ -69,6 +69,9 @@ func runServe(args []string, out io.Writer) error {
 	f.tcp = true
 	if f.tap == "" && f.dev == "" {
 		return usagef("say where to serve: --dev sim (simulated, with a built-in client; no root), --tap NAME --ip ADDR/LEN, or --dev PCI-ADDRESS --ip ADDR/LEN")
+	}
+	if f.dev == "sim" && o.watch.json {
+		return usagef("--json: serve --dev sim prints its client's results as text; --json is for --stats with --tap or a PCI device")
 	}
 	if f.dev == "sim" {
 		if f.tap != "" {
@@ -113,7 +116,7 @@ func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
 	if f.ip == "" {
 		f.ip = "10.9.0.2/24"
 	}
-	spec, err := f.spec()
+	spec, err := f.spec(false)
 	if err != nil {
 		return err
 	}
@@ -171,7 +174,7 @@ func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
 	if table, ok := c.get("/conns"); ok {
 		out.Write(table)
 	}
-	printCounters(out, server.counters(), "server")
+	printCounters(out, server.counters(), "server", false)
 	if c.failed > 0 {
 		return fmt.Errorf("%d of %d requests did not get what they should (see above)", c.failed, c.requests)
 	}
