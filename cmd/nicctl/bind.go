@@ -10,7 +10,7 @@ import (
 func init() {
 	register(&command{
 		name:    "bind",
-		summary: "give PCI devices to vfio-pci (refuses a device whose kernel interface is up or has addresses, unless --force)",
+		summary: "give PCI devices to vfio-pci (refuses a device that is not a network controller, or whose kernel interface is up or has addresses, unless --force)",
 		usage:   "[--force] PCI-ADDRESS...",
 		run:     runBind,
 	})
@@ -33,12 +33,12 @@ func splitFlags(args []string) []string {
 
 func runBind(args []string) error {
 	fs := newFlagSet("bind")
-	force := fs.Bool("force", false, "take the device even if its kernel interface is up or has addresses")
-	if err := fs.Parse(splitFlags(args)); err != nil {
+	force := fs.Bool("force", false, "take the device even if it is not a network controller, or its kernel interface is up or has addresses")
+	if err := parseFlags(fs, splitFlags(args)); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errUsage
+		return usagef("name the PCI address of at least one device (nicctl devices lists them)")
 	}
 	for _, a := range fs.Args() {
 		res, err := pci.System.Bind(a, *force)

@@ -24,7 +24,7 @@ func runDevices(args []string) error {
 	fs := newFlagSet("devices")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	all := fs.Bool("all", false, "list every PCI device, not only network controllers")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
@@ -41,12 +41,13 @@ func runDevices(args []string) error {
 		return err
 	}
 	if *asJSON {
-		if devs == nil {
-			devs = []pci.Device{}
+		out := make([]deviceJSON, len(devs))
+		for i, d := range devs {
+			out[i] = deviceJSON{d, hexID(d.Vendor), hexID(d.DeviceID), classID(d.Class)}
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(devs)
+		return enc.Encode(out)
 	}
 	if len(devs) == 0 {
 		fmt.Println("no network PCI devices")
@@ -97,4 +98,21 @@ func runDevices(args []string) error {
 		fmt.Println("in the firmware and boot Linux with intel_iommu=on (or amd_iommu=on) on the kernel command line.")
 	}
 	return nil
+}
+
+// deviceJSON is a device as devices --json prints it: pci.Device with its
+// vendor, device and class in hex, as lspci shows them ("0x8086",
+// "0x10fb", "0x020000").
+type deviceJSON struct {
+	pci.Device
+	Vendor   hexID   `json:"vendor"`
+	DeviceID hexID   `json:"device"`
+	Class    classID `json:"class"`
+}
+
+// classID is a 24-bit PCI class code, in JSON as six hex digits.
+type classID uint32
+
+func (c classID) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf(`"0x%06x"`, uint32(c))), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -144,14 +145,53 @@ func init() {
 	})
 }
 
+// hexID is a PCI ID or register value that JSON shows as lspci does, in
+// hexadecimal ("0x8086"), not as a decimal number.
+type hexID uint64
+
+// MarshalJSON writes at least four hex digits ("0x8086", "0x10fb").
+func (h hexID) MarshalJSON() ([]byte, error) { return []byte(fmt.Sprintf(`"0x%04x"`, uint64(h))), nil }
+
+// openReport is what nicctl open --json prints.
+type openReport struct {
+	Name       string       `json:"name"`
+	Simulated  bool         `json:"simulated"`
+	Vendor     *hexID       `json:"vendor,omitempty"`
+	Device     *hexID       `json:"device,omitempty"`
+	IOMMUGroup int          `json:"iommu_group"`
+	Command    hexID        `json:"pci_command"`
+	BusMaster  bool         `json:"bus_master"`
+	IOMMUType  int          `json:"iommu_type,omitempty"`
+	IOVARanges [][2]hexID   `json:"iova_ranges,omitempty"`
+	Regions    []openRegion `json:"regions,omitempty"`
+	IRQs       []openIRQ    `json:"interrupts,omitempty"`
+	Reset      bool         `json:"reset"`
+	Status     hexID        `json:"bar0_status"`
+}
+
+type openRegion struct {
+	Name     string `json:"name"`
+	Size     uint64 `json:"size"`
+	Offset   hexID  `json:"offset"`
+	Flags    hexID  `json:"flags"`
+	Mappable bool   `json:"mmap"`
+}
+
+type openIRQ struct {
+	Kind    string `json:"kind"`
+	Vectors int    `json:"vectors"`
+	Eventfd bool   `json:"eventfd"`
+}
+
 func runOpen(args []string) error {
 	fs := newFlagSet("open")
 	requireHugepages := fs.Bool("hugepages", false, "require free hugepages, as the driver does")
-	if err := fs.Parse(splitFlags(args)); err != nil {
+	asJSON := fs.Bool("json", false, "print what the device offers as JSON (IDs and addresses as hex strings)")
+	if err := parseFlags(fs, splitFlags(args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errUsage
+		return usagef("name one device: a PCI address (nicctl devices lists them) or sim")
 	}
 	policy := dma.PreferHugepages
 	if *requireHugepages {
@@ -162,9 +202,15 @@ func runOpen(args []string) error {
 		return err
 	}
 	defer closeDevice(dev)
+	rep := openReport{Name: dev.Name(), IOMMUGroup: -1}
 	d, ok := dev.(*vfio.Device)
 	if !ok {
-		fmt.Printf("%s: opened (simulated)\n", dev.Name())
+		rep.Simulated = true
+		rep.Status = hexID(dev.Read32(8))
+		if *asJSON {
+			return printJSON(rep)
+		}
+		fmt.Printf("%s: opened (simulated 82599)\n", dev.Name())
 		return nil
 	}
 	vendor, device, err := d.IDs()
@@ -172,13 +218,13 @@ func runOpen(args []string) error {
 		return err
 	}
 	cmd, _ := d.Command()
-	fmt.Printf("%s: %04x:%04x, IOMMU group %d, PCI command %#04x (bus master %v)\n", d.Name(), vendor, device, d.IOMMUGroup(), cmd, cmd&(1<<2) != 0)
+	v, dv := hexID(vendor), hexID(device)
+	rep.Vendor, rep.Device, rep.IOMMUGroup, rep.Command, rep.BusMaster = &v, &dv, d.IOMMUGroup(), hexID(cmd), cmd&(1<<2) != 0
 	c := d.Container()
-	fmt.Printf("container: IOMMU type %d, IOVA ranges", c.IOMMUType())
+	rep.IOMMUType = int(c.IOMMUType())
 	for _, r := range c.IOVARanges() {
-		fmt.Printf(" [%#x-%#x]", r.Start, r.End)
+		rep.IOVARanges = append(rep.IOVARanges, [2]hexID{hexID(r.Start), hexID(r.End)})
 	}
-	fmt.Println()
 	for i := 0; i < d.NumRegions(); i++ {
 		r, err := d.RegionInfo(i)
 		if err != nil || r.Size == 0 {
@@ -191,18 +237,42 @@ func runOpen(args []string) error {
 		case vfio.RegionConfig:
 			name = "config"
 		}
-		fmt.Printf("  region %-6s %8d bytes at offset %#x, flags %#x (mmap %v)\n", name, r.Size, r.Offset, r.Flags, r.Mappable())
+		rep.Regions = append(rep.Regions, openRegion{name, r.Size, hexID(r.Offset), hexID(r.Flags), r.Mappable()})
 	}
 	for i := 0; i < d.NumIRQs(); i++ {
 		info, err := d.IRQInfo(i)
 		if err != nil || info.Count == 0 {
 			continue
 		}
-		fmt.Printf("  interrupts %-5s %d vectors, eventfd %v\n", vfio.IRQIndexName(i), info.Count, info.Flags&vfio.IRQInfoEventfd != 0)
+		rep.IRQs = append(rep.IRQs, openIRQ{vfio.IRQIndexName(i), info.Count, info.Flags&vfio.IRQInfoEventfd != 0})
 	}
-	if d.Flags()&vfio.DeviceFlagsReset != 0 {
+	rep.Reset = d.Flags()&vfio.DeviceFlagsReset != 0
+	rep.Status = hexID(d.Read32(8))
+	if *asJSON {
+		return printJSON(rep)
+	}
+	fmt.Printf("%s: %04x:%04x, IOMMU group %d, PCI command %#04x (bus master %v)\n", d.Name(), vendor, device, rep.IOMMUGroup, cmd, rep.BusMaster)
+	fmt.Printf("container: IOMMU type %d, IOVA ranges", rep.IOMMUType)
+	for _, r := range c.IOVARanges() {
+		fmt.Printf(" [%#x-%#x]", r.Start, r.End)
+	}
+	fmt.Println()
+	for _, r := range rep.Regions {
+		fmt.Printf("  region %-6s %8d bytes at offset %#x, flags %#x (mmap %v)\n", r.Name, r.Size, uint64(r.Offset), uint64(r.Flags), r.Mappable)
+	}
+	for _, q := range rep.IRQs {
+		fmt.Printf("  interrupts %-5s %d vectors, eventfd %v\n", q.Kind, q.Vectors, q.Eventfd)
+	}
+	if rep.Reset {
 		fmt.Println("  reset: supported")
 	}
-	fmt.Printf("  BAR0[0x0008] (status) = %#08x\n", d.Read32(8))
+	fmt.Printf("  BAR0[0x0008] (status) = %#08x\n", uint64(rep.Status))
 	return nil
+}
+
+// printJSON prints v indented on standard output.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

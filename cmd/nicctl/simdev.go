@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 )
@@ -35,7 +36,7 @@ func openSimDevice(name string) (ixgbe.Device, error) {
 	if name != "sim" && strings.TrimLeft(strings.TrimPrefix(name, "sim"), "0123456789") != "" {
 		return nil, fmt.Errorf("%q: a simulated device is named sim or simN (sim0, sim1 and so on)", name)
 	}
-	nic, err := ixgbesim.New(ixgbesim.Config{Name: name})
+	nic, err := ixgbesim.New(ixgbesim.Config{Name: name, Policy: dma.NoHugepages}) // a simulator needs no hugepages
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -17,7 +17,7 @@ func init() {
 
 func runUnbind(args []string) error {
 	fs := newFlagSet("unbind")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "verify",
 		summary: "check a recorded trace: ring protocol against the TLA+ specs' Go transcription, FIFO linearizability with porcupine; TCP byte streams with porcupine and TCP protocol",
-		usage:   "[--segment OPS] [--timeout D] [--html DIR] FILE",
+		usage:   "[--segment OPS] [--timeout D] [--html DIR] [--json] FILE",
 		run:     runVerify,
 	})
 }
@@ -29,35 +33,150 @@ func runVerify(args []string) error {
 	segment := fs.Int("segment", 4000, "largest porcupine history checked at once (operations)")
 	timeout := fs.Duration("timeout", 60*time.Second, "time limit per porcupine history")
 	htmlDir := fs.String("html", "", "directory for porcupine's HTML visualization on failure (default: next to FILE)")
-	if err := fs.Parse(args); err != nil {
+	asJSON := fs.Bool("json", false, "print the result as one JSON object: the trace's counts and each check's name, result (held, failed, skipped) and detail")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errUsage
+		return usagef("name one trace file")
+	}
+	if *segment < 1 {
+		return usagef("--segment %d: want 1 or more operations", *segment)
+	}
+	if *timeout <= 0 {
+		return usagef("--timeout %v: want a positive duration", *timeout)
 	}
 	path := fs.Arg(0)
 	dir := *htmlDir
 	if dir == "" {
 		dir = filepath.Dir(path)
 	}
-	ok, err := verifyTrace(os.Stdout, path, models.FIFOOptions{SegmentOps: *segment, Timeout: *timeout,
+	out := io.Writer(os.Stdout)
+	if *asJSON {
+		out = io.Discard
+	}
+	rep, err := verifyTraceReport(out, path, models.FIFOOptions{SegmentOps: *segment, Timeout: *timeout,
 		VisualizeDir: dir, Prefix: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + "-porcupine"})
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	}
+	if !rep.OK {
 		return fmt.Errorf("%s: verification failed", path)
 	}
 	return nil
 }
 
+// verifyReport is what verify --json prints.
+type verifyReport struct {
+	File       string        `json:"file"`
+	Schema     string        `json:"schema"`
+	Version    int           `json:"version"`
+	Note       string        `json:"note,omitempty"`
+	Events     int           `json:"events"`
+	RingEvents int           `json:"ring_events"`
+	AppEvents  int           `json:"app_events"`
+	TCPEvents  int           `json:"tcp_events"`
+	Devices    int           `json:"devices"`
+	Checks     []verifyCheck `json:"checks"`
+	OK         bool          `json:"ok"`
+}
+
+// verifyCheck is one verdict line of the text output: "HELD   name: detail",
+// "FAILED name: detail" or "SKIPPED name: detail", with the indented lines
+// after it.
+type verifyCheck struct {
+	Name   string `json:"name"`
+	Result string `json:"result"` // held, failed, skipped
+	Detail string `json:"detail"`
+}
+
+// verdictWriter passes the text output on and collects its verdict lines.
+type verdictWriter struct {
+	w       io.Writer
+	partial []byte
+	checks  []verifyCheck
+}
+
+func (v *verdictWriter) Write(p []byte) (int, error) {
+	v.partial = append(v.partial, p...)
+	for {
+		i := bytes.IndexByte(v.partial, '\n')
+		if i < 0 {
+			break
+		}
+		v.line(string(v.partial[:i]))
+		v.partial = v.partial[i+1:]
+	}
+	return v.w.Write(p)
+}
+
+func (v *verdictWriter) line(l string) {
+	for _, r := range []struct{ prefix, result string }{{"HELD   ", "held"}, {"FAILED ", "failed"}, {"SKIPPED ", "skipped"}} {
+		if rest, ok := strings.CutPrefix(l, r.prefix); ok {
+			name, detail, _ := strings.Cut(rest, ": ")
+			v.checks = append(v.checks, verifyCheck{Name: name, Result: r.result, Detail: detail})
+			return
+		}
+	}
+	if n := len(v.checks); n > 0 && strings.HasPrefix(l, "  ") {
+		v.checks[n-1].Detail += "\n" + strings.TrimSpace(l)
+	}
+}
+
+// pcapMagic reports whether b starts like a pcap or pcapng file.
+func pcapMagic(b []byte) bool {
+	if len(b) < 4 {
+		return false
+	}
+	switch binary.LittleEndian.Uint32(b) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a:
+		return true
+	}
+	return false
+}
+
 // verifyTrace runs every check over the trace at path, printing what held,
 // and reports whether all did.
 func verifyTrace(w io.Writer, path string, opt models.FIFOOptions) (bool, error) {
+	rep, err := verifyTraceReport(w, path, opt)
+	return rep.OK, err
+}
+
+// verifyTraceReport is verifyTrace, with the verdicts collected.
+func verifyTraceReport(out io.Writer, path string, opt models.FIFOOptions) (verifyReport, error) {
+	vw := &verdictWriter{w: out}
+	rep := verifyReport{File: path}
+	ok, err := verifyTraceTo(vw, path, opt, &rep)
+	rep.Checks, rep.OK = vw.checks, ok && err == nil
+	if rep.Checks == nil {
+		rep.Checks = []verifyCheck{}
+	}
+	return rep, err
+}
+
+func verifyTraceTo(w io.Writer, path string, opt models.FIFOOptions, vr *verifyReport) (bool, error) {
 	start := time.Now()
+	if f, err := os.Open(path); err == nil {
+		var magic [4]byte
+		n, _ := io.ReadFull(f, magic[:])
+		f.Close()
+		if pcapMagic(magic[:n]) {
+			return false, fmt.Errorf("%s is a pcap capture (tcpdump, Wireshark), not a trace: verify checks the NDJSON traces that nicctl demo --trace writes; read a capture with tshark -r %s", path, path)
+		}
+	}
 	h, evs, err := trace.ReadFile(path)
+	if errors.Is(err, trace.ErrSchema) {
+		return false, fmt.Errorf("%w (verify reads the traces that nicctl demo --trace and trace.WriteFile write)", err)
+	}
 	if err != nil {
-		return false, fmt.Errorf("reading the trace (is it a file written by nicctl demo --trace or trace.WriteFile?): %w", err)
+		return false, err
 	}
 	ringEvents, appEvents, tcpEvents := 0, 0, 0
 	for _, e := range evs {
@@ -74,6 +193,8 @@ func verifyTrace(w io.Writer, path string, opt models.FIFOOptions) (bool, error)
 	if tcpEvents > 0 {
 		tcpNote = fmt.Sprintf(", %d TCP", tcpEvents)
 	}
+	vr.Schema, vr.Version, vr.Note, vr.Events, vr.RingEvents, vr.AppEvents, vr.TCPEvents, vr.Devices =
+		h.Schema, h.Version, h.Note, len(evs), ringEvents, appEvents, tcpEvents, len(h.Devices)
 	fmt.Fprintf(w, "trace %s: schema %s v%d, %d events (%d ring, %d application%s), %d devices, read in %v\n",
 		path, h.Schema, h.Version, len(evs), ringEvents, appEvents, tcpNote, len(h.Devices), time.Since(start).Round(time.Millisecond))
 	if h.Note != "" {

@@ -46,7 +46,10 @@ func TestDevicesOnHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []pci.Device
+	var got []struct {
+		Address, ID, Driver string
+		IOMMUGroup          int `json:"iommu_group"`
+	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("devices --json printed %q: %v", out, err)
 	}
