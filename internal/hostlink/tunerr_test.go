@@ -10,7 +10,7 @@ import (
 // Permission denied on /dev/net/tun is not blamed on the tun module.
 func TestTunOpenErrorHints(t *testing.T) {
 	for _, c := range []struct {
-		errno      unix.Errno
+		errno     unix.Errno
 		want, not string
 	}{
 		{unix.EACCES, "root", "tun module"},
