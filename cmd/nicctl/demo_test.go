@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,5 +172,21 @@ func TestNicctlDemoWindowZeroAccountsForDrops(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "every frame delivered in order or counted as dropped by B") {
 		t.Errorf("demo --window 0 does not check the frames it lost against B's counters:\n%s", out.String())
+	}
+}
+
+// A trace the recorder could not hold is an error, and no file is left
+// for verify to refuse later.
+func TestNicctlDemoTraceOverflowIsAnError(t *testing.T) {
+	o := demoOpts(2000)
+	o.traceCap = 1000
+	o.trace = filepath.Join(t.TempDir(), "t.ndjson")
+	var out bytes.Buffer
+	_, err := demo(o, &out)
+	if err == nil || !strings.Contains(err.Error(), "did not fit") || !strings.Contains(err.Error(), "--trace-events") {
+		t.Fatalf("demo with a recorder too small: %v\n%s", err, out.String())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(o.trace)); len(ents) != 0 {
+		t.Errorf("files left behind: %v", ents)
 	}
 }
