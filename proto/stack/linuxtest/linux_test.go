@@ -51,7 +51,7 @@ type peer struct {
 	closed   bool
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root for network namespaces, TAP and AF_PACKET (CI runs these as root)")
@@ -61,7 +61,7 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func requireTool(t *testing.T, name, pkg string) {
+func requireTool(t testing.TB, name, pkg string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("skipping: %s not installed (apt-get install -y %s)", name, pkg)
@@ -78,12 +78,12 @@ type peerOptions struct {
 }
 
 // newPeer builds the topology: kind "tap" or "veth".
-func newPeer(t *testing.T, kind string, subnet int) *peer {
+func newPeer(t testing.TB, kind string, subnet int) *peer {
 	return newPeerWith(t, kind, subnet, peerOptions{})
 }
 
 // newPeerWith is newPeer with options.
-func newPeerWith(t *testing.T, kind string, subnet int, opt peerOptions) *peer {
+func newPeerWith(t testing.TB, kind string, subnet int, opt peerOptions) *peer {
 	requireRoot(t)
 	if kind == "tap" {
 		if _, err := os.Stat("/dev/net/tun"); err != nil {
@@ -172,7 +172,7 @@ func newPeerWith(t *testing.T, kind string, subnet int, opt peerOptions) *peer {
 	return p
 }
 
-func (p *peer) close(t *testing.T) {
+func (p *peer) close(t testing.TB) {
 	if p.closed {
 		return
 	}
@@ -202,7 +202,7 @@ func (p *peer) close(t *testing.T) {
 // keepCapture copies a capture (or a trace) into $LINUXTEST_KEEP_DIR, when
 // set, so that it outlives the test's temporary directory (for tshark or
 // nicctl verify by hand).
-func keepCapture(t *testing.T, path string) {
+func keepCapture(t testing.TB, path string) {
 	dir := os.Getenv("LINUXTEST_KEEP_DIR")
 	if dir == "" {
 		return

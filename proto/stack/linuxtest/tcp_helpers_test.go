@@ -35,7 +35,7 @@ import (
 // newTCPPeer is a peer whose stack carries TCP with cfg. noPcap leaves the
 // capture out (bulk transfers), unless $LINUXTEST_PCAP is set (to diagnose;
 // with $LINUXTEST_KEEP_DIR the capture is kept).
-func newTCPPeer(t *testing.T, kind string, subnet int, cfg tcp.Config, noPcap bool) *peer {
+func newTCPPeer(t testing.TB, kind string, subnet int, cfg tcp.Config, noPcap bool) *peer {
 	t.Helper()
 	if os.Getenv("LINUXTEST_PCAP") != "" {
 		noPcap = false
