@@ -11,6 +11,7 @@ import (
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/internal/pktgen"
+	"github.com/verinic/verinic/internal/simpair"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/trace"
@@ -338,7 +339,7 @@ type demoRig struct {
 }
 
 func newDemoRig(o demoOptions) (_ *demoRig, err error) {
-	r := &demoRig{domain: ixgbesim.NewDomain()}
+	r := &demoRig{}
 	defer func() {
 		if err != nil {
 			r.close()
@@ -347,18 +348,13 @@ func newDemoRig(o demoOptions) (_ *demoRig, err error) {
 	if o.trace != "" {
 		r.rec = trace.NewRecorder(o.traceCap)
 	}
-	for i, p := range []**ixgbesim.NIC{&r.simA, &r.simB} {
-		n, err := ixgbesim.New(ixgbesim.Config{Name: []string{"simA", "simB"}[i], Domain: r.domain, Trace: r.rec, DevID: uint16(i), Policy: dma.NoHugepages})
-		if err != nil {
-			return nil, err
-		}
-		*p = n
-		r.closers = append(r.closers, func() { n.Close() })
+	// Simulated NICs need no hugepages: ordinary pages, and no warning.
+	pair, err := simpair.New(simpair.Config{Policy: dma.NoHugepages, Trace: r.rec, AB: &o.faults})
+	if err != nil {
+		return nil, err
 	}
-	r.closers = append(r.closers, r.simA.Stop, r.simB.Stop) // both stop before either closes
-	r.cable = ixgbesim.Connect(r.simA, r.simB, &o.faults, nil)
-	r.simA.Start()
-	r.simB.Start()
+	r.closers = append(r.closers, pair.Close) // both engines stop before either NIC closes
+	r.domain, r.simA, r.simB, r.cable = pair.Domain, pair.A, pair.B, pair.Cable
 	for i, p := range []**ixgbe.NIC{&r.nicA, &r.nicB} {
 		sim := []*ixgbesim.NIC{r.simA, r.simB}[i]
 		n, err := ixgbe.New(sim, ixgbe.Config{RxQueues: o.queues, TxQueues: o.queues, RxRingSize: o.ring, TxRingSize: o.ring,
