@@ -2,13 +2,24 @@ package tcp_test
 
 import (
 	"io"
+	"net/netip"
 	"testing"
+
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/simpair"
+	"github.com/verinic/verinic/ixgbe"
+	"github.com/verinic/verinic/ixgbe/ixgbesim"
+	"github.com/verinic/verinic/proto/stack"
+	"github.com/verinic/verinic/proto/tcp"
 )
 
 // BenchmarkBulkMemlink is one connection's bulk throughput between two
 // stacks over the in-memory link: b.N chunks of 64 KiB.
-func BenchmarkBulkMemlink(b *testing.B) {
-	p := newPair(b, pairOpts{})
+func BenchmarkBulkMemlink(b *testing.B) { bulk(b, newPair(b, pairOpts{})) }
+
+// bulk sends b.N chunks of 64 KiB over one connection of p and waits until
+// the receiver read them all.
+func bulk(b *testing.B, p *pair) {
 	c, s := dialAcceptB(b, p, 5001)
 	chunk := make([]byte, 64<<10)
 	done := make(chan int64)
@@ -30,4 +41,48 @@ func BenchmarkBulkMemlink(b *testing.B) {
 	b.StopTimer()
 	c.Close()
 	s.Close()
+}
+
+// BenchmarkBulkSimNICs is BenchmarkBulkMemlink over two simulated 82599s
+// back to back, each run by the ixgbe driver: the path `nicctl serve --dev
+// sim` takes. Bounded by the simulator today (issue 10); compare with
+// BenchmarkBulkMemlink in the same run.
+func BenchmarkBulkSimNICs(b *testing.B) {
+	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var drivers []*ixgbe.NIC
+	for _, sn := range []*ixgbesim.NIC{sims.A, sims.B} {
+		d, err := ixgbe.New(sn, ixgbe.Config{Mempool: dma.MempoolConfig{Buffers: 4096}})
+		if err != nil {
+			b.Fatalf("driver on %s: %v", sn.Name(), err)
+		}
+		drivers = append(drivers, d)
+	}
+	p := &pair{sa: stack.New(stack.Config{}), sb: stack.New(stack.Config{})}
+	if p.a, err = tcp.New(p.sa, tcp.Config{}); err != nil {
+		b.Fatal(err)
+	}
+	if p.b, err = tcp.New(p.sb, tcp.Config{}); err != nil {
+		b.Fatal(err)
+	}
+	for i, st := range []*stack.Stack{p.sa, p.sb} {
+		if _, err := st.AddNIC(drivers[i], stack.NICConfig{}); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.AddAddress(1, netip.PrefixFrom([]netip.Addr{addrA, addrB}[i], 24)); err != nil {
+			b.Fatal(err)
+		}
+		st.Start()
+	}
+	b.Cleanup(func() {
+		p.sa.Close()
+		p.sb.Close()
+		for _, d := range drivers {
+			d.Close()
+		}
+		sims.Close()
+	})
+	bulk(b, p)
 }
