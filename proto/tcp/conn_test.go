@@ -170,6 +170,8 @@ func TestRecordedTransferIsLinearizable(t *testing.T) {
 	c.Close()
 	s.Close()
 	time.Sleep(100 * time.Millisecond)
+	p.sa.Close() // the loops stop recording before the trace is read
+	p.sb.Close()
 	ev := append([]trace.Event(nil), rec.Events()...)
 	if rec.Dropped() != 0 || rec.DataDropped() != 0 {
 		t.Fatalf("recorder dropped %d events, %d data bytes", rec.Dropped(), rec.DataDropped())
