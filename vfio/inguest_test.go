@@ -835,7 +835,17 @@ func TestInGuestNicctl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var devs []pci.Device
+	// devices --json: pci.Device's fields, with the IDs as hex strings.
+	var devs []struct {
+		Address    string `json:"address"`
+		ID         string `json:"id"`
+		Driver     string `json:"driver"`
+		IOMMUGroup int    `json:"iommu_group"`
+		Supported  bool   `json:"supported"`
+		Vendor     string `json:"vendor"`
+		Device     string `json:"device"`
+		Class      string `json:"class"`
+	}
 	if err := json.Unmarshal([]byte(out), &devs); err != nil {
 		t.Fatalf("devices --json: %v", err)
 	}
@@ -843,7 +853,8 @@ func TestInGuestNicctl(t *testing.T) {
 	for _, d := range devs {
 		if d.Address == addr {
 			found = true
-			if d.Driver != pci.VFIODriver || d.VendorDevice() != "8086:10d3" || d.IOMMUGroup < 0 || d.Supported {
+			if d.Driver != pci.VFIODriver || d.ID != "8086:10d3" || d.Vendor != "0x8086" || d.Device != "0x10d3" ||
+				d.Class != "0x020000" || d.IOMMUGroup < 0 || d.Supported {
 				t.Errorf("devices --json says %+v", d)
 			}
 		}
