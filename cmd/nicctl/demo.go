@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"time"
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/internal/pktgen"
@@ -55,6 +56,12 @@ type demoOptions struct {
 	// traceTmp is where the trace is written before it is renamed to
 	// trace (made by runDemo when it checks the path; "" to make it here).
 	traceTmp string
+	// stallAfter ends the run with a diagnosis when no frame has moved for
+	// this long (0: defaultStallAfter).
+	stallAfter time.Duration
+	// stallHook, for tests, runs once the traffic has started (to inject
+	// a device fault).
+	stallHook func(*demoRig)
 }
 
 func runDemo(args []string) error {
@@ -253,6 +260,9 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	}
 
 	tr := startDemoTraffic(rig, o)
+	if o.stallHook != nil {
+		o.stallHook(rig)
+	}
 	elapsed, sig, err := tr.wait(o, out)
 	if err != nil {
 		return demoResult{}, err

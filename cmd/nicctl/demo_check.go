@@ -19,8 +19,13 @@ type demoCounts struct {
 	wire            ixgbesim.DirStats // A to B
 	tracker         pktgen.Tracker    // all of B's queues merged
 	rxDrops         uint64            // B's QPRDC, summed over its queues
-	iommuFaults     int
-	violations      int
+	// The driver's own error counters, summed over both NICs' queues:
+	// sent buffers their pool refused back (a double free), packets
+	// TxBatch refused, received frames dropped for a MAC error or an
+	// impossible length, and frames spanning several descriptors.
+	txFreeErrors, txBad, rxErrorDrops, rxMultiDesc uint64
+	iommuFaults                                    int
+	violations                                     int
 }
 
 // counts reads the counters after the traffic has stopped.
@@ -34,6 +39,20 @@ func (r *demoRig) counts(t *demoTraffic) demoCounts {
 		violations: len(r.simA.Violations()) + len(r.simB.Violations())}
 	for _, q := range c.b.Queues {
 		c.rxDrops += q.RxDrops
+	}
+	return c.withDriverErrors()
+}
+
+// withDriverErrors sums the driver's error counters of both NICs' queues.
+func (c demoCounts) withDriverErrors() demoCounts {
+	c.txFreeErrors, c.txBad, c.rxErrorDrops, c.rxMultiDesc = 0, 0, 0, 0
+	for _, st := range []ixgbe.Stats{c.a, c.b} {
+		for _, q := range st.Queues {
+			c.txFreeErrors += q.TxFreeErrors
+			c.txBad += q.TxBadPackets
+			c.rxErrorDrops += q.RxErrorDrops
+			c.rxMultiDesc += q.RxMultiDescDrops
+		}
 	}
 	return c
 }
@@ -99,6 +118,13 @@ func demoChecks(c demoCounts, p demoPromise) []demoCheck {
 		{"no corrupt or foreign frame delivered", total.Corrupt == 0 && total.Foreign == 0},
 		{"no IOMMU fault", c.iommuFaults == 0},
 		{"no ownership violation", c.violations == 0},
+		// Every buffer a NIC sent comes back to its pool exactly once.
+		{fmt.Sprintf("no TX free errors (double frees: %d)", c.txFreeErrors), c.txFreeErrors == 0},
+		// The generator builds only valid frames of one descriptor each, so
+		// a refused packet or an error drop is the driver's (or device's)
+		// fault, not the wire's: corrupted frames are CRC errors.
+		{fmt.Sprintf("no driver error drops (bad TX packets %d, RX error drops %d, multi-descriptor drops %d)",
+			c.txBad, c.rxErrorDrops, c.rxMultiDesc), c.txBad == 0 && c.rxErrorDrops == 0 && c.rxMultiDesc == 0},
 	}
 	switch p {
 	case promiseNoLoss:

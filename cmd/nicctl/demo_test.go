@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
@@ -188,5 +189,70 @@ func TestNicctlDemoTraceOverflowIsAnError(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(o.trace)); len(ents) != 0 {
 		t.Errorf("files left behind: %v", ents)
+	}
+}
+
+// The accounting fails on the driver's own error counters: a double free
+// (TxFreeErrors), a refused packet and an error drop each make it fail,
+// even when every other count agrees.
+func TestDemoChecksDriverErrors(t *testing.T) {
+	clean := demoCounts{}
+	for _, c := range demoChecks(clean, promiseNone) {
+		if !c.OK {
+			t.Fatalf("all-zero counts fail %q", c.What)
+		}
+	}
+	for name, set := range map[string]func(*demoCounts){
+		"TxFreeErrors": func(c *demoCounts) { c.a.Queues = []ixgbe.QueueStats{{TxFreeErrors: 1}} },
+		"TxBadPackets": func(c *demoCounts) { c.a.Queues = []ixgbe.QueueStats{{TxBadPackets: 2}} },
+		"RxErrorDrops": func(c *demoCounts) { c.b.Queues = []ixgbe.QueueStats{{}, {RxErrorDrops: 1}} },
+		"RxMultiDesc":  func(c *demoCounts) { c.b.Queues = []ixgbe.QueueStats{{RxMultiDescDrops: 1}} },
+	} {
+		c := clean
+		set(&c)
+		c = c.withDriverErrors()
+		failed := ""
+		for _, ch := range demoChecks(c, promiseNone) {
+			if !ch.OK {
+				failed = ch.What
+			}
+		}
+		if failed == "" {
+			t.Errorf("%s non-zero: every check passed", name)
+		} else if !strings.Contains(failed, "no TX free errors") && !strings.Contains(failed, "no driver error drops") {
+			t.Errorf("%s non-zero failed %q", name, failed)
+		}
+	}
+}
+
+// A stuck DMA engine on A (the simulator's fault injection) stalls A's
+// transmit rings: the demo must end, within a bounded time, with an error
+// that names a ring, its head and its tail.
+func TestDemoStalledRingDiagnosed(t *testing.T) {
+	o := demoOpts(200000)
+	o.queues = 2
+	o.stallAfter = 500 * time.Millisecond
+	o.stallHook = func(r *demoRig) { r.simA.StallDMA(true) }
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		var out bytes.Buffer
+		_, err := demo(o, &out)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the demo succeeded with A's DMA stalled")
+		}
+		msg := err.Error()
+		for _, want := range []string{"stalled", "TX ring", "head", "tail"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("diagnosis lacks %q: %s", want, msg)
+			}
+		}
+		t.Logf("after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the demo hangs with a stalled ring")
 	}
 }

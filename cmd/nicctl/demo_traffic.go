@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/internal/pktgen"
+	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/proto/header"
 	"github.com/verinic/verinic/trace"
 )
@@ -180,6 +182,12 @@ func (t *demoTraffic) wait(o demoOptions, out io.Writer) (elapsed time.Duration,
 	var lastSent, lastRecv uint64
 	lastT := t.start
 	quietSince := time.Time{}
+	stallAfter := o.stallAfter
+	if stallAfter <= 0 {
+		stallAfter = defaultStallAfter
+	}
+	var progress uint64
+	progressAt := time.Now()
 	for {
 		select {
 		case err := <-t.errs:
@@ -204,6 +212,18 @@ func (t *demoTraffic) wait(o demoOptions, out io.Writer) (elapsed time.Duration,
 				lastSent, lastRecv, lastT = s, r, now
 			}
 		case <-poll.C:
+			// Nothing sent, delivered, received or dropped for stallAfter:
+			// a ring has stopped moving. Stop and say which.
+			if p := t.progress(); p != progress {
+				progress, progressAt = p, time.Now()
+			} else if time.Since(progressAt) > stallAfter {
+				diag := t.diagnoseStall()
+				t.stopTx.Store(true)
+				t.stopRx.Store(true)
+				t.txWG.Wait()
+				t.rxWG.Wait()
+				return time.Since(t.start), sig, fmt.Errorf("stalled: no frame sent, delivered or received for %v; %s", stallAfter, diag)
+			}
 			select {
 			case <-txDone:
 				cs := t.rig.cable.Stats().AB
@@ -225,4 +245,44 @@ func (t *demoTraffic) wait(o demoOptions, out io.Writer) (elapsed time.Duration,
 			}
 		}
 	}
+}
+
+// defaultStallAfter is how long the demo waits without any progress before
+// it gives up with a diagnosis (demoOptions.stallAfter overrides it).
+const defaultStallAfter = 10 * time.Second
+
+// progress is a number that moves whenever any frame moves anywhere.
+func (t *demoTraffic) progress() uint64 {
+	cs := t.rig.cable.Stats().AB
+	return t.sent.Load() + t.received.Load() + cs.Offered + cs.Delivered + nicBDrops(t.rig.nicB)
+}
+
+// diagnoseStall names the rings that hold work the device has not done:
+// a TX ring of A whose head (TDH, what the device has fetched) stays short
+// of its tail (TDT, what the driver posted), and an RX ring of B whose head
+// (RDH) equals its tail (RDT: no free descriptor, the driver is not
+// refilling) or that has descriptors but receives nothing. The registers
+// are read from the simulated devices (datasheet 8.2.3.9.8-9, 8.2.3.8.3-4).
+func (t *demoTraffic) diagnoseStall() string {
+	r := t.rig
+	var stuck, idle []string
+	for q := 0; q < r.nicA.NumTxQueues(); q++ {
+		h, tl := r.simA.Read32(regs.TDH(q)), r.simA.Read32(regs.TDT(q))
+		if h != tl {
+			stuck = append(stuck, fmt.Sprintf("%s TX ring %d: head %d, tail %d (%d descriptors posted that the device does not fetch)",
+				r.nicA.Name(), q, h, tl, (tl+uint32(r.nicA.TxRingSize())-h)%uint32(r.nicA.TxRingSize())))
+		} else {
+			idle = append(idle, fmt.Sprintf("%s TX ring %d: head = tail = %d", r.nicA.Name(), q, h))
+		}
+	}
+	for q := 0; q < r.nicB.NumRxQueues(); q++ {
+		h, tl := r.simB.Read32(regs.RDH(q)), r.simB.Read32(regs.RDT(q))
+		if h == tl {
+			stuck = append(stuck, fmt.Sprintf("%s RX ring %d: head = tail = %d (no free descriptor: the driver does not refill)", r.nicB.Name(), q, h))
+		}
+	}
+	if len(stuck) == 0 {
+		return "no ring holds work the device has not done (" + strings.Join(idle, "; ") + ")"
+	}
+	return strings.Join(stuck, "; ")
 }
