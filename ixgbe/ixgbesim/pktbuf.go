@@ -19,6 +19,7 @@ type pbEntry struct {
 	rssType uint8  // RSS type for the write-back (7.1.6.2)
 	hash    uint32 // RSS hash
 	ptype   uint16 // packet type bits (7.1.6.2)
+	csum    rxCsum // checksum status and fragment checksum (7.1.11)
 }
 
 // packetBuffer is the 82599's receive packet buffer 0 (no DCB): a bounded

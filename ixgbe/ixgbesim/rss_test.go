@@ -91,6 +91,7 @@ func TestRSSSpreadsOverQueues(t *testing.T) {
 		d.wr(regs.RETA(i), v)
 	}
 	d.wr(regs.MRQC, regs.MRQC_RSSEN|regs.MRQC_RSS_FIELD_IPV4|regs.MRQC_RSS_FIELD_IPV4_TCP|regs.MRQC_RSS_FIELD_IPV4_UDP)
+	d.wr(regs.RXCSUM, regs.RXCSUM_PCSD) // the write-back carries the RSS hash (8.2.3.7.5)
 	if k := n.RSSKey(); string(k[:]) != string(msKey) {
 		t.Fatal("RSSKey does not read back the programmed key")
 	}

@@ -98,6 +98,7 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 	var e pbEntry
 	q, hash, rssType, ptype := n.classify(stored)
 	e.queue, e.hash, e.rssType, e.ptype = uint16(q), hash, rssType, ptype
+	e.csum = rxChecksum(stored, n.reg(regs.RXCSUM))
 	pbCap := int(n.reg(regs.RXPBSIZE(0)) & 0x000FFC00)
 	n.pb.mu.Lock()
 	ok = n.pb.push(stored, pbCap, e)
@@ -371,6 +372,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		bufSize = 2048 // BSIZEPACKET 0 is reserved; the model uses the reset value
 	}
 	legacy := srrctl&regs.SRRCTL_DESCTYPE_MASK == regs.SRRCTL_DESCTYPE_LEGACY
+	rxcsum := n.reg(regs.RXCSUM)
 	need := uint32((e.length + bufSize - 1) / bufSize)
 	avail := (tail + size - head) % size
 	if avail < need {
@@ -407,7 +409,9 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		}
 		status := uint32(regs.RXD_STAT_DD)
 		if k == need-1 {
-			status |= regs.RXD_STAT_EOP
+			// Checksum status and errors are reported in the last
+			// descriptor of a frame (7.1.6.2), with EOP.
+			status |= regs.RXD_STAT_EOP | e.csum.bits
 		}
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(chunk)})
@@ -416,12 +420,12 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 			// Legacy write-back (7.1.5): length at bytes 8-9, status at
 			// byte 12, errors at 13, VLAN at 14-15.
 			storePlain32(d, 8, uint32(chunk))
-			store32(d, 12, status)
+			store32(d, 12, legacyStatus(status))
 		} else {
 			// Advanced write-back (7.1.6.2): the status word is stored
 			// last, so DD publishes the rest.
 			storePlain32(d, regs.RXD_WB_PKT_INFO, uint32(e.rssType)|uint32(e.ptype)<<4)
-			storePlain32(d, regs.RXD_WB_RSS, e.hash)
+			storePlain32(d, regs.RXD_WB_RSS, rxDword1(rxcsum, e))
 			storePlain32(d, regs.RXD_WB_LENGTH, uint32(chunk))
 			store32(d, regs.RXD_WB_STATUS_ERROR, status)
 		}

@@ -21,16 +21,21 @@ const (
 	RXD_WB_LENGTH       = 12 // 16 bits: packet length in this buffer
 	RXD_WB_VLAN         = 14 // 16 bits
 
-	RXD_STAT_DD   = 1 << 0 // descriptor done
-	RXD_STAT_EOP  = 1 << 1 // end of packet
-	RXD_STAT_VP   = 1 << 3 // 802.1Q packet
-	RXD_STAT_L4CS = 1 << 5 // L4 checksum checked
-	RXD_STAT_IPCS = 1 << 6 // IPv4 checksum checked
-	RXD_ERR_MASK  = 0xFFF00000
-	RXD_ERR_RXE   = 1 << 29 // MAC error (e.g. CRC)
-	RXD_ERR_IPE   = 1 << 30
-	RXD_ERR_TCPE  = 1 << 31
-	RXD_ERR_SHIFT = 20
+	RXD_STAT_DD    = 1 << 0 // descriptor done
+	RXD_STAT_EOP   = 1 << 1 // end of packet
+	RXD_STAT_VP    = 1 << 3 // 802.1Q packet (VLAN tag stripped into the VLAN field)
+	RXD_STAT_UDPCS = 1 << 4 // the L4 checksum checked was UDP's
+	RXD_STAT_L4CS  = 1 << 5 // L4 (TCP/UDP) checksum checked
+	RXD_STAT_IPCS  = 1 << 6 // IPv4 header checksum checked
+	RXD_ERR_MASK   = 0xFFF00000
+	RXD_ERR_RXE    = 1 << 29 // MAC error (e.g. CRC)
+	RXD_ERR_IPE    = 1 << 30 // IPv4 header checksum error (with IPCS)
+	RXD_ERR_TCPE   = 1 << 31 // TCP/UDP checksum error (with L4CS)
+	RXD_ERR_SHIFT  = 20
+
+	// RXD_CSUM_BITS are the checksum status and error bits of the
+	// write-back's status word (7.1.6.2).
+	RXD_CSUM_BITS = RXD_STAT_UDPCS | RXD_STAT_L4CS | RXD_STAT_IPCS | RXD_ERR_IPE | RXD_ERR_TCPE
 )
 
 // Advanced transmit data descriptor, read format (7.2.3.2.4).

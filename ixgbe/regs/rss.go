@@ -22,6 +22,14 @@ const (
 	MRQC_RSS_FIELD_IPV6_UDP    = 1 << 23
 	MRQC_RSS_FIELD_IPV6_EX_UDP = 1 << 24
 
+	// RXCSUM (8.2.3.7.5). The 82599 always checks the IPv4 header and
+	// TCP/UDP checksums of the frames it parses (7.1.11) and reports them
+	// in the write-back; RXCSUM only chooses what the second dword of the
+	// write-back holds: PCSD set, the RSS hash; clear, the IP identification
+	// and the fragment checksum, which IPPCSE computes over the IP payload.
+	RXCSUM_IPPCSE = 1 << 12 // IP payload checksum enable (fragment checksum)
+	RXCSUM_PCSD   = 1 << 13 // packet checksum disable: report the RSS hash
+
 	// MCSTCTRL: MO (bits 1:0) selects which 12 destination-address bits
 	// index the MTA; MFE enables the multicast table.
 	MCSTCTRL_MO_MASK = 0x3
