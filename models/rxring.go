@@ -191,19 +191,48 @@ func (m *RxRing) IndexOrder(s *RxState) bool {
 // DescriptorState is RxRing.tla's DescriptorState.
 func (m *RxRing) DescriptorState(s *RxState) bool {
 	n := m.N
+	if s.RXI < n {
+		// Walking from rxi (k = Dist(rxi, i)): the same clauses without a
+		// modulo per slot, as the trace replay checks them at every event.
+		dh := dist(s.RXI, s.RDH, n)
+		w := dist(s.RDH, s.RDT, n)
+		i, filledSeen := s.RXI, false
+		for k := uint32(0); k < n; k++ {
+			kk := k + n - dh // Dist(rdh, i) + n or + 0
+			if kk >= n {
+				kk -= n
+			}
+			if s.Slot[i] != NoBuf {
+				filledSeen = true
+				if s.Desc[i].Buf != s.Slot[i] || s.Desc[i].DD != (k < dh) {
+					return false
+				}
+			} else if filledSeen || kk < w {
+				return false
+			}
+			if i++; i == n {
+				i = 0
+			}
+		}
+		return true
+	}
 	for i := uint32(0); i < n; i++ {
 		if s.Slot[i] != NoBuf {
 			if s.Desc[i].Buf != s.Slot[i] || s.Desc[i].DD != inRange(s.RXI, s.RDH, i, n) {
 				return false
 			}
-		} else {
-			for j := uint32(0); j < n; j++ {
-				if dist(s.RXI, j, n) <= dist(s.RXI, i, n) && s.Slot[j] != NoBuf {
-					return false
-				}
-			}
 		}
 		if inRange(s.RDH, s.RDT, i, n) && s.Slot[i] == NoBuf {
+			return false
+		}
+	}
+	// The empty slots are a run starting at rxi: walking from rxi, no
+	// empty slot after a filled one (linear form of the spec's clause).
+	filled := false
+	for k := uint32(0); k < n; k++ {
+		if s.Slot[(s.RXI+k)%n] != NoBuf {
+			filled = true
+		} else if filled {
 			return false
 		}
 	}
@@ -211,7 +240,7 @@ func (m *RxRing) DescriptorState(s *RxState) bool {
 }
 
 // FIFO: order = RingSeq(rxi).
-func (m *RxRing) FIFO(s *RxState) bool { return slices.Equal(s.Order, ringSeq(s.Slot, s.RXI, m.N)) }
+func (m *RxRing) FIFO(s *RxState) bool { return ringSeqEqual(s.Order, s.Slot, s.RXI, m.N) }
 
 // DeviceTouchesOwnedOnly is the action property of the same name.
 func (m *RxRing) DeviceTouchesOwnedOnly(s, t *RxState) bool {

@@ -241,6 +241,24 @@ func ringSeq(slot []uint32, start, n uint32) []uint32 {
 	return out
 }
 
+// ringSeqEqual reports order = RingSeq(start) without building RingSeq.
+func ringSeqEqual(order, slot []uint32, start, n uint32) bool {
+	k := 0
+	i := start % n
+	for j := uint32(0); j < n; j++ {
+		if x := slot[i]; x != NoBuf {
+			if k >= len(order) || order[k] != x {
+				return false
+			}
+			k++
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+	return k == len(order)
+}
+
 // TypeOK is TxRing.tla's TypeOK.
 func (m *TxRing) TypeOK(s *TxState) bool {
 	for i := range s.Desc {
@@ -268,24 +286,42 @@ func (m *TxRing) TypeOK(s *TxState) bool {
 func (m *TxRing) Conservation(s *TxState) bool { return conservation(m.B, s.Pool, s.App, s.Slot) }
 
 func conservation(nb uint32, pool, app BufSet, slot []uint32) bool {
-	for b := uint32(1); b <= nb; b++ {
-		c := 0
-		if pool.Has(b) {
-			c++
+	// Each b in 1..nb exactly once: no buffer in two places, and as many
+	// places (counting only buffers in 1..nb) as buffers. Linear, so that
+	// the trace replay can afford it at every event.
+	var small [8]uint64
+	seen := BufSet(small[:])
+	if nb/64+1 > uint32(len(small)) {
+		seen = NewBufSet(nb)
+	} else {
+		seen = seen[:nb/64+1]
+	}
+	in := func(b uint32) bool { return b != NoBuf && b <= nb }
+	count := uint32(0)
+	for _, x := range slot {
+		if !in(x) {
+			continue
 		}
-		if app.Has(b) {
-			c++
-		}
-		for _, x := range slot {
-			if x == b {
-				c++
-			}
-		}
-		if c != 1 {
+		if seen.Has(x) || pool.Has(x) || app.Has(x) {
 			return false
 		}
+		seen.Add(x)
+		count++
 	}
-	return true
+	for b := range pool.All() {
+		if in(b) {
+			if app.Has(b) {
+				return false
+			}
+			count++
+		}
+	}
+	for b := range app.All() {
+		if in(b) {
+			count++
+		}
+	}
+	return count == nb
 }
 
 // IndexOrder: clean <= wb <= tdh <= tdt <= txi cyclically.
@@ -297,6 +333,24 @@ func (m *TxRing) IndexOrder(s *TxState) bool {
 // DescriptorState: slots hold buffers exactly on [clean, txi), descriptors
 // point at them, DD exactly on [clean, wb).
 func (m *TxRing) DescriptorState(s *TxState) bool {
+	n := m.N
+	if s.Clean < n {
+		// Walking from clean (k = Dist(clean, i)): the same clauses
+		// without a modulo per slot, as the trace replay checks them at
+		// every event.
+		filled, written := dist(s.Clean, s.TXI, n), dist(s.Clean, s.WB, n)
+		i := s.Clean
+		for k := uint32(0); k < n; k++ {
+			full := s.Slot[i] != NoBuf
+			if full != (k < filled) || full && (s.Desc[i].Buf != s.Slot[i] || s.Desc[i].DD != (k < written)) {
+				return false
+			}
+			if i++; i == n {
+				i = 0
+			}
+		}
+		return true
+	}
 	for i := uint32(0); i < m.N; i++ {
 		full := s.Slot[i] != NoBuf
 		if full != inRange(s.Clean, s.TXI, i, m.N) {
@@ -310,7 +364,7 @@ func (m *TxRing) DescriptorState(s *TxState) bool {
 }
 
 // FIFO: order = RingSeq(clean).
-func (m *TxRing) FIFO(s *TxState) bool { return slices.Equal(s.Order, ringSeq(s.Slot, s.Clean, m.N)) }
+func (m *TxRing) FIFO(s *TxState) bool { return ringSeqEqual(s.Order, s.Slot, s.Clean, m.N) }
 
 // DeviceTouchesOwnedOnly is the action property of the same name.
 func (m *TxRing) DeviceTouchesOwnedOnly(s, t *TxState) bool {

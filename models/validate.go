@@ -66,10 +66,6 @@ type ringReplay interface {
 	stats() *RingStats
 }
 
-// checkEvery is how often (in ring events) the replay also evaluates every
-// invariant of the spec on the model state; always at the end too.
-const checkEvery = 1 << 16
-
 const contextEvents = 8
 
 // isRingEvent reports whether k is a driver or device ring event.
@@ -124,10 +120,10 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 		nb := uint32(len(ri.bufs))
 		if k.Dir == trace.TX {
 			m := &TxRing{N: size, B: nb, Bug: BugNone}
-			replays[k] = &txReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st}
+			replays[k] = &txReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st, invs: m.Spec().Invariants}
 		} else {
 			m := &RxRing{N: size, B: nb, Bug: BugNone}
-			replays[k] = &rxReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st}
+			replays[k] = &rxReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st, invs: m.Spec().Invariants}
 		}
 	}
 	ctx := map[RingKey][]trace.Event{}
@@ -148,10 +144,10 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 		}
 		rep.Events++
 		st.Events++
-		if st.Events%checkEvery == 0 {
-			if reason := r.check(); reason != "" {
-				return fail(k, pos, e, "after this event: "+reason), nil
-			}
+		// Every invariant of the spec holds after every event (the
+		// invariants are linear in the ring and buffer counts).
+		if reason := r.check(); reason != "" {
+			return fail(k, pos, e, "after this event: "+reason), nil
 		}
 		c := append(ctx[k], e)
 		if len(c) > contextEvents {
@@ -213,6 +209,7 @@ func reverse(ids map[uint64]uint32) []uint64 {
 type txReplay struct {
 	m      *TxRing
 	s      *TxState
+	invs   []Invariant[*TxState]
 	ids    map[uint64]uint32
 	rev    []uint64
 	strict bool
@@ -231,9 +228,8 @@ func (r *txReplay) state() string {
 }
 
 func (r *txReplay) check() string {
-	m, s := r.m, r.s
-	for _, inv := range m.Spec().Invariants {
-		if !inv.Holds(s) {
+	for _, inv := range r.invs {
+		if !inv.Holds(r.s) {
 			return "invariant " + inv.Name + " violated"
 		}
 	}
@@ -357,6 +353,7 @@ func (r *txReplay) addr(id uint32) uint64 {
 type rxReplay struct {
 	m      *RxRing
 	s      *RxState
+	invs   []Invariant[*RxState]
 	ids    map[uint64]uint32
 	rev    []uint64
 	strict bool
@@ -385,7 +382,7 @@ func (r *rxReplay) state() string {
 }
 
 func (r *rxReplay) check() string {
-	for _, inv := range r.m.Spec().Invariants {
+	for _, inv := range r.invs {
 		if !inv.Holds(r.s) {
 			return "invariant " + inv.Name + " violated"
 		}
