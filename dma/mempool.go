@@ -231,6 +231,10 @@ type Packet struct {
 	Index uint32
 	Off   uint16 // start of the frame, from the start of the buffer's headroom
 	Len   uint16 // length of the frame
+	// Meta is the packet's offload metadata: what the device found on
+	// receive (checksums, VLAN tag, RSS hash) or what the sender asks of it
+	// on transmit (checksum insertion, VLAN insertion, TSO). Zero: nothing.
+	Meta Meta
 }
 
 // Data returns the frame bytes.

@@ -144,6 +144,7 @@ func (n *NIC) initRx() error {
 			return err
 		}
 		n.rx = append(n.rx, q)
+		q.rssHash = n.cfg.RxQueues > 1
 		// Advanced one-buffer descriptors, buffer size from the pool,
 		// drop when no descriptor is free (8.2.3.8.7) -- unless flow
 		// control is on: then a frame waits in the packet buffer for a
@@ -173,6 +174,10 @@ func (n *NIC) initRx() error {
 	if n.cfg.RxQueues > 1 {
 		n.setupRSS()
 	}
+	// RXCSUM (8.2.3.7.5): the IPv4 and TCP/UDP checksum checks are always
+	// on (7.1.11); PCSD makes the write-back's second dword the RSS hash
+	// rather than IP ID and fragment checksum, as Linux's ixgbe does.
+	n.dev.Write32(regs.RXCSUM, n.dev.Read32(regs.RXCSUM)&^regs.RXCSUM_IPPCSE|regs.RXCSUM_PCSD)
 	// End of 4.6.7: no-snoop off; DCA_RXCTRL bit 12 "reserved, must be
 	// set to 0".
 	n.setBits(regs.CTRL_EXT, regs.CTRL_EXT_NS_DIS)

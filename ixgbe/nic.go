@@ -280,6 +280,18 @@ func (n *NIC) NumRxQueues() int { return len(n.rx) }
 // NumTxQueues returns the number of TX queues.
 func (n *NIC) NumTxQueues() int { return len(n.tx) }
 
+// Offloads returns the offloads the driver performs with the 82599 (it
+// satisfies the stack's link.Offloader): every received frame's Meta
+// carries the device's IPv4 and TCP/UDP checksum results (datasheet
+// 7.1.11), and with RSS on (more than one RX queue) its RSS hash.
+func (n *NIC) Offloads() dma.Offloads {
+	o := dma.OffloadRxChecksum
+	if n.cfg.RxQueues > 1 {
+		o |= dma.OffloadRxHash
+	}
+	return o
+}
+
 // RxPool returns the buffer pool of RX queue q (nil if q is out of range).
 // The goroutine that polls queue q owns it.
 func (n *NIC) RxPool(q int) *dma.Mempool {

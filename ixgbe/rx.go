@@ -43,6 +43,9 @@ type rxQueue struct {
 	// spans several descriptors.
 	discarding bool
 	idle       uint32
+	// vlanStrip: RXDCTL.VME is set, so VP means the tag is in the
+	// write-back; rssHash: RSS is on, so the second dword is the hash.
+	vlanStrip, rssHash bool
 
 	multiDescDrops atomic.Uint64 // frames dropped for spanning descriptors
 	errorDrops     atomic.Uint64 // frames dropped with a MAC error or bad length
@@ -133,7 +136,7 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 		if q.trace != nil {
 			q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: q.dataIOVA[old]})
 		}
-		pkts[got] = dma.Packet{Pool: q.pool, Index: old, Off: q.headroom, Len: uint16(length)}
+		pkts[got] = dma.Packet{Pool: q.pool, Index: old, Off: q.headroom, Len: uint16(length), Meta: q.meta(i, status, lenVLAN)}
 		got++
 		q.post(i, nb.Index)
 		seen++
@@ -160,6 +163,22 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	}
 	q.dev.Write32(q.rdt, tail)
 	return got, nil
+}
+
+// meta turns descriptor i's write-back (datasheet 7.1.6.2) into the
+// packet's offload metadata: IPCS/IPE and L4CS/TCPE (7.1.11), the stripped
+// VLAN tag (VP, with RXDCTL.VME set by the driver), and the RSS hash in the
+// second dword (RXCSUM.PCSD is set by init) when RSS is on.
+func (q *rxQueue) meta(i, status, lenVLAN uint32) dma.Meta {
+	m := dma.Meta(status>>6&1)*dma.RxIPChecked | dma.Meta(status>>30&1)*dma.RxIPBad |
+		dma.Meta(status>>5&1)*dma.RxL4Checked | dma.Meta(status>>31&1)*dma.RxL4Bad
+	if q.vlanStrip && status&regs.RXD_STAT_VP != 0 {
+		m |= dma.RxVLAN | dma.Meta(lenVLAN>>16)<<16
+	}
+	if q.rssHash {
+		m |= dma.RxRSSHash | dma.Meta(atomic.LoadUint32(&q.ring.w32[4*i+1]))<<32
+	}
+	return m
 }
 
 // dropDescriptor accounts for a descriptor whose frame is not handed up.

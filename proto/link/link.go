@@ -55,3 +55,13 @@ type DropCounter interface {
 	// driver dropped (MAC errors, frames spanning descriptors).
 	RxDrops() (missed, ringFull, crcErrors, undersize, oversize, filtered, driver uint64)
 }
+
+// Offloader is implemented by links over a device with offloads (*ixgbe.NIC
+// on an 82599, real or simulated). Offloads says which it performs: the
+// receive ones fill dma.Packet.Meta for every frame RxBatch returns, the
+// transmit ones are honoured when TxBatch finds them requested in Meta. A
+// link without it offers none: the stack checks and computes every checksum
+// itself.
+type Offloader interface {
+	Offloads() dma.Offloads
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/verinic/verinic/proto/checksum"
 	"github.com/verinic/verinic/proto/clock"
 	"github.com/verinic/verinic/proto/header"
+	"github.com/verinic/verinic/proto/link"
 	"github.com/verinic/verinic/proto/reassembly"
 	"github.com/verinic/verinic/proto/socket"
 	"github.com/verinic/verinic/proto/timer"
@@ -57,6 +58,12 @@ type Loop struct {
 	pendingGen uint64
 	arpReqs    []arp.Request
 
+	// rxMeta is the offload metadata of the frame being processed, when
+	// the link's device checks checksums (link.Offloader with
+	// dma.OffloadRxChecksum; rxOffload); zero otherwise.
+	rxMeta    dma.Meta
+	rxOffload bool
+
 	now       time.Time
 	scratch   []byte // datagrams built aside by OutputBuilt
 	replyOpts [header.IPv4MaxHeaderLen - header.IPv4MinHeaderLen]byte
@@ -74,6 +81,9 @@ func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *Loop {
 		arpReqs: make([]arp.Request, 0, 64),
 	}
 	lp.handoffSpace.Init()
+	if o, ok := n.link.(link.Offloader); ok {
+		lp.rxOffload = o.Offloads().Has(dma.OffloadRxChecksum)
+	}
 	rcfg := s.cfg.Reassembly
 	rcfg.TimeExceeded = lp.reassemblyTimeExceeded
 	lp.reasm = reassembly.New(rcfg, &lp.timers)
@@ -172,9 +182,13 @@ func (lp *Loop) poll() int {
 		p := lp.rx[i]
 		lp.c.inc(RxFrames)
 		lp.c.add(RxBytes, uint64(p.Len))
+		if lp.rxOffload {
+			lp.rxMeta = p.Meta
+		}
 		lp.input(p.Data())
 		p.Free()
 	}
+	lp.rxMeta = 0
 	work += n
 	drained := 0
 	for drained < 4*lp.s.cfg.Batch {
@@ -365,7 +379,19 @@ func (lp *Loop) martianSource(src, dst header.IPv4Addr) bool {
 
 // ipInput handles an IPv4 packet (RFC 791, RFC 1122 3.2.1).
 func (lp *Loop) ipInput(b []byte) {
-	ip, err := header.ParseIPv4(b)
+	var ip header.IPv4
+	var err error
+	switch lp.rxMeta & (dma.RxIPChecked | dma.RxIPBad) {
+	case dma.RxIPChecked:
+		// The device verified the header checksum (82599 IPCS without
+		// IPE, datasheet 7.1.11): parse without summing it again.
+		ip, err = header.ParseIPv4Verified(b)
+	case dma.RxIPChecked | dma.RxIPBad:
+		lp.c.inc(IPBadChecksum)
+		return
+	default:
+		ip, err = header.ParseIPv4(b)
+	}
 	badOptions := false
 	if err != nil {
 		switch {
@@ -410,6 +436,7 @@ func (lp *Loop) ipInput(b []byte) {
 		case reassembly.Complete:
 			lp.c.inc(IPReassembled)
 			ip = header.IPv4(whole)
+			lp.rxMeta &^= dma.RxL4Checked | dma.RxL4Bad // the device checks no fragment's L4
 		case reassembly.Dropped:
 			lp.c.inc(IPFragDropped)
 			return
@@ -437,7 +464,16 @@ func (lp *Loop) ipInput(b []byte) {
 
 func (lp *Loop) udpInput(ip header.IPv4, bcast bool) {
 	src, dst := ip.Src(), ip.Dst()
-	u, err := header.ParseUDP(ip.Payload(), src, dst)
+	var u header.UDP
+	var err error
+	switch lp.RxL4Checksum() {
+	case L4ChecksumGood:
+		u, err = header.ParseUDPVerified(ip.Payload())
+	case L4ChecksumBad:
+		err = header.ErrUDPChecksum
+	default:
+		u, err = header.ParseUDP(ip.Payload(), src, dst)
+	}
 	if err != nil {
 		if errors.Is(err, header.ErrChecksum) {
 			lp.c.inc(UDPBadChecksum)
@@ -867,6 +903,30 @@ func (lp *Loop) flushTx() {
 	rest := copy(lp.tx, lp.tx[n:])
 	clear(lp.tx[rest:])
 	lp.tx = lp.tx[:rest]
+}
+
+// L4Checksum is what the device found of a received segment's TCP or UDP
+// checksum.
+type L4Checksum uint8
+
+const (
+	L4ChecksumUnchecked L4Checksum = iota // verify it in software
+	L4ChecksumGood                        // the device verified it
+	L4ChecksumBad                         // the device found it wrong
+)
+
+// RxL4Checksum says whether the device verified the TCP or UDP checksum of
+// the frame being processed (82599 L4CS, with TCPE when wrong; datasheet
+// 7.1.11). Transport handlers parse with the Verified variants when it is
+// L4ChecksumGood and count a checksum error when it is L4ChecksumBad.
+func (lp *Loop) RxL4Checksum() L4Checksum {
+	switch lp.rxMeta & (dma.RxL4Checked | dma.RxL4Bad) {
+	case dma.RxL4Checked:
+		return L4ChecksumGood
+	case dma.RxL4Checked | dma.RxL4Bad:
+		return L4ChecksumBad
+	}
+	return L4ChecksumUnchecked
 }
 
 // Now returns the time of the current poll iteration.

@@ -366,7 +366,18 @@ func (p *Protocol) input(lp *stack.Loop, ip header.IPv4, bcast bool) {
 		return
 	}
 	src, dst := ip.Src(), ip.Dst()
-	seg, err := header.ParseTCP(ip.Payload(), src, dst)
+	var seg header.TCP
+	var err error
+	switch lp.RxL4Checksum() {
+	case stack.L4ChecksumGood:
+		// The device verified the checksum (82599 L4CS without TCPE,
+		// datasheet 7.1.11).
+		seg, err = header.ParseTCPVerified(ip.Payload())
+	case stack.L4ChecksumBad:
+		err = header.ErrTCPChecksum
+	default:
+		seg, err = header.ParseTCP(ip.Payload(), src, dst)
+	}
 	if err != nil {
 		p.c.inc(InErrs)
 		if errors.Is(err, header.ErrTCPChecksum) {
