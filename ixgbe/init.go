@@ -145,6 +145,7 @@ func (n *NIC) initRx() error {
 		}
 		n.rx = append(n.rx, q)
 		q.rssHash = n.cfg.RxQueues > 1
+		q.vlanStrip = n.cfg.VLANStrip
 		// Advanced one-buffer descriptors, buffer size from the pool,
 		// drop when no descriptor is free (8.2.3.8.7) -- unless flow
 		// control is on: then a frame waits in the packet buffer for a
@@ -283,8 +284,9 @@ func (n *NIC) initTx() error {
 		n.dev.Write32(regs.TXDCTL(i), v)
 	}
 	mapQueueStats(n.dev, regs.TQSM, n.cfg.TxQueues)
-	// Transmit DMA on.
-	n.dev.Write32(regs.DMATXCTL, regs.DMATXCTL_TE)
+	// Transmit DMA on, read-modify-write: DMATXCTL.VT (bits 31:16) holds the
+	// ether type inserted with VLE (8.2.3.9.2, reset 0x8100).
+	n.setBits(regs.DMATXCTL, regs.DMATXCTL_TE)
 	return nil
 }
 
@@ -296,7 +298,11 @@ func (n *NIC) startRx(q *rxQueue) error {
 		return fmt.Errorf("ixgbe: %s: RX queue %d: fill ring: %w", n.name, q.id, err)
 	}
 	i := int(q.id)
-	n.setBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+	enable := uint32(regs.RXDCTL_ENABLE)
+	if n.cfg.VLANStrip {
+		enable |= regs.RXDCTL_VME // strip 802.1Q tags (8.2.3.8.9)
+	}
+	n.setBits(regs.RXDCTL(i), enable)
 	if err := n.waitSet(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "4.6.7"); err != nil {
 		return err
 	}

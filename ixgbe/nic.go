@@ -103,6 +103,11 @@ type Config struct {
 	// wait in the packet buffer for free descriptors (SRRCTL.DROP_EN is
 	// cleared), so one queue that is not polled holds up all of them.
 	FlowControl bool
+	// VLANStrip strips 802.1Q tags on receive (RXDCTL.VME on every RX
+	// queue, datasheet 8.2.3.8.9): the tag moves to the packet's Meta
+	// (dma.RxVLAN, Meta.VLAN) and the frame reaches the caller untagged.
+	// SetVLANFilter restricts which VLAN IDs are received.
+	VLANStrip bool
 
 	// bugs makes the driver commit deliberate protocol errors; set only
 	// through WithBugs, in builds with the ixgbebugs tag (bugs.go).
@@ -286,10 +291,36 @@ func (n *NIC) NumTxQueues() int { return len(n.tx) }
 // 7.1.11), and with RSS on (more than one RX queue) its RSS hash.
 func (n *NIC) Offloads() dma.Offloads {
 	o := dma.OffloadRxChecksum
+	if n.cfg.VLANStrip {
+		o |= dma.OffloadRxVLAN
+	}
 	if n.cfg.RxQueues > 1 {
 		o |= dma.OffloadRxHash
 	}
 	return o
+}
+
+// SetVLANFilter admits tagged frames of exactly the VLAN IDs vids (VFTA,
+// VLNCTRL.VFE: datasheet 7.1.1.2, 8.2.3.7.2, 8.2.3.7.15); untagged frames
+// are not affected. With no IDs the filter is off and every tagged frame is
+// received. Call it from one goroutine at a time.
+func (n *NIC) SetVLANFilter(vids ...uint16) error {
+	var table [128]uint32
+	for _, v := range vids {
+		if v > 4095 {
+			return fmt.Errorf("ixgbe: VLAN ID %d out of range 0..4095", v)
+		}
+		table[v>>5] |= 1 << (v & 31)
+	}
+	for i, w := range table {
+		n.dev.Write32(regs.VFTA(i), w)
+	}
+	if len(vids) == 0 {
+		n.clearBits(regs.VLNCTRL, regs.VLNCTRL_VFE)
+	} else {
+		n.setBits(regs.VLNCTRL, regs.VLNCTRL_VFE)
+	}
+	return nil
 }
 
 // RxPool returns the buffer pool of RX queue q (nil if q is out of range).

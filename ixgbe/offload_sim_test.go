@@ -151,3 +151,65 @@ func TestRxHashMetaSim(t *testing.T) {
 		}
 	}
 }
+
+// TestRxVLANStripSim: with Config.VLANStrip the driver sets RXDCTL.VME and
+// reports the stripped tag in Meta; SetVLANFilter admits only its IDs.
+func TestRxVLANStripSim(t *testing.T) {
+	p := newSimPair(t, pairOpts{mode: ixgbesim.Stepped, cfgB: Config{VLANStrip: true}})
+	p.waitLinks(t)
+	if !p.b.Offloads().Has(dma.OffloadRxVLAN | dma.OffloadRxChecksum) {
+		t.Fatalf("offloads %#x", p.b.Offloads())
+	}
+	dst, src := p.b.MAC(), p.a.MAC()
+	tagged := l4Frame(dst, src, 6, 1, 64, 0x6005, 0) // PCP 3, VID 5
+	plain := l4Frame(dst, src, 6, 1, 64, 0, 0)
+	recv := func(f []byte) (dma.Meta, []byte, bool) {
+		if !p.sb.Receive(withCRC(f)) {
+			return 0, nil, false
+		}
+		p.sb.Drain(0)
+		rx := make([]dma.Packet, 2)
+		k, err := p.b.RxBatch(0, rx)
+		if err != nil || k > 1 {
+			t.Fatalf("RxBatch %d, %v", k, err)
+		}
+		if k == 0 {
+			return 0, nil, false
+		}
+		d := append([]byte(nil), rx[0].Data()...)
+		rx[0].Free()
+		return rx[0].Meta, d, true
+	}
+	m, d, ok := recv(tagged)
+	if !ok || m.Flags()&dma.RxVLAN == 0 || m.VLAN() != 0x6005 || string(d) != string(plain) {
+		t.Fatalf("tagged: ok %v meta %#x vlan %#x, untagged frame delivered %v", ok, m, m.VLAN(), string(d) == string(plain))
+	}
+	if m.Flags()&(dma.RxL4Checked|dma.RxL4Bad) != dma.RxL4Checked {
+		t.Fatalf("tagged: checksum meta %#x", m)
+	}
+	if m, _, ok := recv(plain); !ok || m.Flags()&dma.RxVLAN != 0 {
+		t.Fatalf("untagged: ok %v meta %#x", ok, m)
+	}
+	if err := p.b.SetVLANFilter(5, 4095); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.b.SetVLANFilter(4096); err == nil {
+		t.Fatal("VLAN ID 4096 accepted")
+	}
+	p.b.SetVLANFilter(5)
+	if _, _, ok := recv(tagged); !ok {
+		t.Fatal("VID 5 filtered out with the filter admitting 5")
+	}
+	other := l4Frame(dst, src, 6, 1, 64, 0x0006, 0)
+	if _, _, ok := recv(other); ok {
+		t.Fatal("VID 6 received with the filter admitting only 5")
+	}
+	if _, _, ok := recv(plain); !ok {
+		t.Fatal("untagged frame filtered")
+	}
+	p.b.SetVLANFilter()
+	if _, _, ok := recv(other); !ok {
+		t.Fatal("VID 6 filtered with the filter off")
+	}
+	p.checkClean(t)
+}

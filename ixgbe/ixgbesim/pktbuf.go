@@ -20,6 +20,8 @@ type pbEntry struct {
 	hash    uint32 // RSS hash
 	ptype   uint16 // packet type bits (7.1.6.2)
 	csum    rxCsum // checksum status and fragment checksum (7.1.11)
+	vlan    uint16 // stripped 802.1Q tag (TCI) for the write-back
+	vp      bool   // VP: the frame was 802.1Q tagged (7.1.6.2)
 }
 
 // packetBuffer is the 82599's receive packet buffer 0 (no DCB): a bounded
@@ -43,17 +45,27 @@ func (p *packetBuffer) init() {
 
 // push appends a frame if capacity bytes allow; the caller holds p.mu.
 func (p *packetBuffer) push(frame []byte, capacity int, e pbEntry) bool {
+	return p.push2(frame, nil, capacity, e)
+}
+
+// push2 is push of the frame made of a followed by b (a frame whose VLAN tag
+// the MAC stripped).
+func (p *packetBuffer) push2(a, b []byte, capacity int, e pbEntry) bool {
 	if capacity > len(p.arena) {
 		capacity = len(p.arena)
 	}
-	if p.used+len(frame) > capacity || p.en == len(p.entries) {
+	l := len(a) + len(b)
+	if p.used+l > capacity || p.en == len(p.entries) {
 		return false
 	}
 	e.off = (p.head + p.used) % len(p.arena)
-	e.length = len(frame)
-	k := copy(p.arena[e.off:], frame)
-	copy(p.arena, frame[k:])
-	p.used += len(frame)
+	e.length = l
+	k := copy(p.arena[e.off:], a)
+	copy(p.arena, a[k:])
+	off := (e.off + len(a)) % len(p.arena)
+	k = copy(p.arena[off:], b)
+	copy(p.arena, b[k:])
+	p.used += l
 	p.entries[(p.eh+p.en)%len(p.entries)] = e
 	p.en++
 	return true

@@ -141,6 +141,7 @@ const (
 	resetDTXMXSZRQ  = 0x00000010 // (8.2.3.9.15)
 	resetMAXFRS     = 0x05EE0000 // MFS = 1518 (8.2.3.22.13)
 	resetVLNCTRL    = 0x00008100 // VET = 802.1Q ethertype (8.2.3.7.2)
+	resetDMATXCTL   = 0x81000000 // VT = 802.1Q ethertype, TE clear (8.2.3.9.2)
 	resetSECRXSTAT  = regs.SECRXSTAT_SECRX_RDY
 	resetSTATUSGIOM = regs.STATUS_GIO_MASTER_E
 	// DCA_RXCTRL: Vigor models 0xA200; the datasheet's bit description
@@ -159,7 +160,6 @@ const (
 	regSECTXCTRL  = 0x08800
 	regSECTXSTAT  = 0x08804
 	regMTQC       = 0x08120
-	regVFTA0      = 0x0A000
 	regPFVLVF0    = 0x0F100
 	regPFVLVFB0   = 0x0F200
 	regPFUTA0     = 0x0F400
@@ -323,7 +323,7 @@ func buildTable() *regTable {
 
 	// Transmit (8.2.3.9).
 	b.rw("RTTDCS", regs.RTTDCS, 0)
-	b.rw("DMATXCTL", regs.DMATXCTL, 0)
+	b.rw("DMATXCTL", regs.DMATXCTL, resetDMATXCTL)
 	b.rwm("DTXMXSZRQ", regs.DTXMXSZRQ, resetDTXMXSZRQ, 0x00000FFF)
 	b.rw("MTQC", regMTQC, 0)
 	for n := 0; n < 8; n++ {
@@ -367,7 +367,7 @@ func buildTable() *regTable {
 		}
 		b.rw(fmt.Sprintf("MPSAR_LO[%d]", n), regs.MPSAR_LO(n), 0)
 		b.rw(fmt.Sprintf("MPSAR_HI[%d]", n), regs.MPSAR_HI(n), 0)
-		b.rw(fmt.Sprintf("VFTA[%d]", n), regVFTA0+4*uint32(n), 0)
+		b.rw(fmt.Sprintf("VFTA[%d]", n), regs.VFTA(n), 0)
 		b.rw(fmt.Sprintf("PFUTA[%d]", n), regPFUTA0+4*uint32(n), 0)
 	}
 	for n := 0; n < 64; n++ {

@@ -89,6 +89,15 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 	if !ok {
 		return false
 	}
+	vlnctrl := n.reg(regs.VLNCTRL)
+	tagged := uint32(frame[12])<<8|uint32(frame[13]) == vlnctrl&regs.VLNCTRL_VET_MASK
+	var tci uint16
+	if tagged {
+		tci = uint16(frame[14])<<8 | uint16(frame[15])
+		if !n.vlanFilter(vlnctrl, tci) {
+			return false
+		}
+	}
 	stored := frame
 	if hl&regs.HLREG0_RXCRCSTRP != 0 {
 		// The MAC strips the FCS (8.2.3.22.8); RDRXCTL.CRCSTRIP must be
@@ -99,9 +108,20 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 	q, hash, rssType, ptype := n.classify(stored)
 	e.queue, e.hash, e.rssType, e.ptype = uint16(q), hash, rssType, ptype
 	e.csum = rxChecksum(stored, n.reg(regs.RXCSUM))
+	head, rest := stored, []byte(nil)
+	if tagged {
+		// VP: the frame's ether type matched VLNCTRL.VET; with
+		// RXDCTL.VME of its queue the MAC strips the tag and the
+		// write-back carries it (7.1.6.2, 8.2.3.8.9).
+		e.vp = true
+		if n.reg(regs.RXDCTL(q))&regs.RXDCTL_VME != 0 {
+			e.vlan = tci
+			head, rest = stored[:12], stored[16:]
+		}
+	}
 	pbCap := int(n.reg(regs.RXPBSIZE(0)) & 0x000FFC00)
 	n.pb.mu.Lock()
-	ok = n.pb.push(stored, pbCap, e)
+	ok = n.pb.push2(head, rest, pbCap, e)
 	used := n.pb.used
 	n.pb.mu.Unlock()
 	n.fcFill(used, !isMACControl(frame)) // XOFF at FCRTH (3.7.7.2)
@@ -172,6 +192,21 @@ func (n *NIC) l2Filter(frame []byte) (bcast, mcast, ok bool) {
 		}
 	}
 	return false, false, false
+}
+
+// vlanFilter applies the VLAN filters to a tagged frame with tag tci
+// (7.1.1.2, 8.2.3.7.2): with VLNCTRL.VFE, its VLAN ID must be admitted by
+// the VFTA (8.2.3.7.15) and, with CFIEN, its CFI bit must equal
+// VLNCTRL.CFI.
+func (n *NIC) vlanFilter(vlnctrl uint32, tci uint16) bool {
+	if vlnctrl&regs.VLNCTRL_VFE == 0 {
+		return true
+	}
+	if vlnctrl&regs.VLNCTRL_CFIEN != 0 && (tci>>12&1 != 0) != (vlnctrl&regs.VLNCTRL_CFI != 0) {
+		return false
+	}
+	vid := int(tci & 0xFFF)
+	return n.reg(regs.VFTA(vid>>5))&(1<<(vid&31)) != 0
 }
 
 // mtaHit looks a multicast address up in the Multicast Table Array
@@ -412,6 +447,9 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 			// Checksum status and errors are reported in the last
 			// descriptor of a frame (7.1.6.2), with EOP.
 			status |= regs.RXD_STAT_EOP | e.csum.bits
+			if e.vp {
+				status |= regs.RXD_STAT_VP
+			}
 		}
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(chunk)})
@@ -420,13 +458,13 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 			// Legacy write-back (7.1.5): length at bytes 8-9, status at
 			// byte 12, errors at 13, VLAN at 14-15.
 			storePlain32(d, 8, uint32(chunk))
-			store32(d, 12, legacyStatus(status))
+			store32(d, 12, legacyStatus(status)|uint32(e.vlan)<<16)
 		} else {
 			// Advanced write-back (7.1.6.2): the status word is stored
 			// last, so DD publishes the rest.
 			storePlain32(d, regs.RXD_WB_PKT_INFO, uint32(e.rssType)|uint32(e.ptype)<<4)
 			storePlain32(d, regs.RXD_WB_RSS, rxDword1(rxcsum, e))
-			storePlain32(d, regs.RXD_WB_LENGTH, uint32(chunk))
+			storePlain32(d, regs.RXD_WB_LENGTH, uint32(chunk)|uint32(e.vlan)<<16)
 			store32(d, regs.RXD_WB_STATUS_ERROR, status)
 		}
 		head = (idx + 1) % size

@@ -162,6 +162,14 @@ const (
 	RXDCTL_ENABLE = 1 << 25 // queue enable; reads 1 once the queue runs
 	RXDCTL_VME    = 1 << 30 // VLAN strip
 
+	// VLNCTRL (8.2.3.7.2): VET, the VLAN ether type (bits 15:0, reset
+	// 0x8100); CFIEN/CFI (bits 29, 28); VFE (bit 30), VLAN filter enable:
+	// a tagged frame passes only if its VLAN ID's bit is set in the VFTA.
+	VLNCTRL_VET_MASK = 0xFFFF
+	VLNCTRL_CFI      = 1 << 28
+	VLNCTRL_CFIEN    = 1 << 29
+	VLNCTRL_VFE      = 1 << 30
+
 	SRRCTL_BSIZEPACKET_MASK  = 0x1F   // packet buffer size, 1 KB units
 	SRRCTL_BSIZEHEADER_MASK  = 0x3F00 // header buffer size, 64 B units
 	SRRCTL_BSIZEHEADER_SHIFT = 8
@@ -172,6 +180,10 @@ const (
 
 	DCA_RXCTRL_RESERVED12 = 1 << 12 // "reserved, initialised as 1, must be set to 0" (4.6.7)
 )
+
+// VFTA returns VLAN Filter Table Array register n (0..127): bit k of
+// VFTA[n] admits VLAN ID 32n+k (8.2.3.7.15).
+func VFTA(n int) uint32 { return 0x0A000 + 4*uint32(n) }
 
 // RXPBSIZE returns Receive Packet Buffer Size register n (0..7).
 func RXPBSIZE(n int) uint32 { return 0x03C00 + 4*uint32(n) }
@@ -311,7 +323,9 @@ const (
 	DTXMXSZRQ = 0x08100 // DMA Tx TCP Max Allow Size Requests
 	RTTDCS    = 0x04900 // DCB Transmit Descriptor Plane Control and Status
 
-	DMATXCTL_TE          = 1 << 0 // transmit enable
+	DMATXCTL_TE          = 1 << 0       // transmit enable
+	DMATXCTL_VT_MASK     = 0xFFFF << 16 // VLAN ether type inserted with VLE (bits 31:16, reset 0x8100)
+	DMATXCTL_VT_SHIFT    = 16
 	RTTDCS_ARBDIS        = 1 << 6 // DCB arbiter disable
 	TXDCTL_ENABLE        = 1 << 25
 	TXDCTL_SWFLSH        = 1 << 26 // software flush, self-clearing

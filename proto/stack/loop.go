@@ -182,6 +182,13 @@ func (lp *Loop) poll() int {
 		p := lp.rx[i]
 		lp.c.inc(RxFrames)
 		lp.c.add(RxBytes, uint64(p.Len))
+		if p.Meta&dma.RxVLAN != 0 {
+			// The device stripped an 802.1Q tag: the stack has no VLAN
+			// interfaces, so this is dropped as a tagged frame is.
+			lp.c.inc(EthVLAN)
+			p.Free()
+			continue
+		}
 		if lp.rxOffload {
 			lp.rxMeta = p.Meta
 		}

@@ -80,6 +80,7 @@ func TestStackUsesDeviceChecksums(t *testing.T) {
 		{"flagged ip, right sum", ok | dma.RxIPBad, dma.OffloadRxChecksum, good, IPBadChecksum},
 		{"unchecked: software", 0, dma.OffloadRxChecksum, badUDP, UDPBadChecksum},
 		{"no Offloader: meta ignored", ok, 0, badUDP, UDPBadChecksum},
+		{"stripped VLAN tag: dropped", ok | dma.RxVLAN, dma.OffloadRxChecksum | dma.OffloadRxVLAN, good, EthVLAN},
 	}
 	for _, c := range cases {
 		ml := &metaLink{meta: c.meta, offloads: c.offloads}
