@@ -11,10 +11,11 @@ import (
 
 // tlcRow is one row of tla/README.md's results table.
 type tlcRow struct {
-	config   string
-	n, b     uint32
-	distinct int
-	depth    int
+	config    string
+	n, b      uint32
+	distinct  int
+	depth     int
+	generated int
 }
 
 func readTLCTable(t *testing.T) []tlcRow {
@@ -41,7 +42,8 @@ func readTLCTable(t *testing.T) []tlcRow {
 			continue
 		}
 		n, _ := strconv.Atoi(cells[2])
-		rows = append(rows, tlcRow{config: cells[1], n: uint32(n), b: uint32(b), distinct: distinct, depth: depth})
+		generated, _ := strconv.Atoi(cells[7])
+		rows = append(rows, tlcRow{config: cells[1], n: uint32(n), b: uint32(b), distinct: distinct, depth: depth, generated: generated})
 	}
 	if len(rows) < 7 {
 		t.Fatalf("found %d result rows in tla/README.md, want 7", len(rows))
@@ -61,7 +63,8 @@ func TestExplorerMatchesTLC(t *testing.T) {
 				m := &TxRing{N: row.n, B: row.b, Bug: BugNone}
 				res, err = Explore(m.Spec(), 1<<21, (*TxState).String)
 			case strings.HasPrefix(row.config, "RxRing"):
-				m := &RxRing{N: row.n, B: row.b, Bug: BugNone}
+				// RxRing_split*: Split = TRUE, Dev = "len_first".
+				m := &RxRing{N: row.n, B: row.b, Bug: BugNone, Split: strings.Contains(row.config, "_split")}
 				res, err = Explore(m.Spec(), 1<<21, (*RxState).String)
 			case strings.HasPrefix(row.config, "Mempool"):
 				m := &Mempool{B: row.b, Bug: BugNone}
@@ -75,9 +78,9 @@ func TestExplorerMatchesTLC(t *testing.T) {
 			if res.Violation != nil {
 				t.Fatalf("property violated in the protocol: %v", res.Violation)
 			}
-			if res.Distinct != row.distinct || res.Depth != row.depth {
-				t.Fatalf("explorer: %d distinct states, depth %d; TLC: %d, depth %d",
-					res.Distinct, res.Depth, row.distinct, row.depth)
+			if res.Distinct != row.distinct || res.Depth != row.depth || res.Generated != row.generated {
+				t.Fatalf("explorer: %d distinct states, depth %d, %d generated; TLC: %d, depth %d, %d generated",
+					res.Distinct, res.Depth, res.Generated, row.distinct, row.depth, row.generated)
 			}
 			t.Logf("%s: %d distinct states, depth %d, %d generated (TLC: %d, %d)",
 				row.config, res.Distinct, res.Depth, res.Generated, row.distinct, row.depth)
@@ -117,6 +120,14 @@ func TestExplorerFindsBrokenVariants(t *testing.T) {
 			m := &RxRing{N: 3, B: 4, Bug: BugWrapOffByOne}
 			return Explore(m.Spec(), 0, (*RxState).String)
 		}, []string{"invariant TypeOK"}},
+		{"rx length read before DD", func() (Result, error) {
+			m := &RxRing{N: 3, B: 4, Bug: BugLenBeforeDD, Split: true}
+			return Explore(m.Spec(), 0, (*RxState).String)
+		}, []string{"invariant NoStaleLength"}},
+		{"rx device stores status before length", func() (Result, error) {
+			m := &RxRing{N: 3, B: 4, Bug: BugNone, Split: true, StatusFirst: true}
+			return Explore(m.Spec(), 0, (*RxState).String)
+		}, []string{"invariant NoStaleLength"}},
 		{"mempool double free", func() (Result, error) {
 			m := &Mempool{B: 4, Bug: BugDoubleFree}
 			return Explore(m.Spec(), 0, (*MempoolState).String)
@@ -134,7 +145,7 @@ func TestExplorerFindsBrokenVariants(t *testing.T) {
 			if !slices.Contains(c.props, res.Violation.Property) {
 				t.Fatalf("violation of %q, want one of %q:\n%v", res.Violation.Property, c.props, res.Violation)
 			}
-			t.Logf("%s after %d states: %s", res.Violation.Property, res.Distinct, res.Violation.Trace[len(res.Violation.Trace)-1])
+			t.Logf("%s after %d states, depth %d: %s", res.Violation.Property, res.Distinct, len(res.Violation.Trace), res.Violation.Trace[len(res.Violation.Trace)-1])
 		})
 	}
 }

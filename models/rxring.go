@@ -15,7 +15,24 @@ type RxState struct {
 	Pool  BufSet
 	App   BufSet
 	Order []uint32
+	// Split's variables: the length word of each slot holds this frame's
+	// length (WLen); status_first's slot whose length store is still due
+	// (Lag, N for none); what the driver has read of rxi (RDD, RLen).
+	WLen []bool
+	Lag  uint32
+	RDD  bool
+	RLen RxLen
 }
+
+// RxLen is what the driver read of a descriptor's length word (rlen).
+type RxLen uint8
+
+// The values of rlen.
+const (
+	LenNone RxLen = iota
+	LenStale
+	LenFresh
+)
 
 // Clone returns a deep copy.
 func (s *RxState) Clone() *RxState {
@@ -25,12 +42,13 @@ func (s *RxState) Clone() *RxState {
 	t.Pool = s.Pool.Clone()
 	t.App = s.App.Clone()
 	t.Order = slices.Clone(s.Order)
+	t.WLen = slices.Clone(s.WLen)
 	return &t
 }
 
 func (s *RxState) String() string {
-	return fmt.Sprintf("desc=%v slot=%v rdt=%d rdh=%d rxi=%d pool=%v app=%v order=%v",
-		s.Desc, s.Slot, s.RDT, s.RDH, s.RXI, setList(s.Pool), setList(s.App), s.Order)
+	return fmt.Sprintf("desc=%v slot=%v rdt=%d rdh=%d rxi=%d pool=%v app=%v order=%v wlen=%v lag=%d rdd=%v rlen=%d",
+		s.Desc, s.Slot, s.RDT, s.RDH, s.RXI, setList(s.Pool), setList(s.App), s.Order, s.WLen, s.Lag, s.RDD, s.RLen)
 }
 
 // RxRing holds RxRing.tla's constants.
@@ -38,6 +56,11 @@ type RxRing struct {
 	N   uint32
 	B   uint32
 	Bug Bug
+	// Split: the write-back is two stores and the driver's loads of DD
+	// and of the length are two steps; StatusFirst is Dev =
+	// "status_first" (else "len_first").
+	Split       bool
+	StatusFirst bool
 }
 
 func (m *RxRing) devNext(i uint32) uint32 { return (i + 1) % m.N }
@@ -68,28 +91,122 @@ func (m *RxRing) Init() *RxState {
 		Slot: make([]uint32, m.N),
 		Pool: FullBufSet(m.B),
 		App:  NewBufSet(m.B),
+		WLen: make([]bool, m.N),
+		Lag:  m.N,
 	}
 }
 
-// DevReceive: the device fills the buffer at rdh and writes back DD.
+// DevReceive: the device fills the buffer at rdh and writes back length
+// and DD|EOP in one step.
 func (m *RxRing) DevReceive(s *RxState) bool {
-	if s.RDH == s.RDT {
+	if m.Split || s.RDH == s.RDT {
 		return false
+	}
+	s.Desc[s.RDH].DD = true
+	s.WLen[s.RDH] = true
+	s.RDH = m.devNext(s.RDH)
+	return true
+}
+
+// DevWriteLen (Split): the device stores the length word of the frame at
+// rdh (len_first) or of the frame whose status it stored last
+// (status_first).
+func (m *RxRing) DevWriteLen(s *RxState) bool {
+	if !m.Split {
+		return false
+	}
+	if !m.StatusFirst {
+		if s.RDH == s.RDT || s.WLen[s.RDH] || s.Desc[s.RDH].DD {
+			return false
+		}
+		s.WLen[s.RDH] = true
+		return true
+	}
+	if s.Lag == m.N {
+		return false
+	}
+	s.WLen[s.Lag] = true
+	s.Lag = m.N
+	return true
+}
+
+// DevWriteStatus (Split): the device stores the status word with DD|EOP
+// at rdh and advances its head.
+func (m *RxRing) DevWriteStatus(s *RxState) bool {
+	if !m.Split || s.RDH == s.RDT {
+		return false
+	}
+	if !m.StatusFirst {
+		if !s.WLen[s.RDH] {
+			return false
+		}
+	} else {
+		if s.Lag != m.N {
+			return false
+		}
+		s.Lag = s.RDH
 	}
 	s.Desc[s.RDH].DD = true
 	s.RDH = m.devNext(s.RDH)
 	return true
 }
 
-// HandUp: RxBatch saw DD on rxi and hands the buffer up.
+// ReadDD (Split): RxBatch loads rxi's status word and sees DD; the broken
+// driver, having loaded the length first, forgets it when DD is clear.
+func (m *RxRing) ReadDD(s *RxState) bool {
+	if !m.Split || s.RXI >= m.N || s.Slot[s.RXI] == NoBuf || s.RDD {
+		return false
+	}
+	bug := m.Bug == BugLenBeforeDD
+	if bug != (s.RLen != LenNone) {
+		return false
+	}
+	if s.Desc[s.RXI].DD {
+		s.RDD = true
+		return true
+	}
+	if !bug {
+		return false
+	}
+	s.RLen = LenNone
+	return true
+}
+
+// ReadLen (Split): RxBatch loads rxi's length word (after DD; the broken
+// driver before).
+func (m *RxRing) ReadLen(s *RxState) bool {
+	if !m.Split || s.RXI >= m.N || s.Slot[s.RXI] == NoBuf || s.RLen != LenNone {
+		return false
+	}
+	if s.RDD == (m.Bug == BugLenBeforeDD) {
+		return false
+	}
+	if s.WLen[s.RXI] {
+		s.RLen = LenFresh
+	} else {
+		s.RLen = LenStale
+	}
+	return true
+}
+
+// HandUp: RxBatch saw DD on rxi (Split: has read DD and the length) and
+// hands the buffer up.
 func (m *RxRing) HandUp(s *RxState) bool {
-	if s.RXI >= m.N || s.Slot[s.RXI] == NoBuf || !s.Desc[s.RXI].DD {
+	if s.RXI >= m.N || s.Slot[s.RXI] == NoBuf {
+		return false
+	}
+	if m.Split {
+		if !s.RDD || s.RLen == LenNone {
+			return false
+		}
+	} else if !s.Desc[s.RXI].DD {
 		return false
 	}
 	b := s.Slot[s.RXI]
 	s.App.Add(b)
 	s.Slot[s.RXI] = NoBuf
 	s.Order = removeAll(s.Order, b)
+	s.RDD, s.RLen = false, LenNone
 	return true
 }
 
@@ -101,6 +218,7 @@ func (m *RxRing) Refill(s *RxState, b uint32) bool {
 	if i := m.refillSlot(s); i < m.N {
 		s.Desc[i] = Desc{Buf: b}
 		s.Slot[i] = b
+		s.WLen[i] = false
 	}
 	s.Pool.Del(b)
 	s.RXI = m.drvNext(s.RXI)
@@ -133,6 +251,12 @@ func (m *RxRing) Next(s *RxState, yield func(string, *RxState)) {
 	try(s, m.DevReceive, "DevReceive", yield)
 	try(s, m.HandUp, "HandUp", yield)
 	try(s, m.WriteTail, "WriteTail", yield)
+	if m.Split {
+		try(s, m.DevWriteLen, "DevWriteLen", yield)
+		try(s, m.DevWriteStatus, "DevWriteStatus", yield)
+		try(s, m.ReadDD, "ReadDD", yield)
+		try(s, m.ReadLen, "ReadLen", yield)
+	}
 	for b := uint32(1); b <= m.B; b++ {
 		try(s, func(t *RxState) bool { return m.Refill(t, b) }, "Refill", yield)
 		try(s, func(t *RxState) bool { return m.AppFree(t, b) }, "AppFree", yield)
@@ -159,7 +283,20 @@ func (m *RxRing) AppendKey(b []byte, s *RxState) []byte {
 	for _, x := range s.Order {
 		b = appendU32(b, x)
 	}
-	return b
+	for _, w := range s.WLen {
+		if w {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	b = appendU32(b, s.Lag)
+	if s.RDD {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return append(b, byte(s.RLen))
 }
 
 // TypeOK is RxRing.tla's TypeOK.
@@ -177,7 +314,13 @@ func (m *RxRing) TypeOK(s *RxState) bool {
 			return false
 		}
 	}
-	return true
+	return len(s.WLen) == int(m.N) && s.Lag <= m.N && s.RLen <= LenFresh
+}
+
+// NoStaleLength: the driver never holds DD of rxi together with a length
+// not written back for this frame.
+func (m *RxRing) NoStaleLength(s *RxState) bool {
+	return !s.RDD || s.RLen == LenNone || s.RLen == LenFresh
 }
 
 // Conservation: every buffer is free, in exactly one slot, or in the app.
@@ -265,12 +408,12 @@ func (m *RxRing) Spec() Spec[*RxState] {
 		AppendKey: m.AppendKey,
 		Invariants: []Invariant[*RxState]{
 			{"TypeOK", m.TypeOK}, {"Conservation", m.Conservation}, {"IndexOrder", m.IndexOrder},
-			{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO},
+			{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO}, {"NoStaleLength", m.NoStaleLength},
 		},
 		Actions: []ActionProperty[*RxState]{
 			{"DeviceTouchesOwnedOnly", m.DeviceTouchesOwnedOnly}, {"ReuseOnlyAfterDD", m.ReuseOnlyAfterDD},
 		},
-		Fair: []string{"DevReceive", "HandUp", "WriteTail", "Refill", "AppFree"},
+		Fair: []string{"DevReceive", "HandUp", "WriteTail", "Refill", "AppFree", "DevWriteLen", "DevWriteStatus", "ReadDD", "ReadLen"},
 		Liveness: []LeadsTo[*RxState]{{
 			Name:  "EventuallyReturned",
 			Count: int(m.B),

@@ -16,7 +16,10 @@ const (
 	BugDoublePost       Bug = "double_post"
 	BugWrapOffByOne     Bug = "wrap_off_by_one"
 	BugRefillOwnedSlot  Bug = "refill_owned_slot"
-	BugDoubleFree       Bug = "double_free"
+	// BugLenBeforeDD: RxRing.tla with Split, the driver loads the length
+	// word before it checks DD.
+	BugLenBeforeDD Bug = "len_before_dd"
+	BugDoubleFree  Bug = "double_free"
 )
 
 // Desc is a descriptor in memory: the buffer it points at and its DD bit.

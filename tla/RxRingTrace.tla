@@ -43,7 +43,8 @@ FreeRefill(b) == /\ b \in app
                  /\ app' = app \ {b}
                  /\ rxi' = DrvNext(rxi)
                  /\ order' = Append(order, b)
-                 /\ UNCHANGED <<rdt, rdh, pool>>
+                 /\ wlen' = [wlen EXCEPT ![rxi] = FALSE]
+                 /\ UNCHANGED <<rdt, rdh, pool, lag, drvVars>>
 
 \* HandUp \cdot AppFree(b) \cdot Refill(b): a dropped frame's buffer back in place.
 Repost(b) == /\ slot[rxi] = b
@@ -51,7 +52,8 @@ Repost(b) == /\ slot[rxi] = b
              /\ desc' = [desc EXCEPT ![rxi] = [buf |-> b, dd |-> FALSE]]
              /\ rxi' = DrvNext(rxi)
              /\ order' = Append(Remove(order, b), b)
-             /\ UNCHANGED <<slot, rdt, rdh, pool, app>>
+             /\ wlen' = [wlen EXCEPT ![rxi] = FALSE]
+             /\ UNCHANGED <<slot, rdt, rdh, pool, app, lag, drvVars>>
 
 PostE == Is("post") /\ Ev.index = rxi /\ (Refill(Ev.buf) \/ FreeRefill(Ev.buf) \/ Repost(Ev.buf))
 TailE == Is("tail") /\ \/ Ev.index = rdt /\ UNCHANGED vars
