@@ -158,7 +158,7 @@ func initDriver(t testing.TB, n *NIC, nq int) *tDriver {
 		// want batching set it themselves).
 		d.wr(regs.TXDCTL(q), d.rd(regs.TXDCTL(q))&^0x7F7F7F|36|8<<8)
 	}
-	d.wr(regs.DMATXCTL, regs.DMATXCTL_TE)
+	d.set(regs.DMATXCTL, regs.DMATXCTL_TE) // read-modify-write: keep VT (8.2.3.9.2)
 	for q := 0; q < nq; q++ {
 		d.startRx(q)
 		d.wr(regs.TDH(q), 0)

@@ -467,6 +467,12 @@ func (n *NIC) writeSpecial(d *regDef, c *atomic.Uint32, v uint32) {
 		n.kick()
 	case spTXDCTL:
 		n.writeTXDCTL(int(d.queue), c, v)
+	case spUnmodelled:
+		c.Store(v)
+		if what := table.unmodelled[d.queue](v); what != "" {
+			n.violate(Violation{Kind: Unmodelled, Index: v,
+				Detail: fmt.Sprintf("%s is not modelled (%s written with %#08x; the model behaves as if it were off)", what, d.name, v)})
+		}
 	}
 }
 

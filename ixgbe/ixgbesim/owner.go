@@ -32,8 +32,9 @@ const (
 	// was enabled (8.2.3.8.5, 8.2.3.9.8: only while disabled; ignored).
 	HeadWrite
 	// BadDescriptor: a transmit descriptor the device cannot process
-	// (7.2.3.2): unknown type, zero length, TSO (not modelled), or a frame
-	// larger than the maximum. It is skipped, its frame discarded.
+	// (7.2.3.2): unknown type, zero length, a frame larger than the
+	// maximum, offloads without a loaded context or with impossible
+	// lengths. It is skipped, its frame discarded.
 	BadDescriptor
 	// BadRingConfig: a queue was enabled with an invalid ring (length zero
 	// or not a multiple of 128 bytes, head or tail outside the ring); the
@@ -43,6 +44,12 @@ const (
 	// HLREG0.RXCRCSTRP and RDRXCTL.CRCSTRIP (8.2.3.8.8) when an RX queue is
 	// enabled. The device follows HLREG0.
 	ConfigMismatch
+	// Unmodelled: the driver enabled a feature the model does not
+	// implement (RSC, LinkSec, IPsec, FCoE, IEEE 1588 time stamps, SCTP
+	// checksums, ...); the detail names it. A transmit packet that asks
+	// for one is discarded; a register setting takes effect in the
+	// register only.
+	Unmodelled
 )
 
 var violationNames = [...]string{
@@ -54,6 +61,7 @@ var violationNames = [...]string{
 	BadDescriptor:  "bad-descriptor",
 	BadRingConfig:  "bad-ring-config",
 	ConfigMismatch: "config-mismatch",
+	Unmodelled:     "unmodelled-feature",
 }
 
 // String names the kind.

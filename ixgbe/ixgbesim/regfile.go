@@ -24,21 +24,22 @@ const (
 type special uint8
 
 const (
-	spNone   special = iota
-	spCTRL           // RST and LNK_RST self-clearing resets (8.2.3.1.1)
-	spSTATUS         // composed from device state (8.2.3.1.2)
-	spEICR           // read clears; write 1 clears (8.2.3.5.1)
-	spEICS           // write 1 sets EICR bits; write-only (8.2.3.5.3)
-	spEIMS           // write 1 sets mask bits; read returns the mask (8.2.3.5.4)
-	spEIMC           // write 1 clears mask bits; write-only (8.2.3.5.5)
-	spLINKS          // composed from link state (8.2.3.22.19)
-	spAUTOC          // AN_RESTART self-clearing, restarts the link (8.2.3.22.10)
-	spRDH            // writable only while the queue is disabled (8.2.3.8.5)
-	spRDT            // tail: hands descriptors to the device (8.2.3.8.6)
-	spRXDCTL         // ENABLE starts/stops the queue (8.2.3.8.9)
-	spTDH            // writable only while the queue is disabled (8.2.3.9.8)
-	spTDT            // tail (8.2.3.9.9)
-	spTXDCTL         // ENABLE, SWFLSH self-clearing (8.2.3.9.10)
+	spNone       special = iota
+	spCTRL               // RST and LNK_RST self-clearing resets (8.2.3.1.1)
+	spSTATUS             // composed from device state (8.2.3.1.2)
+	spEICR               // read clears; write 1 clears (8.2.3.5.1)
+	spEICS               // write 1 sets EICR bits; write-only (8.2.3.5.3)
+	spEIMS               // write 1 sets mask bits; read returns the mask (8.2.3.5.4)
+	spEIMC               // write 1 clears mask bits; write-only (8.2.3.5.5)
+	spLINKS              // composed from link state (8.2.3.22.19)
+	spAUTOC              // AN_RESTART self-clearing, restarts the link (8.2.3.22.10)
+	spRDH                // writable only while the queue is disabled (8.2.3.8.5)
+	spRDT                // tail: hands descriptors to the device (8.2.3.8.6)
+	spRXDCTL             // ENABLE starts/stops the queue (8.2.3.8.9)
+	spTDH                // writable only while the queue is disabled (8.2.3.9.8)
+	spTDT                // tail (8.2.3.9.9)
+	spTXDCTL             // ENABLE, SWFLSH self-clearing (8.2.3.9.10)
+	spUnmodelled         // read/write; a value enabling an unmodelled feature is a violation
 )
 
 // regDef describes one register (and its aliases).
@@ -58,6 +59,8 @@ type regTable struct {
 	defs  []regDef                  // index 0 unused
 	index [regs.BAR0Size / 4]uint16 // BAR0 word -> def index; 0 = unknown offset
 	pairs int                       // number of 64-bit counter pairs
+	// unmodelled holds the checks of spUnmodelled registers, by regDef.queue.
+	unmodelled []func(uint32) string
 }
 
 var table = buildTable()
@@ -123,6 +126,25 @@ func (b *tableBuilder) rc64(name string, lo, hi uint32) {
 	b.add(regDef{name: name + "L", word: lo, acc: accRC64Lo, pair: p})
 	b.add(regDef{name: name + "H", word: hi, acc: accRC64Hi, pair: p})
 }
+
+// unmod adds a read/write register that enables a feature the model does
+// not implement: check names the feature a written value enables ("" for
+// none), and such a write is recorded as an Unmodelled violation.
+func (b *tableBuilder) unmod(name string, off, reset uint32, check func(uint32) string) {
+	b.t.unmodelled = append(b.t.unmodelled, check)
+	b.add(regDef{name: name, word: off, reset: reset, wmask: 0xFFFFFFFF, acc: accSpecial, sp: spUnmodelled, queue: uint16(len(b.t.unmodelled) - 1)})
+}
+
+// bitsOn is an unmod check: any of mask set enables what.
+func bitsOn(mask uint32, what string) func(uint32) string {
+	return func(v uint32) string {
+		if v&mask != 0 {
+			return what
+		}
+		return ""
+	}
+}
+
 func (b *tableBuilder) sp(name string, off, reset, mask uint32, s special, q int) {
 	b.add(regDef{name: name, word: off, reset: reset, wmask: mask, acc: accSpecial, sp: s, queue: uint16(q)})
 }
@@ -131,17 +153,21 @@ func (b *tableBuilder) sp(name string, off, reset, mask uint32, s special, q int
 // modelled by Vigor and expected by ixy (docs/NOTES.md, "Datasheet fidelity",
 // lists the choices to check against the datasheet).
 const (
-	resetEEC        = 0x00001730 // PRES (b8) and ARD (b9) set once auto-read is done (8.2.3.2.1)
-	resetRDRXCTL    = 0x00108808 // DMAIDONE (b3) set once DMA init is done (8.2.3.8.8)
-	resetHLREG0     = 0x08012C0B // TXCRCEN, RXCRCSTRP, TXPADEN... (8.2.3.22.8)
-	resetAUTOC      = 0xC19D8284 // LMS = KX4/KX/KR auto-negotiation (8.2.3.22.10)
-	resetSRRCTL     = 0x00000402 // BSIZEPACKET 2 KB, BSIZEHEADER 4x64 B, legacy descriptors (8.2.3.8.7)
-	resetRXPBSIZE0  = 0x00080000 // 512 KB packet buffer 0, others 0 (8.2.3.8.10)
-	resetTXPBSIZE0  = 0x00028000 // 160 KB packet buffer 0, others 0 (8.2.3.9.13)
-	resetDTXMXSZRQ  = 0x00000010 // (8.2.3.9.15)
-	resetMAXFRS     = 0x05EE0000 // MFS = 1518 (8.2.3.22.13)
-	resetVLNCTRL    = 0x00008100 // VET = 802.1Q ethertype (8.2.3.7.2)
-	resetDMATXCTL   = 0x81000000 // VT = 802.1Q ethertype, TE clear (8.2.3.9.2)
+	resetEEC       = 0x00001730 // PRES (b8) and ARD (b9) set once auto-read is done (8.2.3.2.1)
+	resetRDRXCTL   = 0x00108808 // DMAIDONE (b3) set once DMA init is done (8.2.3.8.8)
+	resetHLREG0    = 0x08012C0B // TXCRCEN, RXCRCSTRP, TXPADEN... (8.2.3.22.8)
+	resetAUTOC     = 0xC19D8284 // LMS = KX4/KX/KR auto-negotiation (8.2.3.22.10)
+	resetSRRCTL    = 0x00000402 // BSIZEPACKET 2 KB, BSIZEHEADER 4x64 B, legacy descriptors (8.2.3.8.7)
+	resetRXPBSIZE0 = 0x00080000 // 512 KB packet buffer 0, others 0 (8.2.3.8.10)
+	resetTXPBSIZE0 = 0x00028000 // 160 KB packet buffer 0, others 0 (8.2.3.9.13)
+	resetDTXMXSZRQ = 0x00000010 // (8.2.3.9.15)
+	resetMAXFRS    = 0x05EE0000 // MFS = 1518 (8.2.3.22.13)
+	resetVLNCTRL   = 0x00008100 // VET = 802.1Q ethertype (8.2.3.7.2)
+	resetDMATXCTL  = 0x81000000 // VT = 802.1Q ethertype, TE clear (8.2.3.9.2)
+	// TSO flag masks (8.2.3.9.12-13): the first segment loses FIN and PSH,
+	// middle ones FIN, PSH and CWR, the last CWR.
+	resetDTXTCPFLGL = 0x0F760FF6
+	resetDTXTCPFLGH = 0x00000F7F
 	resetSECRXSTAT  = regs.SECRXSTAT_SECRX_RDY
 	resetSTATUSGIOM = regs.STATUS_GIO_MASTER_E
 	// DCA_RXCTRL: Vigor models 0xA200; the datasheet's bit description
@@ -324,6 +350,8 @@ func buildTable() *regTable {
 	// Transmit (8.2.3.9).
 	b.rw("RTTDCS", regs.RTTDCS, 0)
 	b.rw("DMATXCTL", regs.DMATXCTL, resetDMATXCTL)
+	b.rw("DTXTCPFLGL", regs.DTXTCPFLGL, resetDTXTCPFLGL)
+	b.rw("DTXTCPFLGH", regs.DTXTCPFLGH, resetDTXTCPFLGH)
 	b.rwm("DTXMXSZRQ", regs.DTXMXSZRQ, resetDTXMXSZRQ, 0x00000FFF)
 	b.rw("MTQC", regMTQC, 0)
 	for n := 0; n < 8; n++ {
@@ -350,7 +378,12 @@ func buildTable() *regTable {
 	b.rw("VLNCTRL", regs.VLNCTRL, resetVLNCTRL)
 	b.rw("MCSTCTRL", regs.MCSTCTRL, 0)
 	b.rw("RXCSUM", regs.RXCSUM, 0)
-	b.rw("MRQC", regs.MRQC, 0)
+	b.unmod("MRQC", regs.MRQC, 0, func(v uint32) string {
+		if m := v & regs.MRQC_MRQE_MASK; m != regs.MRQC_MRQE_RSS_OFF && m != regs.MRQC_RSSEN {
+			return fmt.Sprintf("multiple receive queues mode MRQC.MRQE %#x (DCB or virtualization)", m)
+		}
+		return ""
+	})
 	for n := 0; n < regs.RETAEntries/4; n++ {
 		b.rw(fmt.Sprintf("RETA[%d]", n), regs.RETA(n), 0)
 	}
@@ -375,6 +408,24 @@ func buildTable() *regTable {
 		b.rw(fmt.Sprintf("PFVLVFB[%d]", 2*n), regPFVLVFB0+8*uint32(n), 0)
 		b.rw(fmt.Sprintf("PFVLVFB[%d]", 2*n+1), regPFVLVFB0+8*uint32(n)+4, 0)
 		b.rw(fmt.Sprintf("PSRTYPE[%d]", n), regPSRTYPE0+4*uint32(n), 0)
+	}
+	for q := 0; q < regs.MaxQueues; q++ {
+		b.unmod(fmt.Sprintf("RSCCTL[%d]", q), regs.RSCCTL(q), 0, bitsOn(regs.RSCCTL_RSCEN, "receive side coalescing (RSCCTL.RSCEN)"))
+	}
+	b.unmod("LSECTXCTRL", regs.LSECTXCTRL, 0, bitsOn(regs.LSECTXCTRL_EN_MASK, "LinkSec transmit (LSECTXCTRL.EN)"))
+	b.unmod("LSECRXCTRL", regs.LSECRXCTRL, 0, bitsOn(regs.LSECRXCTRL_EN_MASK, "LinkSec receive (LSECRXCTRL.EN)"))
+	b.unmod("IPSTXIDX", regs.IPSTXIDX, 0, bitsOn(regs.IPSIDX_IPS_EN, "IPsec transmit SA (IPSTXIDX.IPS_EN)"))
+	b.unmod("IPSRXIDX", regs.IPSRXIDX, 0, bitsOn(regs.IPSIDX_IPS_EN, "IPsec receive SA (IPSRXIDX.IPS_EN)"))
+	for n := 0; n < 8; n++ {
+		b.unmod(fmt.Sprintf("ETQF[%d]", n), regs.ETQF(n), 0, func(v uint32) string {
+			if v&regs.ETQF_FCOE != 0 {
+				return "FCoE (ETQF.FCoE)"
+			}
+			if v&regs.ETQF_FILTER_EN != 0 {
+				return "ether type queue filters (ETQF.Filter Enable)"
+			}
+			return ""
+		})
 	}
 	b.rw("SECRXCTRL", regs.SECRXCTRL, 0)
 	b.ro("SECRXSTAT", regs.SECRXSTAT, resetSECRXSTAT)

@@ -22,6 +22,13 @@ type txQueue struct {
 	ifcs     bool // FCS insertion requested by a descriptor of the frame
 	badFrame bool // a descriptor of this frame was bad: discard it
 
+	// Offloads (txoffload.go): the contexts loaded by context descriptors,
+	// the first data descriptor's command and olinfo words of the packet
+	// being assembled, and the buffer TSO segments are built in.
+	ctx               [txContexts]txContext
+	firstCtl, firstOl uint32
+	seg               []byte
+
 	// Descriptors with RS processed but not yet written back (TXDCTL.WTHRESH
 	// batching, 7.2.3.5.1).
 	pending   []uint32
@@ -100,9 +107,10 @@ func (q *txQueue) enable() {
 		return
 	}
 	size := q.ring.size
-	if cap(q.frame) < maxFrame+4 {
-		q.frame = make([]byte, maxFrame+4)
+	if cap(q.frame) < maxFrame+8 {
+		q.frame = make([]byte, maxFrame+8) // room for a VLAN tag and the FCS
 	}
+	q.ctx = [txContexts]txContext{}
 	if cap(q.pending) < int(size) {
 		q.pending = make([]uint32, size)
 		q.cancelled = make([]bool, size)
@@ -265,21 +273,26 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	if ctl&regs.TXD_DCMD_DEXT != 0 {
 		switch ctl & regs.TXD_DTYP_MASK {
 		case regs.TXD_DTYP_DATA:
-			if ctl&regs.TXD_DCMD_TSE != 0 {
-				bad = "TCP segmentation (TSE) is not modelled"
-			}
 		case regs.TXD_DTYP_CTXT:
 			isData = false // offload context: no data (7.2.3.2.3)
 		default:
 			bad = fmt.Sprintf("DEXT set with descriptor type %#x (neither data 0x3 nor context 0x2)", (ctl&regs.TXD_DTYP_MASK)>>20)
 		}
 	}
+	if bad == "" && !isData {
+		q.loadContext(d, head)
+	}
+	if bad == "" && isData && !q.inFrame && !q.firstDescriptor(head, ctl, load32(d, regs.TXD_OLINFO_STATUS)) {
+		q.badFrame = true // violation recorded: the packet is discarded
+		q.inFrame = true
+		q.ifcs = false
+	}
 	if bad == "" && isData {
 		switch {
 		case length == 0:
 			bad = "data descriptor with zero length"
-		case q.frameLen+length > maxFrame:
-			bad = fmt.Sprintf("frame grows past %d bytes", maxFrame)
+		case q.frameLen+length > q.maxPacket():
+			bad = fmt.Sprintf("frame grows past %d bytes", q.maxPacket())
 		}
 	}
 	eop := ctl&regs.TXD_DCMD_EOP != 0
@@ -290,7 +303,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 			q.badFrame = true
 			q.inFrame = true
 		}
-	} else if isData {
+	} else if isData && !q.badFrame {
 		src, ok := n.domain.access(n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.clock)
 		if !ok {
 			q.halted = true
@@ -310,8 +323,12 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		}
 	}
 	if isData && eop {
-		if !q.badFrame {
-			q.send()
+		switch {
+		case q.badFrame:
+		case q.offloads():
+			q.sendOffloaded(head)
+		default:
+			q.sendBuf(q.frame, q.frameLen, false, 0)
 		}
 		q.frameLen, q.inFrame, q.badFrame = 0, false, false
 	}
@@ -333,22 +350,29 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	return next, true
 }
 
-// send pads, appends the FCS and transmits the assembled frame, counting
-// it (8.2.3.23: GPTC, GOTC, TPT, PTCxx, BPTC/MPTC, QPTC/QBTC).
-func (q *txQueue) send() {
+// sendBuf inserts a VLAN tag (vle: DMATXCTL.VT and tci after the MAC
+// addresses, 7.2.5), pads, appends the FCS and transmits the frame of l
+// bytes at the start of buf (which has room for 8 more), counting it
+// (8.2.3.23: GPTC, GOTC, TPT, PTCxx, BPTC/MPTC, QPTC/QBTC).
+func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 	n := q.n
 	hl := n.reg(regs.HLREG0)
-	l := q.frameLen
+	if vle && l >= 12 {
+		copy(buf[16:l+4], buf[12:l])
+		binary.BigEndian.PutUint16(buf[12:], uint16(n.reg(regs.DMATXCTL)>>regs.DMATXCTL_VT_SHIFT))
+		binary.BigEndian.PutUint16(buf[14:], tci)
+		l += 4
+	}
 	if hl&regs.HLREG0_TXPADEN != 0 && l < 60 {
-		clear(q.frame[l:60]) // pad to 64 bytes with the FCS (8.2.3.22.8)
+		clear(buf[l:60]) // pad to 64 bytes with the FCS (8.2.3.22.8)
 		l = 60
 	}
 	fcs := q.ifcs && hl&regs.HLREG0_TXCRCEN != 0
 	if fcs {
-		binary.LittleEndian.PutUint32(q.frame[l:], crc32.ChecksumIEEE(q.frame[:l]))
+		binary.LittleEndian.PutUint32(buf[l:], crc32.ChecksumIEEE(buf[:l]))
 		l += 4
 	}
-	frame := q.frame[:l]
+	frame := buf[:l]
 	s := &q.st
 	s.pkts++
 	s.bytes += uint64(l)

@@ -55,9 +55,44 @@ const (
 	TXD_DCMD_VLE    = 1 << 30   // VLAN insertion
 	TXD_DCMD_TSE    = 1 << 31   // TCP segmentation
 
+	TXD_MAC_LINKSEC = 1 << 18 // LinkSec (802.1AE) encapsulation
+	TXD_MAC_TSTAMP  = 1 << 19 // IEEE 1588 time stamp
+
 	TXD_PAYLEN_SHIFT = 14
+	TXD_IDX_SHIFT    = 4      // context index, bits 6:4
+	TXD_IDX_MASK     = 7 << 4 //
+	TXD_CC           = 1 << 7 // check context: the offloads use context IDX
 	TXD_POPTS_IXSM   = 1 << 8 // insert IP checksum
 	TXD_POPTS_TXSM   = 1 << 9 // insert L4 checksum
+	TXD_POPTS_IPSEC  = 1 << 10
+)
+
+// Advanced transmit context descriptor (7.2.3.2.3): the offload parameters
+// the data descriptors of the following packets refer to by IDX.
+const (
+	TXC_VLAN_MACIP_LENS = 0  // IPLEN 8:0, MACLEN 15:9, VLAN 31:16
+	TXC_SEQNUM_SEED     = 4  // IPsec SA index / FCoE parameters
+	TXC_TYPE_TUCMD_MLHL = 8  // TUCMD 19:9, DTYP 23:20 (0010b), DCMD 31:24 (DEXT)
+	TXC_MSS_L4LEN_IDX   = 12 // IDX 6:4, L4LEN 15:8, MSS 31:16
+
+	TXC_IPLEN_MASK   = 0x1FF
+	TXC_MACLEN_SHIFT = 9
+	TXC_MACLEN_MASK  = 0x7F << 9
+	TXC_VLAN_SHIFT   = 16
+
+	TXC_TUCMD_SNAP      = 1 << 9
+	TXC_TUCMD_IPV4      = 1 << 10 // IPv4 (clear: IPv6)
+	TXC_TUCMD_L4T_MASK  = 3 << 11
+	TXC_TUCMD_L4T_UDP   = 0 << 11
+	TXC_TUCMD_L4T_TCP   = 1 << 11
+	TXC_TUCMD_L4T_SCTP  = 2 << 11
+	TXC_TUCMD_IPSEC_ESP = 1 << 13
+	TXC_TUCMD_ENCRYPT   = 1 << 14
+	TXC_TUCMD_FCOE      = 1 << 15
+
+	TXC_IDX_SHIFT   = 4
+	TXC_L4LEN_SHIFT = 8
+	TXC_MSS_SHIFT   = 16
 )
 
 // Advanced transmit descriptor, write-back format (7.2.3.2.4): bytes 0-7

@@ -185,6 +185,32 @@ const (
 // VFTA[n] admits VLAN ID 32n+k (8.2.3.7.15).
 func VFTA(n int) uint32 { return 0x0A000 + 4*uint32(n) }
 
+// RSCCTL returns the RSC Control register of RX queue n (receive side
+// coalescing, 8.2.3.8.13): RSCEN (bit 0) enables it.
+func RSCCTL(n int) uint32 { return rxq(n, 0x0102C, 0x0D02C) }
+
+// ETQF returns EType Queue Filter n (0..7, 8.2.3.7.18); bit 27 marks the
+// ether type as FCoE.
+func ETQF(n int) uint32 { return 0x05128 + 4*uint32(n) }
+
+// Features the simulator does not model; their enable bits (from Linux's
+// ixgbe_type.h; see docs/NOTES.md).
+const (
+	RSCCTL_RSCEN = 1 << 0
+
+	LSECTXCTRL         = 0x08A04 // LinkSec Tx Control (8.2.3.12.1)
+	LSECRXCTRL         = 0x08F04 // LinkSec Rx Control (8.2.3.12.11)
+	LSECTXCTRL_EN_MASK = 0x3     // LinkSec transmit mode, 00b: off
+	LSECRXCTRL_EN_MASK = 0x3 << 2
+
+	IPSTXIDX          = 0x08900 // IPsec Tx SA index (8.2.3.13)
+	IPSRXIDX          = 0x08E00 // IPsec Rx SA index
+	IPSIDX_IPS_EN     = 1 << 0  // the SA written is valid (IPsec on)
+	ETQF_FCOE         = 1 << 27
+	ETQF_FILTER_EN    = 1 << 31
+	MRQC_MRQE_RSS_OFF = 0x0 // no RSS, no DCB, no virtualization
+)
+
 // RXPBSIZE returns Receive Packet Buffer Size register n (0..7).
 func RXPBSIZE(n int) uint32 { return 0x03C00 + 4*uint32(n) }
 
@@ -322,6 +348,12 @@ const (
 	DMATXCTL  = 0x04A80 // DMA Tx Control
 	DTXMXSZRQ = 0x08100 // DMA Tx TCP Max Allow Size Requests
 	RTTDCS    = 0x04900 // DCB Transmit Descriptor Plane Control and Status
+
+	// DTXTCPFLGL/H (8.2.3.9.12-13): the TCP flags a TSO segment keeps,
+	// by position: first segment bits 11:0 and middle ones bits 27:16 of
+	// DTXTCPFLGL, the last bits 11:0 of DTXTCPFLGH.
+	DTXTCPFLGL = 0x04A88
+	DTXTCPFLGH = 0x04A8C
 
 	DMATXCTL_TE          = 1 << 0       // transmit enable
 	DMATXCTL_VT_MASK     = 0xFFFF << 16 // VLAN ether type inserted with VLE (bits 31:16, reset 0x8100)
