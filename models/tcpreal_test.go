@@ -96,6 +96,8 @@ func recordTCPTransfer(t *testing.T, f memlink.Faults, n, m int) []trace.Event {
 	c.Close()
 	s.Close()
 	time.Sleep(200 * time.Millisecond)
+	sa.Close() // the loops stop recording before the trace is read
+	sb.Close()
 	if rec.Dropped() != 0 || rec.DataDropped() != 0 {
 		t.Fatalf("recorder dropped %d events, %d data bytes", rec.Dropped(), rec.DataDropped())
 	}

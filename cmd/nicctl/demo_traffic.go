@@ -37,8 +37,10 @@ func startDemoTraffic(rig *demoRig, o demoOptions) *demoTraffic {
 		batch: o.batch, size: o.size, flowsPerQueue: 8}
 	copy(t.srcMAC[:], rig.nicA.MAC())
 	copy(t.dstMAC[:], rig.nicB.MAC())
-	for q := 0; q < o.queues; q++ {
+	for q := 0; q < o.queues; q++ { // every tracker exists before a goroutine reads the slice
 		t.trackers = append(t.trackers, pktgen.NewTracker())
+	}
+	for q := 0; q < o.queues; q++ {
 		t.rxWG.Add(1)
 		go t.count(q)
 		share := o.frames / uint64(o.queues)
