@@ -288,9 +288,12 @@ func (n *NIC) NumTxQueues() int { return len(n.tx) }
 // Offloads returns the offloads the driver performs with the 82599 (it
 // satisfies the stack's link.Offloader): every received frame's Meta
 // carries the device's IPv4 and TCP/UDP checksum results (datasheet
-// 7.1.11), and with RSS on (more than one RX queue) its RSS hash.
+// 7.1.11), with RSS on (more than one RX queue) its RSS hash, and with
+// Config.VLANStrip the stripped tag; TxBatch honours the transmit requests
+// in Meta: IPv4 header and TCP/UDP checksum insertion, VLAN insertion and
+// TCP segmentation (txoffload.go).
 func (n *NIC) Offloads() dma.Offloads {
-	o := dma.OffloadRxChecksum
+	o := dma.OffloadRxChecksum | dma.OffloadTxIPCsum | dma.OffloadTxL4Csum | dma.OffloadTxVLAN | dma.OffloadTSO
 	if n.cfg.VLANStrip {
 		o |= dma.OffloadRxVLAN
 	}

@@ -213,3 +213,209 @@ func TestRxVLANStripSim(t *testing.T) {
 	}
 	p.checkClean(t)
 }
+
+// swSegment is software TCP segmentation of an IPv4/TCP frame (Ethernet
+// header eth bytes, correct checksums) into mss-byte segments: what TSO must
+// produce byte for byte (IP total length, ID+k and checksum; sequence
+// number; FIN and PSH on the last segment only, CWR on the first only; TCP
+// checksum).
+func swSegment(f []byte, eth, mss int) [][]byte {
+	ip := f[eth:]
+	ihl := int(ip[0]&0xF) * 4
+	tcp := ip[ihl:]
+	thl := int(tcp[12]>>4) * 4
+	h := eth + ihl + thl
+	pay := f[h:]
+	var out [][]byte
+	for off, k := 0, 0; off < len(pay); off, k = off+mss, k+1 {
+		m := min(mss, len(pay)-off)
+		s := append(append([]byte(nil), f[:h]...), pay[off:off+m]...)
+		sip, st := s[eth:], s[eth+ihl:]
+		binary.BigEndian.PutUint16(sip[2:], uint16(ihl+thl+m))
+		binary.BigEndian.PutUint16(sip[4:], binary.BigEndian.Uint16(ip[4:])+uint16(k))
+		sip[10], sip[11] = 0, 0
+		binary.BigEndian.PutUint16(sip[10:], ^onesSum(sip[:ihl]))
+		binary.BigEndian.PutUint32(st[4:], binary.BigEndian.Uint32(tcp[4:])+uint32(off))
+		if off+m < len(pay) {
+			st[13] &^= 0x01 | 0x08 // FIN, PSH
+		}
+		if k > 0 {
+			st[13] &^= 0x80 // CWR
+		}
+		st[16], st[17] = 0, 0
+		ph := []byte{sip[12], sip[13], sip[14], sip[15], sip[16], sip[17], sip[18], sip[19], 0, 6, byte((thl + m) >> 8), byte(thl + m)}
+		binary.BigEndian.PutUint16(st[16:], ^onesSum(ph, st[:thl+m]))
+		out = append(out, s)
+	}
+	return out
+}
+
+// txRig is a stepped pair with a pool of large buffers on A for sending.
+func txRig(t *testing.T, cfgB Config) (*simPair, *dma.Mempool) {
+	t.Helper()
+	p := newSimPair(t, pairOpts{mode: ixgbesim.Stepped, cfgB: cfgB})
+	p.waitLinks(t)
+	pool, err := dma.NewMempool(p.a.Allocator(), dma.MempoolConfig{Buffers: 64, BufSize: 16384})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Release() })
+	return p, pool
+}
+
+// sendRecv sends frame from A with meta and returns the frames B receives
+// (data and Meta).
+func sendRecv(t *testing.T, p *simPair, pool *dma.Mempool, frame []byte, meta dma.Meta) ([][]byte, []dma.Meta) {
+	t.Helper()
+	pk, err := pool.Alloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk.Len = uint16(len(frame))
+	copy(pk.Data(), frame)
+	pk.Meta = meta
+	if k, err := p.a.TxBatch(0, []dma.Packet{pk}); k != 1 || err != nil {
+		t.Fatalf("TxBatch: %d, %v", k, err)
+	}
+	var out [][]byte
+	var metas []dma.Meta
+	rx := make([]dma.Packet, 64)
+	for round := 0; round < 8; round++ {
+		p.sa.Drain(0)
+		p.sb.Drain(0)
+		k, err := p.b.RxBatch(0, rx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rx[:k] {
+			out = append(out, append([]byte(nil), r.Data()...))
+			metas = append(metas, r.Meta)
+			r.Free()
+		}
+	}
+	p.a.TxBatch(0, nil) // reclaim
+	return out, metas
+}
+
+// Checksum insertion: frames sent with wrong checksums and TxIPCsum /
+// TxL4Csum arrive with correct ones, and the receiving 82599 agrees.
+func TestTxChecksumInsertionSim(t *testing.T) {
+	p, pool := txRig(t, Config{})
+	for _, proto := range []byte{6, 17} {
+		for _, size := range []int{0, 1, 200, 1400} {
+			want := l4Frame(p.b.MAC(), p.a.MAC(), proto, 7, size, 0, 0)
+			f := append([]byte(nil), want...)
+			f[24], f[25] = 0xDE, 0xAD // IP checksum
+			if proto == 6 {
+				f[50], f[51] = 0xBE, 0xEF
+			} else {
+				f[40], f[41] = 0xBE, 0xEF
+			}
+			got, metas := sendRecv(t, p, pool, f, dma.TxIPCsum|dma.TxL4Csum)
+			if len(got) != 1 {
+				t.Fatalf("proto %d size %d: %d frames", proto, size, len(got))
+			}
+			w := want
+			if len(w) < 60 {
+				w = append(append([]byte(nil), w...), make([]byte, 60-len(w))...)
+			}
+			if string(got[0]) != string(w) {
+				t.Errorf("proto %d size %d:\n got % x\nwant % x", proto, size, got[0], w)
+			}
+			if metas[0].Flags() != dma.RxIPChecked|dma.RxL4Checked {
+				t.Errorf("proto %d size %d: receiver meta %#x", proto, size, metas[0])
+			}
+		}
+	}
+	p.checkClean(t)
+}
+
+// VLAN round trip: A inserts the tag from Meta (VLE), B strips it back
+// into Meta (VME) and the frame arrives as sent.
+func TestVLANRoundTripSim(t *testing.T) {
+	p, pool := txRig(t, Config{VLANStrip: true})
+	f := l4Frame(p.b.MAC(), p.a.MAC(), 17, 9, 100, 0, 0)
+	for _, tci := range []uint16{0x0001, 0x2064, 0xEFFF} {
+		got, metas := sendRecv(t, p, pool, f, dma.TxVLAN.WithVLAN(tci))
+		if len(got) != 1 || string(got[0]) != string(f) || metas[0].Flags()&dma.RxVLAN == 0 || metas[0].VLAN() != tci {
+			t.Fatalf("tag %#x: %d frames, meta %#x vlan %#x, frame equal %v", tci, len(got), metas, metas[0].VLAN(), len(got) == 1 && string(got[0]) == string(f))
+		}
+	}
+	// With checksums too (one context for both), and the filter.
+	p.b.SetVLANFilter(0x064)
+	g := append([]byte(nil), f...)
+	g[40], g[41] = 1, 2
+	got, metas := sendRecv(t, p, pool, g, (dma.TxVLAN | dma.TxIPCsum | dma.TxL4Csum).WithVLAN(0x2064))
+	if len(got) != 1 || string(got[0]) != string(f) || metas[0].VLAN() != 0x2064 || metas[0].Flags()&(dma.RxL4Bad|dma.RxIPBad) != 0 {
+		t.Fatalf("vlan+csum: %d frames, meta %#x", len(got), metas)
+	}
+	if got, _ := sendRecv(t, p, pool, f, dma.TxVLAN.WithVLAN(0x065)); len(got) != 0 {
+		t.Fatal("VID 0x65 passed a filter admitting 0x64")
+	}
+	p.checkClean(t)
+}
+
+// TSO: a large TCP packet sent with TxTSO arrives as segments equal byte
+// for byte to software segmentation.
+func TestTSOSim(t *testing.T) {
+	p, pool := txRig(t, Config{})
+	for _, tc := range []struct {
+		payload, mss int
+		flags        byte
+	}{
+		{8000, 1448, 0x18 | 0x01 | 0x80},
+		{4344, 1448, 0x18},
+		{100, 1448, 0x19},
+		{12000, 536, 0x10},
+	} {
+		f := l4Frame(p.b.MAC(), p.a.MAC(), 6, 80, tc.payload, 0, 0)
+		binary.BigEndian.PutUint32(f[38:], 0xFFFFF000) // sequence number near wrap
+		f[47] = tc.flags
+		tcp := f[34:]
+		tcp[16], tcp[17] = 0, 0
+		ph := []byte{10, 0, 0, 1, 10, 0, 0, 2, 0, 6, byte(len(tcp) >> 8), byte(len(tcp))}
+		binary.BigEndian.PutUint16(tcp[16:], ^onesSum(ph, tcp))
+		want := swSegment(f, 14, tc.mss)
+		got, metas := sendRecv(t, p, pool, f, dma.TxTSO.WithMSS(uint16(tc.mss)))
+		if len(got) != len(want) {
+			t.Fatalf("payload %d mss %d: %d segments, want %d", tc.payload, tc.mss, len(got), len(want))
+		}
+		for i := range want {
+			if string(got[i]) != string(want[i]) {
+				t.Fatalf("payload %d mss %d segment %d:\n got % x\nwant % x", tc.payload, tc.mss, i, got[i][:64], want[i][:64])
+			}
+			if metas[i].Flags() != dma.RxIPChecked|dma.RxL4Checked {
+				t.Fatalf("segment %d: receiver meta %#x", i, metas[i])
+			}
+		}
+	}
+	if v := p.sa.Violations(); len(v) != 0 {
+		t.Fatal(v)
+	}
+	p.checkClean(t)
+}
+
+// Offload requests the packet cannot satisfy are refused (ErrBadPacket).
+func TestTxOffloadRefused(t *testing.T) {
+	p, pool := txRig(t, Config{})
+	udp := l4Frame(p.b.MAC(), p.a.MAC(), 17, 9, 100, 0, 0)
+	arp := append([]byte(nil), udp...)
+	arp[12], arp[13] = 0x08, 0x06
+	for name, c := range map[string]struct {
+		f []byte
+		m dma.Meta
+	}{
+		"TSO of UDP":         {udp, dma.TxTSO.WithMSS(500)},
+		"TSO without MSS":    {l4Frame(p.b.MAC(), p.a.MAC(), 6, 9, 3000, 0, 0), dma.TxTSO},
+		"checksum of non-IP": {arp, dma.TxL4Csum},
+	} {
+		pk, _ := pool.Alloc()
+		pk.Len = uint16(len(c.f))
+		copy(pk.Data(), c.f)
+		pk.Meta = c.m
+		if k, err := p.a.TxBatch(0, []dma.Packet{pk}); k != 0 || err != ErrBadPacket {
+			t.Errorf("%s: TxBatch %d, %v", name, k, err)
+		}
+		pk.Free()
+	}
+}

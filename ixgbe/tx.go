@@ -42,6 +42,9 @@ type txQueue struct {
 	next, clean uint32
 	slots       []txSlot
 	idle        uint32
+	// ctx is what context 0 holds, when ctxValid (txoffload.go).
+	ctx      txContext
+	ctxValid bool
 
 	freeErrors atomic.Uint64 // buffers whose pool refused them back
 	badPackets atomic.Uint64 // packets rejected by TxBatch
@@ -76,6 +79,12 @@ func (q *txQueue) reclaim() uint32 {
 		}
 		batch := min(inFlight, txCleanBatch)
 		last := r.add(q.clean, batch-1)
+		if q.slots[last].pool == nil && batch > 1 {
+			// A context descriptor (no RS, no DD of its own): end the
+			// batch before it; it is reclaimed with its data descriptor.
+			batch--
+			last = r.prev(last)
+		}
 		if !q.bugs.has(bugReclaimWithoutDD) {
 			if atomic.LoadUint32(&r.w32[4*last+3])&regs.TXD_STAT_DD == 0 {
 				return freed
@@ -87,13 +96,15 @@ func (q *txQueue) reclaim() uint32 {
 		i := q.clean
 		for k := uint32(0); k < batch; k++ {
 			s := &q.slots[i]
-			if q.trace != nil {
-				q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Buf: s.pool.BufferIOVA(s.index) + uint64(s.off)})
+			if s.pool != nil { // nil: a context descriptor
+				if q.trace != nil {
+					q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Buf: s.pool.BufferIOVA(s.index) + uint64(s.off)})
+				}
+				if s.pool.FreeIndex(s.index) != nil {
+					q.freeErrors.Add(1)
+				}
+				s.pool = nil
 			}
-			if s.pool.FreeIndex(s.index) != nil {
-				q.freeErrors.Add(1)
-			}
-			s.pool = nil
 			i = r.next(i)
 		}
 		q.clean = i
@@ -121,7 +132,27 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			err = ErrBadPacket
 			break
 		}
-		q.post(i, p)
+		if p.Meta&txOffloadFlags == 0 {
+			q.post(i, p)
+			sent++
+			i = ni
+			continue
+		}
+		ctx, cmd, olinfo, paylen, ok := offload(p)
+		if !ok {
+			q.badPackets.Add(1)
+			err = ErrBadPacket
+			break
+		}
+		if !q.ctxValid || ctx != q.ctx {
+			if r.next(ni) == q.clean {
+				break // no room for the context and the data
+			}
+			q.postContext(i, ctx)
+			q.ctx, q.ctxValid = ctx, true
+			i, ni = ni, r.next(ni)
+		}
+		q.postOffload(i, p, cmd, olinfo, paylen)
 		sent++
 		i = ni
 	}
