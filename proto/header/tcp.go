@@ -195,6 +195,16 @@ func (f *TCPFields) HeaderLen() int { return TCPMinHeaderLen + (len(f.Options)+3
 // payloadLen bytes that follow the header in b, and returns the header
 // length. It panics if the options exceed 40 bytes.
 func EncodeTCP(b []byte, f TCPFields, payloadLen int, src, dst IPv4Addr) int {
+	hl := EncodeTCPNoChecksum(b, f, payloadLen)
+	n := hl + payloadLen
+	c := checksum.Checksum(b[:n], checksum.PseudoHeaderSum(src, dst, IPProtocolTCP, uint16(n)))
+	binary.BigEndian.PutUint16(b[tcpChecksumOffset:], c)
+	return hl
+}
+
+// EncodeTCPNoChecksum is EncodeTCP leaving the checksum field zero, for a
+// device that inserts it (82599 POPTS.TXSM, datasheet 7.2.4).
+func EncodeTCPNoChecksum(b []byte, f TCPFields, payloadLen int) int {
 	hl := f.HeaderLen()
 	if hl > TCPMaxHeaderLen {
 		panic("header: EncodeTCP: more than 40 bytes of options")
@@ -215,7 +225,5 @@ func EncodeTCP(b []byte, f TCPFields, payloadLen int, src, dst IPv4Addr) int {
 	binary.BigEndian.PutUint16(b[tcpUrgentOffset:], f.Urgent)
 	k := copy(b[TCPMinHeaderLen:hl], f.Options)
 	clear(b[TCPMinHeaderLen+k : hl])
-	c := checksum.Checksum(b[:n], checksum.PseudoHeaderSum(src, dst, IPProtocolTCP, uint16(n)))
-	binary.BigEndian.PutUint16(b[tcpChecksumOffset:], c)
 	return hl
 }

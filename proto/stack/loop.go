@@ -61,8 +61,9 @@ type Loop struct {
 	// rxMeta is the offload metadata of the frame being processed, when
 	// the link's device checks checksums (link.Offloader with
 	// dma.OffloadRxChecksum; rxOffload); zero otherwise.
-	rxMeta    dma.Meta
-	rxOffload bool
+	rxMeta      dma.Meta
+	rxOffload   bool
+	txL4Offload bool // the link inserts TCP/UDP checksums (dma.OffloadTxL4Csum)
 
 	now       time.Time
 	scratch   []byte // datagrams built aside by OutputBuilt
@@ -83,6 +84,7 @@ func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *Loop {
 	lp.handoffSpace.Init()
 	if o, ok := n.link.(link.Offloader); ok {
 		lp.rxOffload = o.Offloads().Has(dma.OffloadRxChecksum)
+		lp.txL4Offload = o.Offloads().Has(dma.OffloadTxL4Csum) && !s.cfg.NoTxChecksumOffload
 	}
 	rcfg := s.cfg.Reassembly
 	rcfg.TimeExceeded = lp.reassemblyTimeExceeded
@@ -924,11 +926,13 @@ const (
 
 // RxL4Checksum says whether the device verified the TCP or UDP checksum of
 // the frame being processed (82599 L4CS, with TCPE when wrong; datasheet
-// 7.1.11). Transport handlers parse with the Verified variants when it is
+// 7.1.11), counting rx_csum_offloaded when it did and found it good. Call it
+// once per segment. Transport handlers parse with the Verified variants when it is
 // L4ChecksumGood and count a checksum error when it is L4ChecksumBad.
 func (lp *Loop) RxL4Checksum() L4Checksum {
 	switch lp.rxMeta & (dma.RxL4Checked | dma.RxL4Bad) {
 	case dma.RxL4Checked:
+		lp.c.inc(RxCsumOffloaded)
 		return L4ChecksumGood
 	case dma.RxL4Checked | dma.RxL4Bad:
 		return L4ChecksumBad
@@ -975,6 +979,14 @@ type PayloadBuilder interface {
 	BuildPayload(b []byte, src, dst header.IPv4Addr)
 }
 
+// NoChecksumBuilder is a PayloadBuilder that can leave its TCP or UDP
+// checksum to the device: OutputBuilt calls BuildPayloadNoChecksum instead
+// of BuildPayload when the link inserts checksums (link.Offloader with
+// dma.OffloadTxL4Csum) and asks the device for it (dma.TxL4Csum).
+type NoChecksumBuilder interface {
+	BuildPayloadNoChecksum(b []byte)
+}
+
 // OutputBuilt sends an IP datagram of n payload bytes that pb writes in
 // place, in the frame's buffer: no intermediate copy. It sets DF when df is
 // true. It reports false (and counts why) when the datagram could not be
@@ -1016,7 +1028,13 @@ func (lp *Loop) OutputBuilt(src, dst header.IPv4Addr, proto, tos, ttl uint8, df 
 		TOS: tos, TotalLen: uint16(header.IPv4MinHeaderLen + n), ID: lp.s.nextID(), Flags: flags,
 		TTL: ttl, Protocol: proto, Src: src, Dst: dst,
 	})
-	pb.BuildPayload(room[ethIPHeaders:ethIPHeaders+n], src, dst)
+	if nb, ok := pb.(NoChecksumBuilder); ok && lp.txL4Offload && (proto == header.IPProtocolTCP || proto == header.IPProtocolUDP) {
+		nb.BuildPayloadNoChecksum(room[ethIPHeaders : ethIPHeaders+n])
+		p.Meta = dma.TxL4Csum
+		lp.c.inc(TxCsumOffloaded)
+	} else {
+		pb.BuildPayload(room[ethIPHeaders:ethIPHeaders+n], src, dst)
+	}
 	p.Len = uint16(padFrame(room, ethIPHeaders+n))
 	lp.resolveAndSend(p, r.NextHop(netip.AddrFrom4(dst)).As4())
 	return true

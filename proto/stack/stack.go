@@ -79,6 +79,9 @@ type Config struct {
 	// (default 200 µs; negative: never sleep, only yield: lowest latency,
 	// one busy core per loop). Sends from applications wake it at once.
 	IdleSleep time.Duration
+	// NoTxChecksumOffload makes TCP compute its checksums in software even
+	// when the link inserts them (link.Offloader, dma.OffloadTxL4Csum).
+	NoTxChecksumOffload bool
 	// Housekeeping is the period of ARP timers and the aging of packets
 	// waiting for resolution (default 100 ms).
 	Housekeeping time.Duration

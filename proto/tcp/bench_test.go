@@ -47,42 +47,50 @@ func bulk(b *testing.B, p *pair) {
 // back to back, each run by the ixgbe driver: the path `nicctl serve --dev
 // sim` takes. Bounded by the simulator today (issue 10); compare with
 // BenchmarkBulkMemlink in the same run.
-func BenchmarkBulkSimNICs(b *testing.B) {
+func BenchmarkBulkSimNICs(b *testing.B) { bulk(b, newSimNICPair(b, stack.Config{})) }
+
+// newSimNICPair is two stacks with TCP over two simulated 82599s back to
+// back, each run by the ixgbe driver, with the driver's offloads.
+func newSimNICPair(tb testing.TB, cfg stack.Config) *pair {
+	tb.Helper()
 	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var drivers []*ixgbe.NIC
 	for _, sn := range []*ixgbesim.NIC{sims.A, sims.B} {
 		d, err := ixgbe.New(sn, ixgbe.Config{Mempool: dma.MempoolConfig{Buffers: 4096}})
 		if err != nil {
-			b.Fatalf("driver on %s: %v", sn.Name(), err)
+			tb.Fatalf("driver on %s: %v", sn.Name(), err)
 		}
 		drivers = append(drivers, d)
 	}
-	p := &pair{sa: stack.New(stack.Config{}), sb: stack.New(stack.Config{})}
+	p := &pair{sa: stack.New(cfg), sb: stack.New(cfg)}
 	if p.a, err = tcp.New(p.sa, tcp.Config{}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if p.b, err = tcp.New(p.sb, tcp.Config{}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	for i, st := range []*stack.Stack{p.sa, p.sb} {
 		if _, err := st.AddNIC(drivers[i], stack.NICConfig{}); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := st.AddAddress(1, netip.PrefixFrom([]netip.Addr{addrA, addrB}[i], 24)); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		st.Start()
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		p.sa.Close()
 		p.sb.Close()
 		for _, d := range drivers {
 			d.Close()
 		}
+		if err := sims.Check(); err != nil {
+			tb.Error(err)
+		}
 		sims.Close()
 	})
-	bulk(b, p)
+	return p
 }

@@ -27,6 +27,20 @@ func (o *outSeg) BuildPayload(b []byte, src, dst header.IPv4Addr) {
 	header.EncodeTCP(b, o.f, o.payload, src, dst)
 }
 
+// BuildPayloadNoChecksum implements stack.NoChecksumBuilder: BuildPayload
+// leaving the checksum to the device.
+func (o *outSeg) BuildPayloadNoChecksum(b []byte) {
+	hl := o.f.HeaderLen()
+	if o.payload > 0 {
+		o.src.sndBuf.Peek(o.dataOff, b[hl:hl+o.payload])
+	}
+	header.EncodeTCPNoChecksum(b, o.f, o.payload)
+}
+
+// BuildPayloadNoChecksum lets a Conn build its own segments for a device
+// that inserts the checksum.
+func (c *Conn) BuildPayloadNoChecksum(b []byte) { c.out.BuildPayloadNoChecksum(b) }
+
 // BuildPayload lets a Conn build its own segments (its out field).
 func (c *Conn) BuildPayload(b []byte, src, dst header.IPv4Addr) { c.out.BuildPayload(b, src, dst) }
 
