@@ -60,7 +60,8 @@ func TestExplorerMatchesTLC(t *testing.T) {
 			var err error
 			switch {
 			case strings.HasPrefix(row.config, "TxRing"):
-				m := &TxRing{N: row.n, B: row.b, Bug: BugNone}
+				// TxRing_split*: Split = TRUE.
+				m := &TxRing{N: row.n, B: row.b, Bug: BugNone, Split: strings.Contains(row.config, "_split")}
 				res, err = Explore(m.Spec(), 1<<21, (*TxState).String)
 			case strings.HasPrefix(row.config, "RxRing"):
 				// RxRing_split*: Split = TRUE, Dev = "len_first".
@@ -112,6 +113,10 @@ func TestExplorerFindsBrokenVariants(t *testing.T) {
 			m := &TxRing{N: 3, B: 3, Bug: BugWrapOffByOne}
 			return Explore(m.Spec(), 0, (*TxState).String)
 		}, []string{"invariant TypeOK"}},
+		{"tx tail between the descriptor's two stores", func() (Result, error) {
+			m := &TxRing{N: 3, B: 3, Bug: BugTailBeforeCmdWord, Split: true}
+			return Explore(m.Spec(), 0, (*TxState).String)
+		}, []string{"invariant FetchedComplete"}},
 		{"rx refill owned slot", func() (Result, error) {
 			m := &RxRing{N: 3, B: 4, Bug: BugRefillOwnedSlot}
 			return Explore(m.Spec(), 0, (*RxState).String)

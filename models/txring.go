@@ -20,6 +20,9 @@ const (
 	// word before it checks DD.
 	BugLenBeforeDD Bug = "len_before_dd"
 	BugDoubleFree  Bug = "double_free"
+	// BugTailBeforeCmdWord: TxRing.tla with Split, TDT written between the
+	// descriptor's address store and its command-word store.
+	BugTailBeforeCmdWord Bug = "tail_before_cmd_word"
 )
 
 // Desc is a descriptor in memory: the buffer it points at and its DD bit.
@@ -40,6 +43,10 @@ type TxState struct {
 	Pool  BufSet
 	App   BufSet
 	Order []uint32
+	// CmdW: the command word was stored for the slot's buffer; Pend
+	// (Split): the slot whose command-word store is due, N for none.
+	CmdW []bool
+	Pend uint32
 }
 
 // Clone returns a deep copy.
@@ -50,12 +57,13 @@ func (s *TxState) Clone() *TxState {
 	t.Pool = s.Pool.Clone()
 	t.App = s.App.Clone()
 	t.Order = slices.Clone(s.Order)
+	t.CmdW = slices.Clone(s.CmdW)
 	return &t
 }
 
 func (s *TxState) String() string {
-	return fmt.Sprintf("desc=%v slot=%v tdt=%d tdh=%d wb=%d txi=%d clean=%d pool=%v app=%v order=%v",
-		s.Desc, s.Slot, s.TDT, s.TDH, s.WB, s.TXI, s.Clean, setList(s.Pool), setList(s.App), s.Order)
+	return fmt.Sprintf("desc=%v slot=%v tdt=%d tdh=%d wb=%d txi=%d clean=%d pool=%v app=%v order=%v cmdw=%v pend=%d",
+		s.Desc, s.Slot, s.TDT, s.TDH, s.WB, s.TXI, s.Clean, setList(s.Pool), setList(s.App), s.Order, s.CmdW, s.Pend)
 }
 
 func setList(s BufSet) []uint32 {
@@ -71,6 +79,8 @@ type TxRing struct {
 	N   uint32
 	B   uint32
 	Bug Bug
+	// Split: the descriptor write is two stores (address, command word).
+	Split bool
 }
 
 func (m *TxRing) devNext(i uint32) uint32 { return (i + 1) % m.N }
@@ -92,6 +102,8 @@ func (m *TxRing) Init() *TxState {
 		Slot: make([]uint32, m.N),
 		Pool: FullBufSet(m.B),
 		App:  NewBufSet(m.B),
+		CmdW: make([]bool, m.N),
+		Pend: m.N,
 	}
 }
 
@@ -117,12 +129,21 @@ func (m *TxRing) Free(s *TxState, b uint32) bool {
 
 // Post(b): TxBatch fills descriptor txi with buffer b.
 func (m *TxRing) Post(s *TxState, b uint32) bool {
-	if !s.App.Has(b) || m.drvNext(s.TXI) == s.Clean {
+	if !s.App.Has(b) || m.drvNext(s.TXI) == s.Clean || s.Pend != m.N {
 		return false
 	}
 	if s.TXI < m.N { // [f EXCEPT ![i] = v] leaves f unchanged outside DOMAIN f
-		s.Desc[s.TXI] = Desc{Buf: b}
+		if m.Split {
+			s.Desc[s.TXI].Buf = b // the address word; DD is in the other
+			s.CmdW[s.TXI] = false
+		} else {
+			s.Desc[s.TXI] = Desc{Buf: b}
+			s.CmdW[s.TXI] = true
+		}
 		s.Slot[s.TXI] = b
+	}
+	if m.Split {
+		s.Pend = s.TXI
 	}
 	if m.Bug != BugDoublePost {
 		s.App.Del(b)
@@ -132,9 +153,22 @@ func (m *TxRing) Post(s *TxState, b uint32) bool {
 	return true
 }
 
-// WriteTail: TDT = txi.
+// PostCmd (Split): the command-word store (length, EOP|RS, DD clear) of
+// the descriptor whose address was stored.
+func (m *TxRing) PostCmd(s *TxState) bool {
+	if !m.Split || s.Pend == m.N {
+		return false
+	}
+	s.Desc[s.Pend].DD = false
+	s.CmdW[s.Pend] = true
+	s.Pend = m.N
+	return true
+}
+
+// WriteTail: TDT = txi (with no command store due, but in the broken
+// variant).
 func (m *TxRing) WriteTail(s *TxState) bool {
-	if s.TDT == s.TXI {
+	if s.TDT == s.TXI || (s.Pend != m.N && m.Bug != BugTailBeforeCmdWord) {
 		return false
 	}
 	s.TDT = s.TXI
@@ -143,7 +177,7 @@ func (m *TxRing) WriteTail(s *TxState) bool {
 
 // WriteTailEarly: the broken variant's tail write ahead of the descriptor.
 func (m *TxRing) WriteTailEarly(s *TxState) bool {
-	if m.Bug != BugTailBeforeDesc || s.TDT != s.TXI || m.drvNext(s.TXI) == s.Clean {
+	if m.Bug != BugTailBeforeDesc || s.TDT != s.TXI || m.drvNext(s.TXI) == s.Clean || s.Pend != m.N {
 		return false
 	}
 	s.TDT = m.drvNext(s.TXI)
@@ -171,7 +205,7 @@ func (m *TxRing) DevWriteBack(s *TxState) bool {
 
 // Reclaim: after DD, the buffer of slot clean returns to the pool.
 func (m *TxRing) Reclaim(s *TxState) bool {
-	if s.Clean == s.TXI || s.Clean >= m.N {
+	if s.Clean == s.TXI || s.Clean >= m.N || s.Pend != m.N {
 		return false
 	}
 	if !s.Desc[s.Clean].DD && m.Bug != BugReclaimWithoutDD {
@@ -180,6 +214,7 @@ func (m *TxRing) Reclaim(s *TxState) bool {
 	b := s.Slot[s.Clean]
 	s.Pool.Add(b)
 	s.Slot[s.Clean] = NoBuf
+	s.CmdW[s.Clean] = false
 	s.Clean = m.drvNext(s.Clean)
 	s.Order = removeAll(s.Order, b)
 	return true
@@ -192,6 +227,7 @@ func (m *TxRing) Next(s *TxState, yield func(string, *TxState)) {
 		try(s, func(t *TxState) bool { return m.Free(t, b) }, "Free", yield)
 		try(s, func(t *TxState) bool { return m.Post(t, b) }, "Post", yield)
 	}
+	try(s, m.PostCmd, "PostCmd", yield)
 	try(s, m.WriteTail, "WriteTail", yield)
 	try(s, m.WriteTailEarly, "WriteTailEarly", yield)
 	try(s, m.DevFetch, "DevFetch", yield)
@@ -230,7 +266,14 @@ func (m *TxRing) AppendKey(b []byte, s *TxState) []byte {
 	for _, x := range s.Order {
 		b = appendU32(b, x)
 	}
-	return b
+	for _, w := range s.CmdW {
+		if w {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return appendU32(b, s.Pend)
 }
 
 // ringSeq is RingSeq(start): the non-empty slots read cyclically from start.
@@ -280,6 +323,20 @@ func (m *TxRing) TypeOK(s *TxState) bool {
 	for _, x := range s.Order {
 		if x == NoBuf || x > m.B {
 			return false
+		}
+	}
+	return len(s.CmdW) == int(m.N) && s.Pend <= m.N
+}
+
+// FetchedComplete: the device has fetched only descriptors whose command
+// word was stored (every slot in [wb, tdh)).
+func (m *TxRing) FetchedComplete(s *TxState) bool {
+	for i, n := s.WB%m.N, m.N; i != s.TDH%n; {
+		if !s.CmdW[i] {
+			return false
+		}
+		if i++; i == n {
+			i = 0
 		}
 	}
 	return true
@@ -345,7 +402,7 @@ func (m *TxRing) DescriptorState(s *TxState) bool {
 		i := s.Clean
 		for k := uint32(0); k < n; k++ {
 			full := s.Slot[i] != NoBuf
-			if full != (k < filled) || full && (s.Desc[i].Buf != s.Slot[i] || s.Desc[i].DD != (k < written)) {
+			if full != (k < filled) || full && (s.Desc[i].Buf != s.Slot[i] || i != s.Pend && s.Desc[i].DD != (k < written)) {
 				return false
 			}
 			if i++; i == n {
@@ -359,7 +416,7 @@ func (m *TxRing) DescriptorState(s *TxState) bool {
 		if full != inRange(s.Clean, s.TXI, i, m.N) {
 			return false
 		}
-		if full && (s.Desc[i].Buf != s.Slot[i] || s.Desc[i].DD != inRange(s.Clean, s.WB, i, m.N)) {
+		if full && (s.Desc[i].Buf != s.Slot[i] || i != s.Pend && s.Desc[i].DD != inRange(s.Clean, s.WB, i, m.N)) {
 			return false
 		}
 	}
@@ -403,12 +460,12 @@ func (m *TxRing) Spec() Spec[*TxState] {
 		AppendKey: m.AppendKey,
 		Invariants: []Invariant[*TxState]{
 			{"TypeOK", m.TypeOK}, {"Conservation", m.Conservation}, {"IndexOrder", m.IndexOrder},
-			{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO},
+			{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO}, {"FetchedComplete", m.FetchedComplete},
 		},
 		Actions: []ActionProperty[*TxState]{
 			{"DeviceTouchesOwnedOnly", m.DeviceTouchesOwnedOnly}, {"ReuseOnlyAfterDD", m.ReuseOnlyAfterDD},
 		},
-		Fair: []string{"WriteTail", "DevFetch", "DevWriteBack", "Reclaim"},
+		Fair: []string{"WriteTail", "DevFetch", "DevWriteBack", "Reclaim", "PostCmd"},
 		Liveness: []LeadsTo[*TxState]{{
 			Name:  "EventuallyReturned",
 			Count: int(m.B),

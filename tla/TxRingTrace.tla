@@ -50,7 +50,8 @@ AllocPost(b) == /\ b \in pool
                 /\ pool' = pool \ {b}
                 /\ txi' = DrvNext(txi)
                 /\ order' = Append(order, b)
-                /\ UNCHANGED <<tdt, tdh, wb, clean, app>>
+                /\ cmdw' = [cmdw EXCEPT ![txi] = TRUE]
+                /\ UNCHANGED <<tdt, tdh, wb, clean, app, pend>>
 
 PostE == Is("post") /\ Ev.index = txi /\ AllocPost(Ev.buf)
 TailE == Is("tail") /\ \/ Ev.index = tdt /\ UNCHANGED vars
