@@ -62,6 +62,9 @@ type demoOptions struct {
 	// stallHook, for tests, runs once the traffic has started (to inject
 	// a device fault).
 	stallHook func(*demoRig)
+	// driverConfig, for tests, adjusts NIC i's driver configuration (to
+	// switch on a deliberate driver bug in an ixgbebugs build).
+	driverConfig func(i int, cfg ixgbe.Config) ixgbe.Config
 }
 
 func runDemo(args []string) error {
@@ -367,8 +370,12 @@ func newDemoRig(o demoOptions) (_ *demoRig, err error) {
 	r.domain, r.simA, r.simB, r.cable = pair.Domain, pair.A, pair.B, pair.Cable
 	for i, p := range []**ixgbe.NIC{&r.nicA, &r.nicB} {
 		sim := []*ixgbesim.NIC{r.simA, r.simB}[i]
-		n, err := ixgbe.New(sim, ixgbe.Config{RxQueues: o.queues, TxQueues: o.queues, RxRingSize: o.ring, TxRingSize: o.ring,
-			Trace: r.rec, DevID: uint16(i), FlowControl: o.flowCtl})
+		cfg := ixgbe.Config{RxQueues: o.queues, TxQueues: o.queues, RxRingSize: o.ring, TxRingSize: o.ring,
+			Trace: r.rec, DevID: uint16(i), FlowControl: o.flowCtl}
+		if o.driverConfig != nil {
+			cfg = o.driverConfig(i, cfg)
+		}
+		n, err := ixgbe.New(sim, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("driver on %s: %w", sim.Name(), err)
 		}
