@@ -405,9 +405,10 @@ func TestTxOffloadRefused(t *testing.T) {
 		f []byte
 		m dma.Meta
 	}{
-		"TSO of UDP":         {udp, dma.TxTSO.WithMSS(500)},
-		"TSO without MSS":    {l4Frame(p.b.MAC(), p.a.MAC(), 6, 9, 3000, 0, 0), dma.TxTSO},
-		"checksum of non-IP": {arp, dma.TxL4Csum},
+		"TSO of UDP":                {udp, dma.TxTSO.WithMSS(500)},
+		"TSO without MSS":           {l4Frame(p.b.MAC(), p.a.MAC(), 6, 9, 3000, 0, 0), dma.TxTSO},
+		"checksum of non-IP":        {arp, dma.TxL4Csum},
+		"L4 checksum of a fragment": {l4Frame(p.b.MAC(), p.a.MAC(), 17, 9, 100, 0, 0x2000), dma.TxL4Csum},
 	} {
 		pk, _ := pool.Alloc()
 		pk.Len = uint16(len(c.f))

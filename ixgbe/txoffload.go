@@ -73,6 +73,9 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 			return ctx, 0, 0, 0, false
 		}
 		proto = ip[9]
+		if m&(dma.TxL4Csum|dma.TxTSO) != 0 && binary.BigEndian.Uint16(ip[6:])&0x3FFF != 0 {
+			return ctx, 0, 0, 0, false // a fragment: its L4 header is not all there
+		}
 		ctx.typeTucmd |= regs.TXC_TUCMD_IPV4
 		for k := 12; k < 20; k += 2 {
 			ph += uint32(binary.BigEndian.Uint16(ip[k:]))
