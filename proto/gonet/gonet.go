@@ -41,9 +41,14 @@ func toAddrPort(a *net.UDPAddr) (netip.AddrPort, error) {
 	if a == nil {
 		return netip.AddrPort{}, nil
 	}
-	ap := a.AddrPort()
+	return ipv4AddrPort(a, a.IP, a.AddrPort())
+}
+
+// ipv4AddrPort is a UDP or TCP address as the stack takes it: IPv4 (an
+// IPv4-mapped IPv6 address is unmapped), an empty IP meaning any address.
+func ipv4AddrPort(a net.Addr, ip net.IP, ap netip.AddrPort) (netip.AddrPort, error) {
 	addr := ap.Addr().Unmap()
-	if len(a.IP) == 0 {
+	if len(ip) == 0 {
 		addr = netip.IPv4Unspecified()
 	}
 	if !addr.Is4() {

@@ -3,7 +3,6 @@ package gonet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -35,15 +34,7 @@ func tcpAddrPort(a *net.TCPAddr) (netip.AddrPort, error) {
 	if a == nil {
 		return netip.AddrPort{}, nil
 	}
-	ap := a.AddrPort()
-	addr := ap.Addr().Unmap()
-	if len(a.IP) == 0 {
-		addr = netip.IPv4Unspecified()
-	}
-	if !addr.Is4() {
-		return netip.AddrPort{}, fmt.Errorf("%v is not an IPv4 address: %w", a, syscall.EAFNOSUPPORT)
-	}
-	return netip.AddrPortFrom(addr, ap.Port()), nil
+	return ipv4AddrPort(a, a.IP, a.AddrPort())
 }
 
 // tcpErr presents an error of the stack as the standard library does for

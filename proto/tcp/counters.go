@@ -1,6 +1,10 @@
 package tcp
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/verinic/verinic/proto/stack"
+)
 
 // Counter names a TCP counter. The names follow Linux's TCP MIB (RFC 4022's
 // tcp group and Linux's TcpExt) where one exists.
@@ -102,17 +106,14 @@ func (c Counters) Get(k Counter) uint64 {
 	return c.v[k]
 }
 
-// Stat is a named counter value.
-type Stat struct {
-	Name  string
-	Value uint64
-}
+// Stat is a named counter value, as the stack's counters are.
+type Stat = stack.Stat
 
 // All returns every counter in declaration order.
 func (c Counters) All() []Stat {
 	out := make([]Stat, numCounters)
 	for i := range out {
-		out[i] = Stat{counterNames[i], c.v[i]}
+		out[i] = Stat{Name: counterNames[i], Value: c.v[i]}
 	}
 	return out
 }
