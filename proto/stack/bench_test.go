@@ -87,6 +87,11 @@ func udpEcho(b *testing.B, sim bool, size, window int) {
 // pingRTT measures ICMP echo round-trip time, one request at a time.
 func pingRTT(b *testing.B, sim bool) {
 	a, _ := benchPair(b, sim)
+	pingRTTFrom(b, a)
+}
+
+// pingRTTFrom pings addrB from stack a, one request at a time.
+func pingRTTFrom(b *testing.B, a *Stack) {
 	echo, _ := a.NewEcho(0)
 	defer echo.Close()
 	data := make([]byte, 56)

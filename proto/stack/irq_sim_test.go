@@ -135,28 +135,5 @@ func BenchmarkIdleCPUSimStacks(b *testing.B) {
 // wake-ups per direction (engine doorbell, then the loop's vector).
 func BenchmarkPingRTTSimIRQ(b *testing.B) {
 	p := newIRQSimPair(b, true, Config{})
-	echo, _ := p.a.NewEcho(0)
-	defer echo.Close()
-	data := make([]byte, 56)
-	buf := make([]byte, 1500)
-	echo.Send(addrB, 0, data)
-	echo.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, _, err := echo.Recv(buf); err != nil {
-		b.Fatalf("warm-up ping: %v", err)
-	}
-	echo.SetReadDeadline(time.Time{})
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		echo.Send(addrB, uint16(i+1), data)
-		for {
-			_, r, err := echo.Recv(buf)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if r.Seq == uint16(i+1) {
-				break
-			}
-		}
-	}
+	pingRTTFrom(b, p.a)
 }
