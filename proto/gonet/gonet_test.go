@@ -217,8 +217,16 @@ var scenarios = []struct {
 }
 
 func TestBehavesLikeStandardLibrary(t *testing.T) {
-	envs := []env{stdEnv(), verinicEnv(t)}
-	for _, sc := range scenarios {
+	compareTranscripts(t, [2]env{stdEnv(), verinicEnv(t)}, scenarios)
+}
+
+// compareTranscripts runs each scenario in the standard library's
+// environment and in verinic's; the transcripts must be equal.
+func compareTranscripts[E any](t *testing.T, envs [2]E, scs []struct {
+	name string
+	run  func(t *testing.T, e E) string
+}) {
+	for _, sc := range scs {
 		t.Run(sc.name, func(t *testing.T) {
 			var got [2]string
 			for i, e := range envs {

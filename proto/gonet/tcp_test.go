@@ -239,18 +239,5 @@ var tcpScenarios = []struct {
 }
 
 func TestTCPBehavesLikeStandardLibrary(t *testing.T) {
-	envs := []tcpEnv{stdTCPEnv(), verinicTCPEnv(t)}
-	for _, sc := range tcpScenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			var got [2]string
-			for i, e := range envs {
-				got[i] = sc.run(t, e)
-			}
-			if got[0] != got[1] {
-				t.Errorf("behaviour differs:\n  stdlib:  %s\n  verinic: %s", got[0], got[1])
-			} else {
-				t.Logf("both: %s", got[0])
-			}
-		})
-	}
+	compareTranscripts(t, [2]tcpEnv{stdTCPEnv(), verinicTCPEnv(t)}, tcpScenarios)
 }
