@@ -2,107 +2,62 @@ package trace
 
 import "encoding/base64"
 
-// parseEventFast decodes an event line exactly as AppendEventJSON writes it,
-// without reflection or allocation. Any other spelling (other field order,
-// spaces, escapes) returns false and the reader falls back to encoding/json.
-func parseEventFast(b []byte) (Event, bool) {
-	var e Event
-	p := 0
-	lit := func(s string) bool {
-		if len(b)-p < len(s) || string(b[p:p+len(s)]) != s {
-			return false
-		}
-		p += len(s)
-		return true
+// lineScanner reads an event line exactly as the writer spells it. Each
+// method consumes what it recognises and reports whether it did; a caller
+// gives up at the first false (the reader then falls back to
+// encoding/json).
+type lineScanner struct {
+	b []byte
+	p int
+}
+
+// lit consumes s.
+func (l *lineScanner) lit(s string) bool {
+	if len(l.b)-l.p < len(s) || string(l.b[l.p:l.p+len(s)]) != s {
+		return false
 	}
-	num := func(max uint64) (uint64, bool) {
-		start := p
-		if p+1 < len(b) && b[p] == '0' && b[p+1] >= '0' && b[p+1] <= '9' {
-			return 0, false // JSON has no leading zeros
-		}
-		var v uint64
-		for p < len(b) && b[p] >= '0' && b[p] <= '9' {
-			d := uint64(b[p] - '0')
-			if v > (max-d)/10 {
-				return 0, false
-			}
-			v = v*10 + d
-			p++
-		}
-		return v, p > start
+	l.p += len(s)
+	return true
+}
+
+// num consumes a decimal number of at most max (no leading zeros, as JSON).
+func (l *lineScanner) num(max uint64) (uint64, bool) {
+	start := l.p
+	if l.p+1 < len(l.b) && l.b[l.p] == '0' && l.b[l.p+1] >= '0' && l.b[l.p+1] <= '9' {
+		return 0, false
 	}
-	str := func() (string, bool) {
-		start := p
-		for p < len(b) && b[p] != '"' && b[p] != '\\' {
-			p++
-		}
-		if p == len(b) || b[p] != '"' {
-			return "", false
-		}
-		s := b[start:p]
-		p++
-		return string(s), true
-	}
-	var ok bool
 	var v uint64
-	if !lit(`{"seq":`) {
-		return e, false
+	for l.p < len(l.b) && l.b[l.p] >= '0' && l.b[l.p] <= '9' {
+		d := uint64(l.b[l.p] - '0')
+		if v > (max-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+		l.p++
 	}
-	if e.Seq, ok = num(1<<64 - 1); !ok || !lit(`,"t":`) {
-		return e, false
-	}
-	neg := lit("-")
+	return v, l.p > start
+}
+
+// signed consumes a decimal int64.
+func (l *lineScanner) signed() (int64, bool) {
+	neg := l.lit("-")
 	limit := uint64(1<<63 - 1)
 	if neg {
 		limit = 1 << 63
 	}
-	if v, ok = num(limit); !ok {
-		return e, false
-	}
-	e.T = int64(v)
+	v, ok := l.num(limit)
 	if neg {
-		e.T = -e.T
+		return -int64(v), ok
 	}
-	if !lit(`,"kind":"`) {
-		return e, false
-	}
-	ks, ok := str()
-	if !ok {
-		return e, false
-	}
-	if e.Kind, ok = KindFromString(ks); !ok || !lit(`,"dev":`) {
-		return e, false
-	}
-	if v, ok = num(1<<16 - 1); !ok || !lit(`,"dir":"`) {
-		return e, false
-	}
-	e.Dev = uint16(v)
-	switch {
-	case lit(`rx"`):
-		e.Dir = RX
-	case lit(`tx"`):
-		e.Dir = TX
-	default:
-		return e, false
-	}
-	if !lit(`,"queue":`) {
-		return e, false
-	}
-	if v, ok = num(1<<16 - 1); !ok || !lit(`,"index":`) {
-		return e, false
-	}
-	e.Queue = uint16(v)
-	if v, ok = num(1<<32 - 1); !ok || !lit(`,"len":`) {
-		return e, false
-	}
-	e.Index = uint32(v)
-	if v, ok = num(1<<32 - 1); !ok || !lit(`,"buf":"0x`) {
-		return e, false
-	}
-	e.Len = uint32(v)
-	start := p
-	for p < len(b) && p-start <= 16 {
-		c := b[p]
+	return int64(v), ok
+}
+
+// hex consumes 1 to 16 lower-case hexadecimal digits.
+func (l *lineScanner) hex() (uint64, bool) {
+	start := l.p
+	var v uint64
+	for l.p < len(l.b) {
+		c := l.b[l.p]
 		var d byte
 		switch {
 		case c >= '0' && c <= '9':
@@ -110,13 +65,87 @@ func parseEventFast(b []byte) (Event, bool) {
 		case c >= 'a' && c <= 'f':
 			d = c - 'a' + 10
 		default:
-			goto done
+			return v, l.p > start && l.p-start <= 16
 		}
-		e.Buf = e.Buf<<4 | uint64(d)
-		p++
+		if l.p-start == 16 {
+			return 0, false
+		}
+		v = v<<4 | uint64(d)
+		l.p++
 	}
-done:
-	if p == start || p-start > 16 || !lit(`"}`) || p != len(b) {
+	return v, false
+}
+
+// str consumes a string's contents up to its closing quote (no escapes)
+// and the quote.
+func (l *lineScanner) str() ([]byte, bool) {
+	start := l.p
+	for l.p < len(l.b) && l.b[l.p] != '"' && l.b[l.p] != '\\' {
+		l.p++
+	}
+	if l.p == len(l.b) || l.b[l.p] != '"' {
+		return nil, false
+	}
+	s := l.b[start:l.p]
+	l.p++
+	return s, true
+}
+
+// end reports whether the line ends with s.
+func (l *lineScanner) end(s string) bool { return l.lit(s) && l.p == len(l.b) }
+
+// parseEventFast decodes an event line exactly as AppendEventJSON writes it,
+// without reflection or allocation. Any other spelling (other field order,
+// spaces, escapes) returns false and the reader falls back to encoding/json.
+func parseEventFast(b []byte) (Event, bool) {
+	var e Event
+	l := lineScanner{b: b}
+	var ok bool
+	var v uint64
+	if !l.lit(`{"seq":`) {
+		return e, false
+	}
+	if e.Seq, ok = l.num(1<<64 - 1); !ok || !l.lit(`,"t":`) {
+		return e, false
+	}
+	if e.T, ok = l.signed(); !ok || !l.lit(`,"kind":"`) {
+		return e, false
+	}
+	ks, ok := l.str()
+	if !ok {
+		return e, false
+	}
+	if e.Kind, ok = KindFromString(string(ks)); !ok || !l.lit(`,"dev":`) {
+		return e, false
+	}
+	if v, ok = l.num(1<<16 - 1); !ok || !l.lit(`,"dir":"`) {
+		return e, false
+	}
+	e.Dev = uint16(v)
+	switch {
+	case l.lit(`rx"`):
+		e.Dir = RX
+	case l.lit(`tx"`):
+		e.Dir = TX
+	default:
+		return e, false
+	}
+	if !l.lit(`,"queue":`) {
+		return e, false
+	}
+	if v, ok = l.num(1<<16 - 1); !ok || !l.lit(`,"index":`) {
+		return e, false
+	}
+	e.Queue = uint16(v)
+	if v, ok = l.num(1<<32 - 1); !ok || !l.lit(`,"len":`) {
+		return e, false
+	}
+	e.Index = uint32(v)
+	if v, ok = l.num(1<<32 - 1); !ok || !l.lit(`,"buf":"0x`) {
+		return e, false
+	}
+	e.Len = uint32(v)
+	if e.Buf, ok = l.hex(); !ok || !l.end(`"}`) {
 		return e, false
 	}
 	return e, true
@@ -128,116 +157,59 @@ done:
 // string.
 func parseTCPEventFast(b []byte) (Event, bool) {
 	var e Event
-	p := 0
-	lit := func(s string) bool {
-		if len(b)-p < len(s) || string(b[p:p+len(s)]) != s {
-			return false
-		}
-		p += len(s)
-		return true
-	}
-	num := func(max uint64) (uint64, bool) {
-		start := p
-		if p+1 < len(b) && b[p] == '0' && b[p+1] >= '0' && b[p+1] <= '9' {
-			return 0, false
-		}
-		var v uint64
-		for p < len(b) && b[p] >= '0' && b[p] <= '9' {
-			d := uint64(b[p] - '0')
-			if v > (max-d)/10 {
-				return 0, false
-			}
-			v = v*10 + d
-			p++
-		}
-		return v, p > start
-	}
-	signed := func() (int64, bool) {
-		neg := lit("-")
-		limit := uint64(1<<63 - 1)
-		if neg {
-			limit = 1 << 63
-		}
-		v, ok := num(limit)
-		if neg {
-			return -int64(v), ok
-		}
-		return int64(v), ok
-	}
-	hex := func() (uint64, bool) {
-		start := p
-		var v uint64
-		for p < len(b) && p-start <= 16 {
-			c := b[p]
-			var d byte
-			switch {
-			case c >= '0' && c <= '9':
-				d = c - '0'
-			case c >= 'a' && c <= 'f':
-				d = c - 'a' + 10
-			default:
-				return v, p > start && p-start <= 16
-			}
-			v = v<<4 | uint64(d)
-			p++
-		}
-		return v, false
-	}
+	l := lineScanner{b: b}
 	var ok bool
-	var v uint64
-	if !lit(`{"seq":`) {
+	if !l.lit(`{"seq":`) {
 		return e, false
 	}
-	if e.Seq, ok = num(1<<64 - 1); !ok || !lit(`,"t":`) {
+	if e.Seq, ok = l.num(1<<64 - 1); !ok || !l.lit(`,"t":`) {
 		return e, false
 	}
-	if e.T, ok = signed(); !ok || !lit(`,"kind":"`) {
+	if e.T, ok = l.signed(); !ok || !l.lit(`,"kind":"`) {
 		return e, false
 	}
-	start := p
-	for p < len(b) && b[p] != '"' {
-		p++
-	}
-	if e.Kind, ok = KindFromString(string(b[start:p])); !ok || !e.Kind.IsTCP() || !lit(`","conn":`) {
+	ks, ok := l.str()
+	if !ok {
 		return e, false
 	}
-	fields := []struct {
-		next string
+	if e.Kind, ok = KindFromString(string(ks)); !ok || !e.Kind.IsTCP() {
+		return e, false
+	}
+	// The numeric fields, in the writer's order: name, bound, destination.
+	var conn, state, sn, an, flags, wnd, length, index, queue uint64
+	for _, f := range [...]struct {
+		name string
 		max  uint64
-		dst  func(uint64)
+		dst  *uint64
 	}{
-		{`,"state":`, 1<<32 - 1, func(x uint64) { e.Conn = uint32(x) }},
-		{`,"sn":`, 1<<8 - 1, func(x uint64) { e.State = uint8(x) }},
-		{`,"an":`, 1<<32 - 1, func(x uint64) { e.TSeq = uint32(x) }},
-		{`,"flags":`, 1<<32 - 1, func(x uint64) { e.TAck = uint32(x) }},
-		{`,"wnd":`, 1<<8 - 1, func(x uint64) { e.Flags = uint8(x) }},
-		{`,"len":`, 1<<32 - 1, func(x uint64) { e.Wnd = uint32(x) }},
-		{`,"index":`, 1<<32 - 1, func(x uint64) { e.Len = uint32(x) }},
-		{`,"queue":`, 1<<32 - 1, func(x uint64) { e.Index = uint32(x) }},
-		{`,"buf":"0x`, 1<<16 - 1, func(x uint64) { e.Queue = uint16(x) }},
-	}
-	for _, f := range fields {
-		if v, ok = num(f.max); !ok || !lit(f.next) {
+		{`,"conn":`, 1<<32 - 1, &conn}, {`,"state":`, 1<<8 - 1, &state}, {`,"sn":`, 1<<32 - 1, &sn},
+		{`,"an":`, 1<<32 - 1, &an}, {`,"flags":`, 1<<8 - 1, &flags}, {`,"wnd":`, 1<<32 - 1, &wnd},
+		{`,"len":`, 1<<32 - 1, &length}, {`,"index":`, 1<<32 - 1, &index}, {`,"queue":`, 1<<16 - 1, &queue},
+	} {
+		if !l.lit(f.name) {
 			return e, false
 		}
-		f.dst(v)
-	}
-	if e.Buf, ok = hex(); !ok || !lit(`","aux":"0x`) {
-		return e, false
-	}
-	if e.Aux, ok = hex(); !ok || !lit(`","call":`) {
-		return e, false
-	}
-	if e.Call, ok = signed(); !ok {
-		return e, false
-	}
-	if lit(`,"data":"`) {
-		start := p
-		for p < len(b) && b[p] != '"' {
-			p++
+		if *f.dst, ok = l.num(f.max); !ok {
+			return e, false
 		}
-		raw := b[start:p]
-		if !lit(`"`) {
+	}
+	e.Conn, e.State, e.TSeq, e.TAck = uint32(conn), uint8(state), uint32(sn), uint32(an)
+	e.Flags, e.Wnd, e.Len, e.Index, e.Queue = uint8(flags), uint32(wnd), uint32(length), uint32(index), uint16(queue)
+	if !l.lit(`,"buf":"0x`) {
+		return e, false
+	}
+	if e.Buf, ok = l.hex(); !ok || !l.lit(`","aux":"0x`) {
+		return e, false
+	}
+	if e.Aux, ok = l.hex(); !ok || !l.lit(`","call":`) {
+		return e, false
+	}
+	if e.Call, ok = l.signed(); !ok {
+		return e, false
+	}
+	if l.lit(`,"data":"`) {
+		raw, ok := l.str()
+		if !ok {
 			return e, false
 		}
 		d := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
@@ -247,7 +219,7 @@ func parseTCPEventFast(b []byte) (Event, bool) {
 		}
 		e.Data = string(d[:n])
 	}
-	if !lit(`}`) || p != len(b) {
+	if !l.end(`}`) {
 		return e, false
 	}
 	return e, true
