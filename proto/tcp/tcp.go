@@ -178,8 +178,7 @@ type Protocol struct {
 	cookies *isn.Cookies
 	tsBase  time.Time // timestamps clock origin (RFC 7323 5.4: per-connection offsets are added)
 
-	loopsMu sync.Mutex
-	loops   map[*stack.Loop]*loopState
+	loops sync.Map // *stack.Loop -> *loopState; read on every poll, written once per loop
 
 	connIDs  atomic.Uint32
 	conns    atomic.Int64 // endpoints in the table (listeners excluded)
@@ -220,7 +219,7 @@ func New(st *stack.Stack, cfg Config) (*Protocol, error) {
 	clk := st.Clock()
 	p := &Protocol{
 		st: st, cfg: cfg, table: demux.NewTable[endpoint](), rec: cfg.Recorder,
-		loops: map[*stack.Loop]*loopState{}, all: map[*Conn]struct{}{}, lns: map[*Listener]struct{}{},
+		all: map[*Conn]struct{}{}, lns: map[*Listener]struct{}{},
 		tsBase: clk.Now(),
 	}
 	p.isn = isn.NewGenerator(secret, clk.Now)
@@ -296,14 +295,11 @@ type loopState struct {
 }
 
 func (p *Protocol) loopState(lp *stack.Loop) *loopState {
-	p.loopsMu.Lock()
-	defer p.loopsMu.Unlock()
-	ls := p.loops[lp]
-	if ls == nil {
-		ls = &loopState{lp: lp, inbox: socket.NewDatagramQueue(1<<20, 1024)}
-		p.loops[lp] = ls
+	if ls, ok := p.loops.Load(lp); ok {
+		return ls.(*loopState)
 	}
-	return ls
+	ls, _ := p.loops.LoadOrStore(lp, &loopState{lp: lp, inbox: socket.NewDatagramQueue(1<<20, 1024)})
+	return ls.(*loopState)
 }
 
 // schedule queues c for its home loop (c.mu held).
@@ -322,12 +318,11 @@ func (c *Conn) schedule() {
 // poll is the stack's poll hook: it runs the connections queued for this
 // loop and the segments handed over to it.
 func (p *Protocol) poll(lp *stack.Loop) int {
-	p.loopsMu.Lock()
-	ls := p.loops[lp]
-	p.loopsMu.Unlock()
-	if ls == nil {
+	v, ok := p.loops.Load(lp)
+	if !ok {
 		return 0
 	}
+	ls := v.(*loopState)
 	work := 0
 	for i := 0; i < 64; i++ {
 		data, m, ok := ls.inbox.Peek()
