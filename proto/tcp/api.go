@@ -70,7 +70,6 @@ func (p *Protocol) Connect(laddr, raddr netip.AddrPort) (*Conn, error) {
 	}
 	c.key, c.inTable = key, true
 	c.local = netip.AddrPortFrom(local.Addr(), key.LocalPort)
-	c.active = true
 	c.initSend(p.st.Clock().Now(), r.MTU)
 	p.rec.TCPOpen(c.id, c.local, c.remote, uint8(SynSent), true)
 	c.setState(SynSent)

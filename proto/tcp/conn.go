@@ -66,7 +66,6 @@ type Conn struct {
 	mu     sync.Mutex
 	state  State
 	queued bool // on the home loop's ready list
-	active bool // opened by Dial
 	ln     *Listener
 	// established is closed once the handshake completes or fails.
 	established chan struct{}
@@ -96,7 +95,6 @@ type Conn struct {
 	rcvCap      int // the receive buffer's size: what the window offers (the ring's storage grows to it)
 	irs, rcvNxt seqnum.Value
 	rcvAdv      seqnum.Value // right edge of the window last advertised
-	rcvWndSent  uint32
 	ooo         *sack.Ranges
 	finRcvd     bool
 	rcvMSS      int // our advertised MSS
@@ -131,7 +129,6 @@ type Conn struct {
 	lastSend       time.Time
 	lastAck        time.Time
 	retries        int
-	rtoRecover     seqnum.Value // SND.MAX at the last timeout (ssthresh not cut twice)
 	appLimited     bool
 	limitedTx      int
 	ackPending     int  // full segments received since the last ACK

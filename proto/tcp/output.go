@@ -168,7 +168,6 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 		}
 	}
 	o.f.Window = c.windowField(syn)
-	c.rcvWndSent = uint32(o.f.Window)
 	room := 40
 	if n > 0 {
 		room = c.mss - n

@@ -55,7 +55,6 @@ func (c *Conn) onRetransmitTimer(now time.Time) {
 	// A repeated timeout of the same data does not lower ssthresh again
 	// (RFC 5681 3.1): the controller sees no ACK between the two calls.
 	c.cc.OnRTO(int(c.sndMax-c.sndUna), now)
-	c.rtoRecover = c.sndMax
 	c.inRecovery = false
 	c.renoInflate = 0
 	c.dupAcks = 0
