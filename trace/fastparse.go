@@ -145,7 +145,17 @@ func parseEventFast(b []byte) (Event, bool) {
 		return e, false
 	}
 	e.Len = uint32(v)
-	if e.Buf, ok = l.hex(); !ok || !l.end(`"}`) {
+	if e.Buf, ok = l.hex(); !ok {
+		return e, false
+	}
+	if l.end(`"}`) {
+		return e, true
+	}
+	// Version 3: aux (hex); a line with a detail takes the slow path.
+	if !l.lit(`","aux":"0x`) {
+		return e, false
+	}
+	if e.Aux, ok = l.hex(); !ok || !l.end(`"}`) {
 		return e, false
 	}
 	return e, true

@@ -11,10 +11,10 @@ import (
 	"strconv"
 )
 
-// NDJSON trace files (schema "verinic-trace", version 2). The format is
+// NDJSON trace files (schema "verinic-trace", version 3). The format is
 // documented in SCHEMA.md next to this file; in short:
 //
-//	line 1:  a Header object: {"schema":"verinic-trace","version":2,
+//	line 1:  a Header object: {"schema":"verinic-trace","version":3,
 //	         "devices":[{"dev":0,"name":"sim0","queues":[{"dir":"rx","queue":0,"ring":512},…]}],
 //	         "events":N,"dropped":0,"clock":"monotonic-ns"}
 //	line 2…: one Event object per line, in Seq order:
@@ -27,9 +27,11 @@ import (
 // that hold numbers as float64 or 32-bit integers (TLC's Json module).
 const (
 	SchemaName    = "verinic-trace"
-	SchemaVersion = 2
+	SchemaVersion = 3
 	// OldestVersion is the oldest version the reader accepts: version 2
-	// added the TCP events and fields and changed nothing else.
+	// added the TCP events and fields, version 3 the device-truth and
+	// driver-load ring events with their aux and detail fields; neither
+	// changed what older lines mean.
 	OldestVersion = 1
 	// ClockMonotonicNS names the clock of the "t" field: nanoseconds since
 	// the recorder started, from one monotonic clock shared by every actor.
@@ -151,8 +153,30 @@ func AppendEventJSON(b []byte, e Event) []byte {
 	b = strconv.AppendUint(b, uint64(e.Len), 10)
 	b = append(b, `,"buf":"0x`...)
 	b = strconv.AppendUint(b, e.Buf, 16)
-	b = append(b, `"}`...)
+	if e.Aux != 0 || e.Kind.hasAux() {
+		b = append(b, `","aux":"0x`...)
+		b = strconv.AppendUint(b, e.Aux, 16)
+	}
+	b = append(b, '"')
+	if e.Data != "" {
+		// Only dev_violation carries text: a rare event, encoded by
+		// encoding/json for its escaping.
+		d, _ := json.Marshal(e.Data)
+		b = append(b, `,"detail":`...)
+		b = append(b, d...)
+	}
+	b = append(b, '}')
 	return b
+}
+
+// hasAux reports whether ring events of kind k always carry the aux field
+// (schema version 3).
+func (k Kind) hasAux() bool {
+	switch k {
+	case DevDescAtTail, DevStore, DevViolation, DrvLoad:
+		return true
+	}
+	return false
 }
 
 // appendTCPEventJSON writes the TCP layout (SCHEMA.md, "TCP events"):
@@ -277,6 +301,8 @@ type eventJSON struct {
 	Aux   string `json:"aux"`
 	Call  int64  `json:"call"`
 	Data  []byte `json:"data"` // base64 in JSON
+	// Ring layout, version 3: dev_violation's text.
+	Detail string `json:"detail"`
 }
 
 func parseHex64(s string) (uint64, error) {
@@ -384,8 +410,12 @@ func (r *Reader) Next() (Event, error) {
 			}
 			buf = v
 		}
+		aux, err := parseHex64(j.Aux)
+		if err != nil {
+			return Event{}, fmt.Errorf("trace: line %d: aux %q: %w", r.line, j.Aux, err)
+		}
 		return Event{Seq: *j.Seq, T: j.T, Kind: k, Dir: dir, Dev: j.Dev, Queue: j.Queue,
-			Index: j.Index, Len: j.Len, Buf: buf}, nil
+			Index: j.Index, Len: j.Len, Buf: buf, Aux: aux, Data: j.Detail}, nil
 	}
 	if err := r.sc.Err(); err != nil {
 		return Event{}, fmt.Errorf("trace: line %d: %w", r.line+1, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -135,6 +136,7 @@ func TestFastParserDeclinesOddSpellings(t *testing.T) {
 func TestFastParserAgrees(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		e := drawEvent(t, Kind(rapid.IntRange(1, int(TCPState)-1).Draw(t, "kind")))
+		e.Data = "" // a dev_violation's detail takes the encoding/json path
 		e.Seq = rapid.Uint64().Draw(t, "seq")
 		e.T = rapid.Int64().Draw(t, "t")
 		line := AppendEventJSON(nil, e)
@@ -153,7 +155,8 @@ func TestFastParserAgrees(t *testing.T) {
 				t.Fatalf("fast parser accepted %q that encoding/json rejects: %v", mut, err)
 			}
 			if j.Seq == nil || *j.Seq != fe.Seq || j.T != fe.T || j.Kind != fe.Kind.String() || j.Dev != fe.Dev ||
-				j.Queue != fe.Queue || j.Index != fe.Index || j.Len != fe.Len || j.Dir != DirString(fe.Dir) {
+				j.Queue != fe.Queue || j.Index != fe.Index || j.Len != fe.Len || j.Dir != DirString(fe.Dir) ||
+				(j.Aux != "" || fe.Aux != 0) && j.Aux != "0x"+strconv.FormatUint(fe.Aux, 16) {
 				t.Fatalf("fast parser read %q as %+v, encoding/json as %+v", mut, fe, j)
 			}
 		}
@@ -164,7 +167,7 @@ func TestFastParserAgrees(t *testing.T) {
 // ring fields for ring and FIFO events, TCP fields for TCP events.
 func drawEvent(t *rapid.T, k Kind) Event {
 	if !k.IsTCP() {
-		return Event{
+		e := Event{
 			Kind:  k,
 			Dir:   uint8(rapid.IntRange(0, 1).Draw(t, "dir")),
 			Dev:   rapid.Uint16().Draw(t, "dev"),
@@ -172,7 +175,12 @@ func drawEvent(t *rapid.T, k Kind) Event {
 			Index: rapid.Uint32().Draw(t, "idx"),
 			Len:   rapid.Uint32().Draw(t, "len"),
 			Buf:   rapid.Uint64().Draw(t, "buf"),
+			Aux:   rapid.Uint64().Draw(t, "aux"),
 		}
+		if k == DevViolation {
+			e.Data = rapid.String().Draw(t, "detail")
+		}
+		return e
 	}
 	return Event{
 		Kind:  k,

@@ -57,6 +57,33 @@ const (
 	// DevDrop: the device dropped a frame (RX ring full: Index = head).
 	DevDrop
 
+	// Device-side truth (schema version 3): what the device saw and did in
+	// memory, recorded by the device model at the moment it happens, so
+	// that checkers compare the driver's claims with the device's view.
+
+	// DevTailWrite: the device's register file received the value Index in
+	// a queue's tail register (RDT/TDT), recorded in the register-write
+	// path itself, i.e. at the doorbell, before any engine runs.
+	DevTailWrite
+	// DevDescAtTail: at that tail write, descriptor Index (one of those
+	// the write hands over, from the old tail to the new one) held Buf in
+	// its first quadword and Aux in its second (the raw read format).
+	DevDescAtTail
+	// DevStore: the device is about to store the 32-bit value Len into
+	// dword Aux (0..3) of descriptor Index; one event per store, in the
+	// order the device makes them (write-back words, datasheet 7.1.6.2
+	// and 7.2.3.2.4).
+	DevStore
+	// DevViolation: the device found a rule of the ring protocol or of
+	// the IOMMU broken. Index is the descriptor, Buf the buffer IOVA, Aux
+	// the rule's code (ixgbesim's violation kinds) and Data the rule's
+	// name and details. Any such event makes a trace fail verification.
+	DevViolation
+	// DrvLoad: the driver loaded dword Aux (0..3) of descriptor Index and
+	// got the value Len; recorded after the load (what the driver really
+	// observed, to be checked against the device's stores).
+	DrvLoad
+
 	// Application events on a ring or queue used as a FIFO (porcupine).
 	// AppCallTx/AppRetTx bracket a TxBatch call; Len = frames accepted and
 	// Buf carries the first frame's identifying tag. AppCallRx/AppRetRx
@@ -83,30 +110,35 @@ const (
 )
 
 var kindNames = [...]string{
-	KindNone:     "none",
-	DrvPost:      "post",
-	DrvTail:      "tail",
-	DrvDDSeen:    "dd_seen",
-	DrvReclaim:   "reclaim",
-	DevTailRead:  "dev_tail_read",
-	DevFetch:     "dev_fetch",
-	DevDMA:       "dev_dma",
-	DevWriteBack: "dev_writeback",
-	DevHead:      "dev_head",
-	DevDrop:      "dev_drop",
-	AppCallTx:    "app_call_tx",
-	AppRetTx:     "app_ret_tx",
-	AppCallRx:    "app_call_rx",
-	AppRetRx:     "app_ret_rx",
-	AppPacket:    "app_packet",
-	TCPState:     "tcp_state",
-	TCPSegSent:   "tcp_seg_sent",
-	TCPSegRecv:   "tcp_seg_recv",
-	AppWrite:     "app_write",
-	AppRead:      "app_read",
-	TCPOpen:      "tcp_open",
-	TCPTimer:     "tcp_timer",
-	AppClose:     "app_close",
+	KindNone:      "none",
+	DrvPost:       "post",
+	DrvTail:       "tail",
+	DrvDDSeen:     "dd_seen",
+	DrvReclaim:    "reclaim",
+	DevTailRead:   "dev_tail_read",
+	DevFetch:      "dev_fetch",
+	DevDMA:        "dev_dma",
+	DevWriteBack:  "dev_writeback",
+	DevHead:       "dev_head",
+	DevDrop:       "dev_drop",
+	DevTailWrite:  "dev_tail_write",
+	DevDescAtTail: "dev_desc_at_tail",
+	DevStore:      "dev_store",
+	DevViolation:  "dev_violation",
+	DrvLoad:       "drv_load",
+	AppCallTx:     "app_call_tx",
+	AppRetTx:      "app_ret_tx",
+	AppCallRx:     "app_call_rx",
+	AppRetRx:      "app_ret_rx",
+	AppPacket:     "app_packet",
+	TCPState:      "tcp_state",
+	TCPSegSent:    "tcp_seg_sent",
+	TCPSegRecv:    "tcp_seg_recv",
+	AppWrite:      "app_write",
+	AppRead:       "app_read",
+	TCPOpen:       "tcp_open",
+	TCPTimer:      "tcp_timer",
+	AppClose:      "app_close",
 }
 
 // String returns the event kind's name as written in NDJSON.
