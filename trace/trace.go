@@ -159,6 +159,20 @@ func KindFromString(s string) (Kind, bool) {
 	return KindNone, false
 }
 
+// Flags in the Aux field of a TX DrvPost event (schema version 3). Zero,
+// the value every version 1 and 2 trace carries, is a data descriptor with
+// RS set (the device writes back DD on it).
+const (
+	// PostContext: the descriptor is an advanced context descriptor
+	// (datasheet 7.2.3.2.3): no buffer, Buf holds its first quadword, Len
+	// is 0; the device fetches it and writes nothing back.
+	PostContext uint64 = 1 << 0
+	// PostNoRS: a data descriptor without RS: the device writes back no DD
+	// on it (datasheet 7.2.3.5); the driver learns of its completion from a
+	// later descriptor's DD.
+	PostNoRS uint64 = 1 << 1
+)
+
 // Direction of a ring.
 const (
 	RX uint8 = 0
