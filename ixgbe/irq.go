@@ -12,9 +12,10 @@ import (
 // Interrupts delivers a device's MSI-X vectors to the driver with the
 // semantics of an eventfd: Wait blocks until vector v has fired since the
 // last Wait (timeout < 0: for ever; 0: poll only) and returns how many
-// times. vfio.Interrupts (a real device's vectors, VFIO_DEVICE_SET_IRQS
-// with eventfds) and ixgbesim.Interrupts satisfy it; the register seam
-// (Device) is unchanged.
+// times; a timeout returns 0 and either no error or one with a Timeout
+// method that reports true. vfio.Interrupts (a real device's vectors,
+// VFIO_DEVICE_SET_IRQS with eventfds) and ixgbesim.Interrupts satisfy it;
+// the register seam (Device) is unchanged.
 type Interrupts interface {
 	Wait(vector int, timeout time.Duration) (uint64, error)
 }
@@ -103,7 +104,8 @@ func (n *NIC) EnableInterrupts(src Interrupts, itr time.Duration) error {
 var ErrNoInterrupts = errors.New("ixgbe: interrupts not enabled (EnableInterrupts)")
 
 // WaitRx unmasks RX queue q's vector (EIMS) and blocks until it fires or
-// timeout passes (negative: no limit); it reports whether it fired. Call it
+// timeout passes (negative: no limit); it reports whether it fired (a
+// timeout is false and no error). Call it
 // when RxBatch returned nothing: a frame written back after the previous
 // message sets the cause, and unmasking a pending cause fires at once, so
 // no frame is slept through. The vector masks itself again when it fires
@@ -116,11 +118,20 @@ func (n *NIC) WaitRx(q int, timeout time.Duration) (bool, error) {
 	if uint(q) >= uint(len(n.rx)) {
 		return false, ErrBadQueue
 	}
+	// Under n.mu, so that once Close returns no notifier touches the
+	// registers again (the device may be unmapped next).
+	n.mu.Lock()
 	if n.state.Load() != 0 {
+		n.mu.Unlock()
 		return false, n.haltedErr()
 	}
 	n.dev.Write32(regs.EIMS, 1<<q)
+	n.mu.Unlock()
 	c, err := irq.src.Wait(q, timeout)
+	var te interface{ Timeout() bool }
+	if c == 0 && errors.As(err, &te) && te.Timeout() {
+		err = nil // a source that reports its timeouts as errors (vfio.ErrTimeout)
+	}
 	return c > 0, err
 }
 

@@ -1,6 +1,8 @@
 package ixgbe
 
 import (
+	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -87,4 +89,35 @@ func BenchmarkIdleCPU(b *testing.B) {
 	b.StopTimer()
 	cpu := time.Duration(r1.Utime.Nano()-r0.Utime.Nano()) + time.Duration(r1.Stime.Nano()-r0.Stime.Nano())
 	b.ReportMetric(100*float64(cpu)/float64(wall), "cpu%")
+}
+
+// timeoutSource is an interrupt source that reports its timeouts as errors
+// with a Timeout method, as vfio.Interrupts does (vfio.ErrTimeout), or
+// fails outright.
+type timeoutSource struct{ err error }
+
+type srcTimeout struct{}
+
+func (srcTimeout) Error() string { return "no interrupt before the timeout" }
+func (srcTimeout) Timeout() bool { return true }
+
+func (s timeoutSource) Wait(int, time.Duration) (uint64, error) { return 0, s.err }
+
+// WaitRx reports a source's timeout as "did not fire" without an error, and
+// passes any other failure on.
+func TestWaitRxTimeoutFromSource(t *testing.T) {
+	p := newSimPair(t, pairOpts{mode: ixgbesim.FreeRunning})
+	if err := p.b.EnableInterrupts(timeoutSource{fmt.Errorf("wrapped: %w", srcTimeout{})}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if fired, err := p.b.WaitRx(0, time.Millisecond); fired || err != nil {
+		t.Errorf("WaitRx over a timing-out source = %v, %v; want false, nil", fired, err)
+	}
+	broken := errors.New("eventfd gone")
+	if err := p.b.EnableInterrupts(timeoutSource{broken}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if fired, err := p.b.WaitRx(0, time.Millisecond); fired || !errors.Is(err, broken) {
+		t.Errorf("WaitRx over a failing source = %v, %v; want false and its error", fired, err)
+	}
 }

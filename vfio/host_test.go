@@ -286,7 +286,7 @@ func TestChooseIRQsFallsBack(t *testing.T) {
 	var enabled []int
 	enable := func(index, n int) (*Interrupts, error) {
 		enabled = append(enabled, index, n)
-		return &Interrupts{index: index, fds: make([]int, n)}, nil
+		return &Interrupts{index: index, eventfds: &eventfds{fds: make([]int, n)}}, nil
 	}
 	in, err := chooseIRQs([]int{IRQIndexMSIX, IRQIndexMSI, IRQIndexINTx}, 4, 5, info, enable)
 	if err != nil || in.Index() != IRQIndexINTx || in.Count() != 1 {

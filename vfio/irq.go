@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -45,46 +47,115 @@ func IRQIndexName(index int) string {
 type Interrupts struct {
 	d     *Device
 	index int
-	fds   []int
+	*eventfds
 }
 
 // Index returns the interrupt index in use (IRQIndexMSIX, IRQIndexMSI or
 // IRQIndexINTx).
 func (in *Interrupts) Index() int { return in.index }
 
+// ErrTimeout reports that no interrupt arrived in time. Its Timeout method
+// reports true (as net.Error's does), so that a caller that knows only the
+// ixgbe.Interrupts interface can tell a timeout from a failure.
+var ErrTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "vfio: no interrupt before the timeout" }
+func (timeoutError) Timeout() bool { return true }
+
+// ErrInterruptsDisabled is returned by Wait once the interrupts are
+// disabled (Disable, or the device closed), also to a Wait that was blocked.
+var ErrInterruptsDisabled = errors.New("vfio: interrupts are disabled")
+
+// Wait blocks until the vector fires or the timeout passes (a negative
+// timeout waits for ever, 0 only polls), and returns how many interrupts
+// arrived since the last Wait (the eventfd counter); a timeout returns
+// ErrTimeout. With INTx, which the kernel masks when it fires, it unmasks
+// the line again. Waits on different vectors may run concurrently; Disable
+// wakes every blocked Wait with ErrInterruptsDisabled.
+func (in *Interrupts) Wait(vector int, timeout time.Duration) (uint64, error) {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	n, err := in.waitLocked(vector, timeout)
+	if err != nil || in.index != IRQIndexINTx {
+		return n, err
+	}
+	if err := in.d.setIRQs(irqSetDataNone|irqSetActionUnmask, in.index, 0, 1, nil); err != nil {
+		return 0, fmt.Errorf("vfio: unmask INTx: %w", err)
+	}
+	return n, nil
+}
+
+// eventfds are the eventfds of a set of vectors and a stop eventfd that
+// Wait polls as well, so that shutting down wakes a Wait blocked for ever
+// (closing an fd does not wake a poll on it).
+type eventfds struct {
+	mu      sync.RWMutex // Wait holds it shared; shutdown exclusively, to close the fds
+	fds     []int
+	stop    int // written once by shutdown; never read, so it stays readable
+	closing atomic.Bool
+}
+
+// newEventfds makes n non-blocking eventfds and the stop eventfd.
+func newEventfds(n int) (*eventfds, error) {
+	e := &eventfds{stop: -1}
+	for i := 0; i <= n; i++ {
+		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			e.closeFDs()
+			return nil, fmt.Errorf("eventfd: %w", err)
+		}
+		if i == n {
+			e.stop = fd
+		} else {
+			e.fds = append(e.fds, fd)
+		}
+	}
+	return e, nil
+}
+
 // Count returns the number of vectors.
-func (in *Interrupts) Count() int { return len(in.fds) }
+func (e *eventfds) Count() int { return len(e.fds) }
 
 // FD returns the eventfd of a vector (for an epoll set).
-func (in *Interrupts) FD(vector int) int { return in.fds[vector] }
+func (e *eventfds) FD(vector int) int { return e.fds[vector] }
 
-// ErrTimeout reports that no interrupt arrived in time.
-var ErrTimeout = errors.New("vfio: no interrupt before the timeout")
-
-// Wait blocks until the vector fires or the timeout passes, and returns how
-// many interrupts arrived since the last Wait (the eventfd counter). With
-// INTx, which the kernel masks when it fires, it unmasks the line again.
-func (in *Interrupts) Wait(vector int, timeout time.Duration) (uint64, error) {
-	if vector < 0 || vector >= len(in.fds) {
-		return 0, fmt.Errorf("vfio: interrupt vector %d out of range (0..%d)", vector, len(in.fds)-1)
+// waitLocked is Wait without the INTx unmask; e.mu is held shared.
+func (e *eventfds) waitLocked(vector int, timeout time.Duration) (uint64, error) {
+	if e.closing.Load() {
+		return 0, ErrInterruptsDisabled
 	}
-	fd := in.fds[vector]
+	if vector < 0 || vector >= len(e.fds) {
+		return 0, fmt.Errorf("vfio: interrupt vector %d out of range (0..%d)", vector, len(e.fds)-1)
+	}
+	fd := e.fds[vector]
 	deadline := time.Now().Add(timeout)
 	for {
-		ms := int(time.Until(deadline) / time.Millisecond)
-		if ms < 0 {
-			ms = 0
+		ms := -1 // poll(2): no limit
+		if timeout >= 0 {
+			// Rounded up, so that a Wait never returns before its timeout.
+			ms = int((time.Until(deadline) + time.Millisecond - 1) / time.Millisecond)
+			if ms < 0 {
+				ms = 0
+			}
 		}
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, ms)
+		pfd := [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(e.stop), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd[:], ms)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("vfio: poll interrupt eventfd: %w", err)
 		}
+		if pfd[1].Revents != 0 {
+			return 0, ErrInterruptsDisabled
+		}
 		if n == 0 {
-			return 0, ErrTimeout
+			if timeout >= 0 && !time.Now().Before(deadline) {
+				return 0, ErrTimeout
+			}
+			continue
 		}
 		var b [8]byte
 		if _, err := unix.Read(fd, b[:]); err != nil {
@@ -93,13 +164,38 @@ func (in *Interrupts) Wait(vector int, timeout time.Duration) (uint64, error) {
 			}
 			return 0, fmt.Errorf("vfio: read interrupt eventfd: %w", err)
 		}
-		if in.index == IRQIndexINTx {
-			if err := in.d.setIRQs(irqSetDataNone|irqSetActionUnmask, in.index, 0, 1, nil); err != nil {
-				return 0, fmt.Errorf("vfio: unmask INTx: %w", err)
-			}
-		}
 		return binary.LittleEndian.Uint64(b[:]), nil
 	}
+}
+
+// shutdown wakes every Wait, waits for them to return, runs release (which
+// detaches the eventfds from the device) and closes the eventfds. Only the
+// first call does anything.
+func (e *eventfds) shutdown(release func() error) error {
+	if e.closing.Swap(true) {
+		return nil
+	}
+	var one [8]byte
+	binary.LittleEndian.PutUint64(one[:], 1)
+	unix.Write(e.stop, one[:])
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	if release != nil {
+		err = release()
+	}
+	e.closeFDs()
+	return err
+}
+
+func (e *eventfds) closeFDs() {
+	for _, fd := range e.fds {
+		unix.Close(fd)
+	}
+	if e.stop >= 0 {
+		unix.Close(e.stop)
+	}
+	e.fds, e.stop = nil, -1
 }
 
 func (d *Device) setIRQs(flags uint32, index, start, count int, data []byte) error {
@@ -177,29 +273,19 @@ func chooseIRQs(indexes []int, vectors, numIRQs int, info func(int) (IRQInfo, er
 }
 
 func (d *Device) enable(index, n int) (*Interrupts, error) {
-	in := &Interrupts{d: d, index: index}
+	e, err := newEventfds(n)
+	if err != nil {
+		return nil, err
+	}
 	data := make([]byte, 4*n)
-	for i := 0; i < n; i++ {
-		fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-		if err != nil {
-			in.closeFDs()
-			return nil, fmt.Errorf("eventfd: %w", err)
-		}
-		in.fds = append(in.fds, fd)
+	for i, fd := range e.fds {
 		binary.LittleEndian.PutUint32(data[4*i:], uint32(int32(fd)))
 	}
 	if err := d.setIRQs(irqSetDataEventfd|irqSetActionTrig, index, 0, n, data); err != nil {
-		in.closeFDs()
+		e.closeFDs()
 		return nil, err
 	}
-	return in, nil
-}
-
-func (in *Interrupts) closeFDs() {
-	for _, fd := range in.fds {
-		unix.Close(fd)
-	}
-	in.fds = nil
+	return &Interrupts{d: d, index: index, eventfds: e}, nil
 }
 
 // Disable turns the interrupts off and closes their eventfds.
@@ -213,11 +299,11 @@ func (in *Interrupts) Disable() error {
 	return in.close()
 }
 
+// close detaches the eventfds from the device (VFIO_DEVICE_SET_IRQS with
+// no data and count 0) after waking and waiting out every Wait, then closes
+// them.
 func (in *Interrupts) close() error {
-	if in.fds == nil {
-		return nil
-	}
-	err := in.d.setIRQs(irqSetDataNone|irqSetActionTrig, in.index, 0, 0, nil)
-	in.closeFDs()
-	return err
+	return in.shutdown(func() error {
+		return in.d.setIRQs(irqSetDataNone|irqSetActionTrig, in.index, 0, 0, nil)
+	})
 }

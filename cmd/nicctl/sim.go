@@ -146,6 +146,15 @@ type runningStack struct {
 	prefix  netip.Prefix   // the stack's address
 	closers []func() error // in order
 	pcap    *pcaplink.Link
+	rxMode  string    // how the receive queues wait (chooseRxMode)
+	warn    io.Writer // where startOn's warnings go (nil: standard error)
+}
+
+func (r *runningStack) warnings() io.Writer {
+	if r.warn == nil {
+		return os.Stderr
+	}
+	return r.warn
 }
 
 func (r *runningStack) Close() error {
@@ -234,11 +243,22 @@ func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
 	}
 	// The driver closes first (it stops the queues), then the device.
 	r.closers = append([]func() error{drv.Close}, r.closers...)
-	if irq, ok := dev.(interface{ Interrupts() *ixgbesim.Interrupts }); ok && !s.busyPoll {
-		// A simulated 82599 delivers MSI-X: the queues run in interrupt
-		// mode (NAPI, datasheet 7.3), so an idle stack blocks instead of
-		// polling, and a frame wakes it within microseconds.
-		if err := drv.EnableInterrupts(irq.Interrupts(), 10*time.Microsecond); err != nil {
+	// A simulated 82599, or a real one whose MSI-X vectors VFIO routes to
+	// eventfds: the queues run in interrupt mode (NAPI, datasheet 7.3), so
+	// an idle stack blocks instead of polling, and a frame wakes it within
+	// microseconds. Without the vectors they poll, and the user is told.
+	mode := chooseRxMode(dev, drv.NumRxQueues(), s.busyPoll)
+	r.rxMode = mode.what
+	if mode.warning != "" {
+		fmt.Fprintf(r.warnings(), "nicctl: %s\n", mode.warning)
+	}
+	if mode.release != nil {
+		// After the driver (its notifiers then touch no register), before
+		// the device: the blocked waits wake and end.
+		r.closers = append([]func() error{drv.Close, mode.release}, r.closers[1:]...)
+	}
+	if mode.src != nil {
+		if err := drv.EnableInterrupts(mode.src, rxITR); err != nil {
 			return fmt.Errorf("driver: %w", err)
 		}
 	}

@@ -73,6 +73,17 @@ func (l *Link) RxDrops() (missed, ringFull, crcErrors, undersize, oversize, filt
 	return
 }
 
+// SetRxNotify forwards to the inner link (link.RxNotifier), so that a
+// recorded link keeps its interrupt mode: the frames the wake-up announces
+// are recorded when the loop's RxBatch, which goes through this wrapper,
+// takes them. It reports false when the inner link cannot notify.
+func (l *Link) SetRxNotify(q int, wake func()) bool {
+	if rn, ok := l.Link.(link.RxNotifier); ok {
+		return rn.SetRxNotify(q, wake)
+	}
+	return false
+}
+
 // Flush writes buffered records out and returns the first write error.
 func (l *Link) Flush() error { return l.w.Flush() }
 

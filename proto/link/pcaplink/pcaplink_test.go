@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/proto/link"
 	"github.com/verinic/verinic/proto/link/memlink"
 )
 
@@ -76,5 +78,63 @@ func TestRecordsReadBack(t *testing.T) {
 	}
 	if wa.Frames() != uint64(len(frames)) {
 		t.Fatalf("Frames() = %d", wa.Frames())
+	}
+}
+
+// The wrapper passes the stack's wake-up to the link it wraps, so a
+// recorded link keeps interrupt (notified) mode, and the frame it announces
+// is recorded when it is received; over a link that cannot notify it
+// reports false.
+func TestForwardsRxNotify(t *testing.T) {
+	a, b, err := memlink.Pair(memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, memlink.Config{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}, memlink.Faults{}, memlink.Faults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	var file bytes.Buffer
+	wa, err := Wrap(a, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l link.Link = wa
+	rn, ok := l.(link.RxNotifier)
+	if !ok {
+		t.Fatal("a pcaplink.Link is not a link.RxNotifier")
+	}
+	woke := make(chan struct{}, 1)
+	if !rn.SetRxNotify(0, func() {
+		select {
+		case woke <- struct{}{}:
+		default:
+		}
+	}) {
+		t.Fatal("SetRxNotify over a notifying link reported false")
+	}
+	p, _ := b.RxPool(0).Alloc()
+	p.Len = 60
+	if n, _ := b.TxBatch(0, []dma.Packet{p}); n != 1 {
+		t.Fatal("TxBatch refused the frame")
+	}
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no wake-up within 10s of a frame arriving on the wrapped link")
+	}
+	rx := make([]dma.Packet, 4)
+	n, _ := wa.RxBatch(0, rx)
+	for _, p := range rx[:n] {
+		p.Free()
+	}
+	if n != 1 || wa.Frames() != 1 {
+		t.Errorf("received %d frames, recorded %d; want 1 and 1", n, wa.Frames())
+	}
+
+	silent, err := Wrap(struct{ link.Link }{a}, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if silent.SetRxNotify(0, func() {}) {
+		t.Error("SetRxNotify over a link without notification reported true")
 	}
 }
