@@ -2,16 +2,18 @@ package ixgbe
 
 import (
 	"fmt"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
 )
 
-// ring is a descriptor ring in DMA memory, shared with the device. The
-// driver accesses descriptor words only with sync/atomic: the device (the
-// simulator's DMA goroutines, or real DMA) reads and writes them
-// concurrently. Two views of the same memory are kept: q64 for the 64-bit
+// ring is a descriptor ring in DMA memory, shared with the device (the
+// simulator's DMA goroutines, or real DMA). The driver writes a descriptor
+// with plain stores (setDesc) while it owns it, publishes it with the tail
+// register write, and reads the device's write-back only after an atomic
+// load of DD. Two views of the same memory are kept: q64 for the 64-bit
 // words a descriptor is written with, w32 for the 32-bit status words the
 // device writes back.
 type ring struct {
@@ -90,4 +92,45 @@ func (r *ring) add(i, k uint32) uint32 {
 		j -= r.span
 	}
 	return j
+}
+
+// setDesc writes descriptor i's two 64-bit words with plain stores. The
+// descriptor belongs to the driver while it writes (outside [head, tail),
+// datasheet 7.1.9 and 7.2.3.3), and the device reads it only after the tail
+// register write that hands it over, so that write is the one ordering
+// point a batch of descriptors needs (datasheet 7.2.3.2.4 only asks that
+// the descriptor be in memory before the tail covers it):
+//
+//   - The simulator (Go memory model, go.dev/ref/mem): Device.Write32 of a
+//     tail is an atomic store (under the queue's mutex) that the DMA
+//     engine's read of the tail observes, so the driver's plain stores,
+//     sequenced before it, happen before the engine's loads of the
+//     descriptor: no data race, and under -race (DMA memory on the Go heap,
+//     dma.GoHeap) the race detector checks exactly this edge.
+//   - The Go compiler does not move these stores past the tail write: it is
+//     a call through the Device interface (an assembly MOV on VFIO amd64),
+//     which the compiler treats as reading and writing all memory.
+//   - amd64 (TSO, Intel SDM vol. 3 8.2.2): stores are not reordered with
+//     older stores, and a store to uncached MMIO leaves the store buffer
+//     after the earlier write-back stores to the ring; Linux's writel and
+//     ixy use no fence here either.
+//   - arm64: vfio's mmioStore32 is atomic.StoreUint32 there, a store-release
+//     (STLR): every load and store before it in program order is observed
+//     before it by every observer (the ARMv8 model's barrier-ordered-before),
+//     which gives what Linux gets from the dmb oshst in writel; see
+//     docs/NOTES.md (argued from memory of the ARM ARM, not tested on arm64).
+//
+// The DD loads stay atomic (acquire): a write-back read after DD was set is
+// then complete. In a build with the ixgbebugs tag the stores stay atomic,
+// because the deliberate bugs (a tail written before the descriptors, a
+// refilled slot the device owns) race with the device on purpose and are
+// to be caught by the checkers, not reported by the race detector.
+func (r *ring) setDesc(i uint32, lo, hi uint64) {
+	if bugsEnabled {
+		atomic.StoreUint64(&r.q64[2*i], lo)
+		atomic.StoreUint64(&r.q64[2*i+1], hi)
+		return
+	}
+	r.q64[2*i] = lo
+	r.q64[2*i+1] = hi
 }

@@ -55,14 +55,13 @@ type rxQueue struct {
 // post writes buffer b into descriptor i in the read format (datasheet
 // 7.1.6.1): packet buffer address, then header address 0, whose bit 0 is
 // where the device writes DD, so the store clears any old write-back. The
-// trace event comes before the stores that publish the descriptor.
+// trace event comes before the stores; the RDT write publishes them.
 func (q *rxQueue) post(i, b uint32) {
 	addr := q.dataIOVA[b]
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: q.bufSize, Buf: addr})
 	}
-	atomic.StoreUint64(&q.ring.q64[2*i], addr)
-	atomic.StoreUint64(&q.ring.q64[2*i+1], 0)
+	q.ring.setDesc(i, addr, 0) // plain stores, published by the RDT write (ring.go)
 	q.bufs[i] = b
 }
 

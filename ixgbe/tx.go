@@ -187,8 +187,7 @@ func (q *txQueue) post(i uint32, p *dma.Packet) {
 		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr})
 	}
 	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-	atomic.StoreUint64(&q.ring.q64[2*i], addr)
-	atomic.StoreUint64(&q.ring.q64[2*i+1], uint64(txCmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32)
+	q.ring.setDesc(i, addr, uint64(txCmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32) // published by the TDT write (ring.go)
 }
 
 // sendBuggy is send with bugTailBeforeDescriptor and/or bugDoublePost.

@@ -2,7 +2,6 @@ package ixgbe
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
@@ -143,8 +142,7 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 // reclaim never checks DD on it).
 func (q *txQueue) postContext(i uint32, c txContext) {
 	q.slots[i] = txSlot{}
-	atomic.StoreUint64(&q.ring.q64[2*i], uint64(c.vlanMacipLens))
-	atomic.StoreUint64(&q.ring.q64[2*i+1], uint64(c.typeTucmd)|uint64(c.mssL4lenIdx)<<32)
+	q.ring.setDesc(i, uint64(c.vlanMacipLens), uint64(c.typeTucmd)|uint64(c.mssL4lenIdx)<<32)
 }
 
 // postOffload is post with the offload command bits, olinfo and PAYLEN.
@@ -155,8 +153,7 @@ func (q *txQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, payle
 		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr})
 	}
 	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-	atomic.StoreUint64(&q.ring.q64[2*i], addr)
-	atomic.StoreUint64(&q.ring.q64[2*i+1], uint64(txCmd|cmd|length)|uint64(olinfo|uint32(paylen)<<regs.TXD_PAYLEN_SHIFT)<<32)
+	q.ring.setDesc(i, addr, uint64(txCmd|cmd|length)|uint64(olinfo|uint32(paylen)<<regs.TXD_PAYLEN_SHIFT)<<32)
 }
 
 // maxFrameBytes is the largest frame the MAC sends without jumbo frames
