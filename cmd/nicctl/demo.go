@@ -28,14 +28,15 @@ func init() {
 }
 
 // What a demo trace takes, measured on the default configuration (batches
-// of 32): about 16 ring and application events and 1.8 KB of NDJSON per
-// frame, a little more with smaller batches (22 events and 2.5 KB with
-// --batch 1). traceEventsMin is a floor used to refuse, before the run, a
-// --frames that cannot fit --trace-events.
+// of 32): about 23 ring and application events and 2.8 KB of NDJSON per
+// frame, of them 7 the device's truth (doorbell, descriptors at the tail,
+// write-back stores), a little more with smaller batches (31 events and
+// 3.6 KB with --batch 1). traceEventsMin is a floor used to refuse, before
+// the run, a --frames that cannot fit --trace-events.
 const (
-	traceEventsPerFrame = 16
-	traceEventsMin      = 12
-	traceBytesPerFrame  = 1800
+	traceEventsPerFrame = 24
+	traceEventsMin      = 20
+	traceBytesPerFrame  = 2800
 )
 
 type demoOptions struct {
@@ -82,7 +83,7 @@ func runDemo(args []string) error {
 	fs.Float64Var(&o.faults.Reorder, "reorder", 0, "probability (0..1) that the wire swaps a frame with the next")
 	fs.Int64Var(&o.faults.Seed, "seed", 1, "seed of the wire's fault injector")
 	fs.StringVar(&o.trace, "trace", "", fmt.Sprintf("record ring and application events of both NICs to this NDJSON file for nicctl verify: about %d events and %.1f KB of file per frame (more with small --batch); the directory is checked before the run", traceEventsPerFrame, traceBytesPerFrame/1000.0))
-	fs.IntVar(&o.traceCap, "trace-events", 20_000_000, fmt.Sprintf("capacity of the trace recorder, in events (about %d per frame); a trace that does not fit is an error and no file is written", traceEventsPerFrame))
+	fs.IntVar(&o.traceCap, "trace-events", 30_000_000, fmt.Sprintf("capacity of the trace recorder, in events (about %d per frame); a trace that does not fit is an error and no file is written", traceEventsPerFrame))
 	// The default is about what NIC B's 128 KB receive packet buffer
 	// (RXPBSIZE[0], datasheet 4.6.7) holds in frames of mixed size, so that
 	// a receive engine that is descheduled for a moment loses nothing.

@@ -50,6 +50,10 @@ const (
 	// for one is discarded; a register setting takes effect in the
 	// register only.
 	Unmodelled
+	// IOMMUFault: a device access the IOMMU refused. It is only the rule
+	// code of a dev_violation trace event (truth.go); the fault itself is
+	// in NIC.Faults, not in NIC.Violations.
+	IOMMUFault
 )
 
 var violationNames = [...]string{
@@ -62,6 +66,7 @@ var violationNames = [...]string{
 	BadRingConfig:  "bad-ring-config",
 	ConfigMismatch: "config-mismatch",
 	Unmodelled:     "unmodelled-feature",
+	IOMMUFault:     "iommu-fault",
 }
 
 // String names the kind.
@@ -89,6 +94,9 @@ func (v Violation) String() string {
 	if v.Dir == trace.TX {
 		dir = "tx"
 	}
+	if v.Buf != 0 {
+		return fmt.Sprintf("%s %s queue %d descriptor %d buffer %#x: %s", v.Kind, dir, v.Queue, v.Index, v.Buf, v.Detail)
+	}
 	return fmt.Sprintf("%s %s queue %d descriptor %d: %s", v.Kind, dir, v.Queue, v.Index, v.Detail)
 }
 
@@ -96,6 +104,7 @@ const maxViolations = 4096
 
 func (n *NIC) violate(v Violation) {
 	v.Time = n.now()
+	n.traceViolation(&v)
 	n.vmu.Lock()
 	defer n.vmu.Unlock()
 	if len(n.violations) >= maxViolations {
@@ -210,6 +219,9 @@ func (c *ownerCheck) take(from, to uint32) {
 		}
 		r.owned[i] = true
 		r.hasBuf[i] = false
+		if c.n.tr != nil {
+			c.traceDescAtTail(i, s)
+		}
 		if buf, ok := c.bufOf(s); ok {
 			if r.bufs.add(buf) > 0 {
 				c.n.violate(Violation{Kind: DoublePost, Dir: c.dir, Queue: c.q, Index: i, Buf: buf,

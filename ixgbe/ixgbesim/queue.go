@@ -96,6 +96,9 @@ func (q *queueBase) writeHead(c *atomic.Uint32, v uint32) {
 // caller stores it.
 func (q *queueBase) moveTailLocked(c *atomic.Uint32, v uint32) (head, old uint32, ok bool) {
 	v &= 0xFFFF
+	if q.n.tr != nil {
+		q.traceTailWrite(v) // the doorbell, as the device sees it (truth.go)
+	}
 	old = c.Load()
 	if !q.enabled.Load() || q.halted {
 		return 0, old, true

@@ -423,6 +423,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		idx := head // advanced below, once per descriptor
 		d, ok := n.domain.access(n.name, q.ring.base+uint64(idx)*regs.DescSize, regs.DescSize, DMARead, trace.RX, q.idx, "descriptor", n.clock)
 		if !ok {
+			n.iommuFault(trace.RX, q.idx, idx, q.ring.base+uint64(idx)*regs.DescSize, "descriptor")
 			q.fault(e)
 			return true
 		}
@@ -434,6 +435,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		chunk := min(bufSize, e.length-off)
 		dst, ok := n.domain.access(n.name, buf, chunk, DMAWrite, trace.RX, q.idx, "packet data", n.clock)
 		if !ok {
+			n.iommuFault(trace.RX, q.idx, idx, buf, "packet data")
 			q.fault(e)
 			return true
 		}
@@ -454,7 +456,11 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(chunk)})
 		}
-		if legacy {
+		if n.tr != nil {
+			// Traced (or under an adversarial schedule, schedule.go):
+			// the same stores, each recorded first.
+			q.writeBack(d, idx, legacy, uint32(e.rssType)|uint32(e.ptype)<<4, rxDword1(rxcsum, e), uint32(chunk), status, e.vlan)
+		} else if legacy {
 			// Legacy write-back (7.1.5): length at bytes 8-9, status at
 			// byte 12, errors at 13, VLAN at 14-15.
 			storePlain32(d, 8, uint32(chunk))

@@ -362,10 +362,14 @@ func TestTraceOrdering(t *testing.T) {
 			}
 		}
 	}
-	wantTx := []trace.Kind{trace.DevTailRead, trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead,
-		trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead}
-	wantRx := []trace.Kind{trace.DevTailRead, trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead,
-		trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevHead}
+	// The doorbell (tail write, descriptors handed over) is recorded in
+	// the register write itself; each write-back word is a dev_store
+	// (TX: the status word; RX: dwords 0, 1, length, then status).
+	wantTx := []trace.Kind{trace.DevTailWrite, trace.DevDescAtTail, trace.DevDescAtTail,
+		trace.DevTailRead, trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevStore, trace.DevHead,
+		trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevStore, trace.DevHead}
+	rxOne := []trace.Kind{trace.DevFetch, trace.DevDMA, trace.DevWriteBack, trace.DevStore, trace.DevStore, trace.DevStore, trace.DevStore, trace.DevHead}
+	wantRx := append(append([]trace.Kind{trace.DevTailRead}, rxOne...), rxOne...)
 	if !slices.Equal(txKinds, wantTx) {
 		t.Errorf("TX events %v, want %v", txKinds, wantTx)
 	}

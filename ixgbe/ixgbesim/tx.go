@@ -257,6 +257,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	size := q.ring.size
 	d, ok := n.domain.access(n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.clock)
 	if !ok {
+		n.iommuFault(trace.TX, qi, head, q.ring.base+uint64(head)*regs.DescSize, "descriptor")
 		q.halted = true
 		return head, true
 	}
@@ -306,6 +307,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	} else if isData && !q.badFrame {
 		src, ok := n.domain.access(n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.clock)
 		if !ok {
+			n.iommuFault(trace.TX, qi, head, addr, "packet data")
 			q.halted = true
 			return head, true
 		}
@@ -420,19 +422,25 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 		}
 		d, ok := n.domain.access(n.name, q.ring.base+uint64(i)*regs.DescSize, regs.DescSize, DMAWrite, trace.TX, q.idx, "descriptor write-back", n.clock)
 		if !ok {
+			n.iommuFault(trace.TX, q.idx, i, q.ring.base+uint64(i)*regs.DescSize, "descriptor write-back")
 			q.halted = true
 			q.npending = 0
 			return true
 		}
 		// Write-back format (7.2.3.2.4): STA in bits 3:0 of the last
 		// word, the buffer address left in place.
-		store32(d, regs.TXD_WB_STATUS, load32(d, regs.TXD_WB_STATUS)&^0xF|regs.TXD_STAT_DD)
+		st := load32(d, regs.TXD_WB_STATUS)&^0xF | regs.TXD_STAT_DD
+		if n.tr != nil {
+			n.traceStore(trace.TX, q.idx, i, regs.TXD_WB_STATUS, st)
+		}
+		store32(d, regs.TXD_WB_STATUS, st)
 	}
 	if headWB {
 		addr := uint64(n.reg(regs.TDWBAH(q.idx)))<<32 | uint64(wbal&^3)
 		if m, ok := n.domain.access(n.name, addr, 4, DMAWrite, trace.TX, q.idx, "head write-back", n.clock); ok {
 			store32(m, 0, head)
 		} else {
+			n.iommuFault(trace.TX, q.idx, head, addr, "head write-back")
 			q.halted = true
 		}
 	}
