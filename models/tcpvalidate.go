@@ -169,6 +169,40 @@ func (e *tcpEnd) String() string {
 		e.peerFin, e.peerFinOff, e.finConsumed, e.ackSent, e.advEdge, e.written, e.read)
 }
 
+// TSO flag masks: the TCP flags the 82599 keeps in the first, middle and
+// last segments it cuts from a TSO burst, DTXTCPFLGL/H's reset values (FIN
+// and PSH only on the last segment, CWR only on the first; datasheet
+// 8.2.3.9.12-13, cited from memory: docs/NOTES.md). The stack never
+// reprograms them.
+const (
+	tsoFirstFlags = 0xF6
+	tsoMidFlags   = 0x76
+	tsoLastFlags  = 0x7F
+)
+
+// addSentSegs adds what the peer may receive of the sent segment ev to m:
+// ev itself, or for a TSO burst (trace.SegOptTSO, the segment size in bits
+// 16-31 of Index) the segments the device cuts it into, each with its
+// sequence number, length and flags.
+func addSentSegs(m map[tcpSegKey]struct{}, ev *trace.Event) {
+	size := ev.Index >> 16
+	if ev.Index&trace.SegOptTSO == 0 || size == 0 || ev.Len <= size || ev.Len/size > 1<<16 {
+		m[tcpSegKey{ev.TSeq, ev.TAck, ev.Flags, ev.Len}] = struct{}{}
+		return
+	}
+	for off := uint32(0); off < ev.Len; off += size {
+		n := min(size, ev.Len-off)
+		mask := uint8(tsoMidFlags)
+		switch {
+		case off == 0:
+			mask = tsoFirstFlags
+		case off+n == ev.Len:
+			mask = tsoLastFlags
+		}
+		m[tcpSegKey{ev.TSeq + off, ev.TAck, ev.Flags & mask, n}] = struct{}{}
+	}
+}
+
 // segLen is the sequence space of a recorded segment.
 func segLen(ev *trace.Event) int64 {
 	n := int64(ev.Len)
@@ -614,7 +648,7 @@ func ValidateTCPTrace(events []trace.Event) TCPTraceReport {
 						m = map[tcpSegKey]struct{}{}
 						sentSegs[ev.Conn] = m
 					}
-					m[tcpSegKey{ev.TSeq, ev.TAck, ev.Flags, ev.Len}] = struct{}{}
+					addSentSegs(m, ev)
 				}
 			} else {
 				prop, msg = e.recv(ev)

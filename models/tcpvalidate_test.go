@@ -469,3 +469,39 @@ func BenchmarkValidateTCPTrace(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(ev)), "events/op")
 }
+
+// A TSO burst (trace.SegOptTSO) stands for the segments the device cuts it
+// into: sequence numbers advanced by the size, FIN and PSH on the last
+// only, CWR on the first only; an unmarked or short one for itself.
+func TestAddSentSegsTSO(t *testing.T) {
+	m := map[tcpSegKey]struct{}{}
+	const ack, psh, fin, cwr = 0x10, 0x08, 0x01, 0x80
+	ev := trace.Event{Kind: trace.TCPSegSent, TSeq: 1000, TAck: 7, Flags: ack | psh | fin | cwr, Len: 3000,
+		Index: trace.SegOpts(trace.SegOptTimestamp|trace.SegOptTSO, 1448, 0)}
+	addSentSegs(m, &ev)
+	want := []tcpSegKey{
+		{1000, 7, ack | cwr, 1448},
+		{2448, 7, ack, 1448},
+		{3896, 7, ack | psh | fin, 104},
+	}
+	if len(m) != len(want) {
+		t.Fatalf("%d segments, want %d: %v", len(m), len(want), m)
+	}
+	for _, k := range want {
+		if _, ok := m[k]; !ok {
+			t.Errorf("missing %+v in %v", k, m)
+		}
+	}
+	clear(m)
+	ev.Index = trace.SegOpts(trace.SegOptTimestamp, 0, 0) // not TSO
+	addSentSegs(m, &ev)
+	if _, ok := m[tcpSegKey{1000, 7, ev.Flags, 3000}]; !ok || len(m) != 1 {
+		t.Errorf("unmarked segment: %v", m)
+	}
+	clear(m)
+	ev.Index, ev.Len = trace.SegOpts(trace.SegOptTSO, 1448, 0), 1448 // one segment's worth
+	addSentSegs(m, &ev)
+	if _, ok := m[tcpSegKey{1000, 7, ev.Flags, 1448}]; !ok || len(m) != 1 {
+		t.Errorf("one-segment burst: %v", m)
+	}
+}

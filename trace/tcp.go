@@ -73,6 +73,10 @@ const (
 	SegOptSACKPerm  = 1 << 2
 	SegOptTimestamp = 1 << 3
 	SegOptSACK      = 1 << 4
+	// SegOptTSO marks a tcp_seg_sent that TCP handed to the device for
+	// segmentation (TSO): bits 16-31 hold the segment size the device
+	// cuts it at, not an MSS option (a TSO burst never carries one).
+	SegOptTSO = 1 << 5
 )
 
 // SegOpts packs a segment's options for an event's Index.

@@ -65,3 +65,11 @@ type DropCounter interface {
 type Offloader interface {
 	Offloads() dma.Offloads
 }
+
+// Allocator is implemented by links over a device that reaches DMA memory
+// the stack may allocate for transmit buffers of its own (*ixgbe.NIC): the
+// large buffers of TCP segmentation offload, which the receive pool's
+// buffers are too small for.
+type Allocator interface {
+	Allocator() *dma.Allocator
+}

@@ -72,6 +72,10 @@ const (
 	// Checksum offload (links that are a link.Offloader).
 	RxCsumOffloaded // TCP/UDP segments whose checksum the device verified (not summed again)
 	TxCsumOffloaded // segments sent with the TCP/UDP checksum left to the device
+	// TCP segmentation offload (links offering dma.OffloadTSO).
+	TxTSO          // TCP bursts handed to the device to cut into segments (also in tx_csum_offloaded)
+	TxTSOSegments  // the segments those bursts make on the wire
+	TxTSONoBuffers // bursts not built: the loop's TSO buffers were all in use (TCP sent one-MSS segments)
 	// Component counters, summed into a snapshot.
 	ReasmOverlaps     // datagrams dropped for overlapping fragments
 	ReasmDuplicates   // exact duplicate fragments ignored
@@ -105,7 +109,7 @@ var counterNames = [numCounters]string{
 	"ip_malformed", "ip_bad_options", "ip_bad_checksum", "ip_martian", "ip_not_for_us", "ip_unknown_proto", "ip_fragments", "ip_reassembled", "ip_frag_dropped", "ip_no_route", "ip_fragments_out", "ip_frag_needed", "ip_delivered",
 	"icmp_malformed", "icmp_bad_checksum", "icmp_echo_in", "icmp_echo_out", "icmp_echo_broadcast", "icmp_reply_in", "icmp_unreach_in", "icmp_unreach_out", "icmp_other_in", "icmp_time_exceeded_out", "icmp_param_prob_out", "icmp_timestamp_in", "icmp_timestamp_out", "icmp_rate_limited",
 	"udp_malformed", "udp_bad_checksum", "udp_no_port", "udp_rcvbuf_errors", "udp_delivered",
-	"rx_csum_offloaded", "tx_csum_offloaded",
+	"rx_csum_offloaded", "tx_csum_offloaded", "tx_tso", "tx_tso_segments", "tx_tso_no_buffers",
 	"reasm_overlaps", "reasm_duplicates", "reasm_malformed", "reasm_too_big", "reasm_too_many_frags", "reasm_timeouts", "reasm_evicted", "reasm_no_memory", "reasm_after_drop", "reasm_memory_bytes",
 	"arp_entries", "arp_evicted", "arp_mac_changed",
 	"dev_rx_missed", "dev_rx_ring_full", "dev_rx_crc_errors", "dev_rx_undersize", "dev_rx_oversize", "dev_rx_filtered", "dev_rx_driver_drops",

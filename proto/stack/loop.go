@@ -64,6 +64,11 @@ type Loop struct {
 	rxMeta      dma.Meta
 	rxOffload   bool
 	txL4Offload bool // the link inserts TCP/UDP checksums (dma.OffloadTxL4Csum)
+	// tsoPool holds the large buffers of TSO bursts (nil: no TSO);
+	// tsoDst and tsoHop are the destination TSOMax last looked up and
+	// its next hop, for OutputTSO.
+	tsoPool        *dma.Mempool
+	tsoDst, tsoHop header.IPv4Addr
 
 	now       time.Time
 	scratch   []byte // datagrams built aside by OutputBuilt
@@ -85,6 +90,9 @@ func newLoop(s *Stack, n *NIC, q int, pool *dma.Mempool) *Loop {
 	if o, ok := n.link.(link.Offloader); ok {
 		lp.rxOffload = o.Offloads().Has(dma.OffloadRxChecksum)
 		lp.txL4Offload = o.Offloads().Has(dma.OffloadTxL4Csum) && !s.cfg.NoTxChecksumOffload
+		if a, ok := n.link.(link.Allocator); ok && lp.txL4Offload && !s.cfg.NoTSO && o.Offloads().Has(dma.OffloadTSO|dma.OffloadTxIPCsum) {
+			lp.tsoPool = newTSOPool(s, n, q, a.Allocator())
+		}
 	}
 	rcfg := s.cfg.Reassembly
 	rcfg.TimeExceeded = lp.reassemblyTimeExceeded
@@ -162,6 +170,7 @@ func (lp *Loop) release() {
 		p.Free()
 	}
 	lp.tx = lp.tx[:0]
+	lp.releaseTSO()
 }
 
 // poll runs one iteration and returns the work done.

@@ -82,6 +82,10 @@ type Config struct {
 	// NoTxChecksumOffload makes TCP compute its checksums in software even
 	// when the link inserts them (link.Offloader, dma.OffloadTxL4Csum).
 	NoTxChecksumOffload bool
+	// NoTSO makes TCP build one-MSS segments even when the link cuts large
+	// ones itself (link.Offloader with dma.OffloadTSO, link.Allocator for
+	// the buffers). NoTxChecksumOffload implies it.
+	NoTSO bool
 	// Housekeeping is the period of ARP timers and the aging of packets
 	// waiting for resolution (default 100 ms).
 	Housekeeping time.Duration

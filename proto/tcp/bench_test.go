@@ -11,6 +11,7 @@ import (
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 	"github.com/verinic/verinic/proto/stack"
 	"github.com/verinic/verinic/proto/tcp"
+	"github.com/verinic/verinic/trace"
 )
 
 // BenchmarkBulkMemlink is one connection's bulk throughput between two
@@ -53,9 +54,29 @@ func BenchmarkBulkSimNICs(b *testing.B) { bulk(b, newSimNICPair(b, stack.Config{
 // back, each run by the ixgbe driver, with the driver's offloads.
 func newSimNICPair(tb testing.TB, cfg stack.Config) *pair {
 	tb.Helper()
-	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages})
+	return newSimNICPairOpts(tb, simOpts{cfg: cfg})
+}
+
+// simOpts configure newSimNICPairOpts.
+type simOpts struct {
+	cfg    stack.Config
+	ab, ba *ixgbesim.Faults // on the cable
+	// wire, when set, joins the NICs instead of a cable.
+	wire func(a, b *ixgbesim.NIC)
+	rec  *trace.Recorder // TCP's recorder (nil: none)
+}
+
+// newSimNICPairOpts is newSimNICPair with faults on the cable, a wire of
+// the test's own, or a trace recorder.
+func newSimNICPairOpts(tb testing.TB, o simOpts) *pair {
+	tb.Helper()
+	cfg := o.cfg
+	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages, AB: o.ab, BA: o.ba, NoCable: o.wire != nil})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if o.wire != nil {
+		o.wire(sims.A, sims.B)
 	}
 	var drivers []*ixgbe.NIC
 	for _, sn := range []*ixgbesim.NIC{sims.A, sims.B} {
@@ -65,11 +86,11 @@ func newSimNICPair(tb testing.TB, cfg stack.Config) *pair {
 		}
 		drivers = append(drivers, d)
 	}
-	p := &pair{sa: stack.New(cfg), sb: stack.New(cfg)}
-	if p.a, err = tcp.New(p.sa, tcp.Config{}); err != nil {
+	p := &pair{sa: stack.New(cfg), sb: stack.New(cfg), rec: o.rec}
+	if p.a, err = tcp.New(p.sa, tcp.Config{Recorder: o.rec}); err != nil {
 		tb.Fatal(err)
 	}
-	if p.b, err = tcp.New(p.sb, tcp.Config{}); err != nil {
+	if p.b, err = tcp.New(p.sb, tcp.Config{Recorder: o.rec}); err != nil {
 		tb.Fatal(err)
 	}
 	for i, st := range []*stack.Stack{p.sa, p.sb} {

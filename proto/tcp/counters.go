@@ -61,6 +61,7 @@ const (
 	TCPMemoryPressures                    // buffer reservations refused by MemoryLimit
 	TCPTimeWaitReuse                      // TIME-WAIT connections ended by a new SYN (RFC 6191)
 	TCPTimeWaitRST                        // RSTs ignored in TIME-WAIT (RFC 1337)
+	TSOBursts                             // segments handed to the device to cut (TSO); OutSegs and RetransSegs count the segments they make
 	CurrEstab                             // connections in ESTABLISHED or CLOSE-WAIT (gauge)
 	CurrConns                             // connection endpoints, TIME-WAIT included (gauge)
 	MemoryBytes                           // buffer bytes held (gauge)
@@ -76,7 +77,7 @@ var counterNames = [numCounters]string{
 	"TCPOutOfWindow", "TCPOFOQueue", "TCPOFODrop", "TCPRcvPruned", "TCPDelayedACKs", "TCPPureAcks",
 	"TCPSACKRecovery", "TCPRenoRecovery", "TCPFastRetrans", "TCPLimitedTransmit", "TCPSACKBlocksRecv",
 	"TCPDSACKRecv", "TCPWinProbe", "TCPKeepAlive", "TCPWinUpdates", "TCPPMTUUpdates", "TCPICMPErrors",
-	"TCPHandoffs", "TCPBacklogDrop", "TCPMemoryPressures", "TCPTimeWaitReuse", "TCPTimeWaitRST",
+	"TCPHandoffs", "TCPBacklogDrop", "TCPMemoryPressures", "TCPTimeWaitReuse", "TCPTimeWaitRST", "TSOBursts",
 	"CurrEstab", "CurrConns", "MemoryBytes",
 }
 

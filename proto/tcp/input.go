@@ -26,7 +26,7 @@ const dupThresh = 3
 const pawsIdle = 24 * 24 * time.Hour
 
 // recordSeg records a segment in the trace.
-func (c *Conn) recordSeg(sent bool, f *header.TCPFields, payload int, opt *header.TCPOptions, wnd uint32) {
+func (c *Conn) recordSeg(sent bool, f *header.TCPFields, payload int, opt *header.TCPOptions, wnd uint32, tsoMSS int) {
 	if c.p.rec == nil {
 		return
 	}
@@ -50,7 +50,12 @@ func (c *Conn) recordSeg(sent bool, f *header.TCPFields, payload int, opt *heade
 		s.SACKBlocks = uint16(opt.SACKBlockCount)
 		s.FirstSACK = uint64(opt.SACKBlocks[0].Left)<<32 | uint64(opt.SACKBlocks[0].Right)
 	}
-	s.Opts = trace.SegOpts(bits, opt.MSS, opt.WindowScale)
+	mss := opt.MSS
+	if tsoMSS > 0 {
+		bits |= trace.SegOptTSO
+		mss = uint16(tsoMSS)
+	}
+	s.Opts = trace.SegOpts(bits, mss, opt.WindowScale)
 	c.p.rec.TCPSeg(sent, c.id, uint8(c.state), &s)
 }
 
@@ -72,7 +77,7 @@ func (c *Conn) segmentArrives(now time.Time, seg header.TCP) {
 		if !flags.Has(flagSYN) {
 			w <<= c.sndShift
 		}
-		c.recordSeg(false, &f, len(seg.Payload()), &opt, w)
+		c.recordSeg(false, &f, len(seg.Payload()), &opt, w, 0)
 	}
 	c.keepAliveProbe = 0
 	c.lastAck = now

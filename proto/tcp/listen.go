@@ -246,7 +246,7 @@ func (l *Listener) synOrCookie(lp *stack.Loop, remote, local netip.AddrPort, seg
 	p.rec.TCPOpen(c.id, c.local, c.remote, uint8(SynReceived), false)
 	if p.rec != nil {
 		f := header.TCPFields{Seq: seg.Seq(), Ack: seg.Ack(), Flags: flags}
-		c.recordSeg(false, &f, len(seg.Payload()), &opt, uint32(seg.Window()))
+		c.recordSeg(false, &f, len(seg.Payload()), &opt, uint32(seg.Window()), 0)
 	}
 	c.setState(SynReceived)
 	p.c.inc(PassiveOpens)

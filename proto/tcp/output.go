@@ -156,6 +156,14 @@ func (c *Conn) tsRecentEcho() uint32 {
 // bytes from the send buffer (at seq's offset). c.mu is held, on the home
 // loop.
 func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlags) bool {
+	return c.sendSeg(now, seq, n, flags, false)
+}
+
+// sendSeg is send; with tso, the segment is a burst of whole c.mss-sized
+// segments that the device cuts (the stack's OutputTSO, after TSOMax): its
+// header is that of a full-sized segment, which the device copies into
+// every one, so the wire carries what one-MSS sends would have carried.
+func (c *Conn) sendSeg(now time.Time, seq seqnum.Value, n int, flags header.TCPFlags, tso bool) bool {
 	syn := flags.Has(flagSYN)
 	o := &c.out
 	o.src = c
@@ -170,7 +178,9 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 	o.f.Window = c.windowField(syn)
 	room := 40
 	if n > 0 {
-		room = c.mss - n
+		// The option space next to the data of one segment (of each
+		// device segment of a TSO burst: none is short but the last).
+		room = c.mss - min(n, c.mss)
 		if c.tsOK {
 			room += 12
 		}
@@ -183,11 +193,20 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 			o.dataOff = off
 		}
 	}
+	segs := 1
+	if tso {
+		segs = (n + c.mss - 1) / c.mss
+	}
 	if c.p.rec != nil {
 		var opt header.TCPOptions
-		c.recordSent(o, &opt)
+		c.recordSent(o, &opt, tso)
 	}
-	ok := c.home.lp.OutputBuilt(c.lip, c.rip, Proto, 0, header.DefaultTTL, true, o.f.HeaderLen()+n, c)
+	var ok bool
+	if tso {
+		ok = c.home.lp.OutputTSO(c.lip, c.rip, 0, header.DefaultTTL, o.f.HeaderLen()+n, c.mss, c)
+	} else {
+		ok = c.home.lp.OutputBuilt(c.lip, c.rip, Proto, 0, header.DefaultTTL, true, o.f.HeaderLen()+n, c)
+	}
 	if !ok {
 		return false
 	}
@@ -197,15 +216,20 @@ func (c *Conn) send(now time.Time, seq seqnum.Value, n int, flags header.TCPFlag
 	}
 	c.lastSend = now
 	if seq.LessThan(c.sndMax) && (n > 0 || syn || flags.Has(flagFIN)) {
-		c.p.c.inc(RetransSegs)
+		c.p.c.add(RetransSegs, uint64(segs))
 	} else {
-		c.p.c.inc(OutSegs)
+		c.p.c.add(OutSegs, uint64(segs))
+	}
+	if tso {
+		c.p.c.inc(TSOBursts)
 	}
 	return true
 }
 
-// recordSent records the segment in c.out in the trace.
-func (c *Conn) recordSent(o *outSeg, opt *header.TCPOptions) {
+// recordSent records the segment in c.out in the trace; a TSO burst is one
+// event with its full length, marked trace.SegOptTSO with the segment size
+// (trace/SCHEMA.md).
+func (c *Conn) recordSent(o *outSeg, opt *header.TCPOptions, tso bool) {
 	*opt = header.TCPOptions{}
 	var hdr [60]byte
 	hl := o.f.HeaderLen()
@@ -216,7 +240,11 @@ func (c *Conn) recordSent(o *outSeg, opt *header.TCPOptions) {
 	if !o.f.Flags.Has(flagSYN) {
 		w <<= c.rcvShift
 	}
-	c.recordSeg(true, &o.f, o.payload, opt, w)
+	tsoMSS := 0
+	if tso {
+		tsoMSS = c.mss
+	}
+	c.recordSeg(true, &o.f, o.payload, opt, w, tsoMSS)
 }
 
 // sendAck sends an ACK-only segment (with SYN in SYN-RECEIVED).
@@ -387,6 +415,22 @@ func (c *Conn) sendData(now time.Time) bool {
 			room = cwnd - inFlight + c.limitedTx*c.mss
 		}
 		n := min(unsent, c.mss, rwnd, max(room, 0))
+		// TSO: the whole segments that one-MSS sends would put out one
+		// after the other (each full-sized, so Nagle and SWS avoidance
+		// pass them) go out as one burst that the device cuts; a short
+		// tail is left to the next iteration, as it would be.
+		tso := false
+		if full := min(unsent, rwnd, room) / c.mss; full >= 2 && n == c.mss {
+			if lim := c.home.lp.TSOMax(c.rip); lim > 0 {
+				hl := header.TCPMinHeaderLen
+				if c.tsOK {
+					hl += 12
+				}
+				if full = min(full, (lim-hl)/c.mss); full >= 2 {
+					n, tso = full*c.mss, true
+				}
+			}
+		}
 		if n <= 0 {
 			if rwnd <= 0 && inFlight == 0 {
 				c.armPersist(now)
@@ -416,7 +460,7 @@ func (c *Conn) sendData(now time.Time) bool {
 		if n == unsent {
 			flags |= flagPSH
 		}
-		if !c.send(now, c.sndNxt, n, flags) {
+		if !c.sendSeg(now, c.sndNxt, n, flags, tso) {
 			break
 		}
 		sent = true
