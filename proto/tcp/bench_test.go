@@ -46,9 +46,19 @@ func bulk(b *testing.B, p *pair) {
 
 // BenchmarkBulkSimNICs is BenchmarkBulkMemlink over two simulated 82599s
 // back to back, each run by the ixgbe driver: the path `nicctl serve --dev
-// sim` takes. Bounded by the simulator today (issue 10); compare with
-// BenchmarkBulkMemlink in the same run.
-func BenchmarkBulkSimNICs(b *testing.B) { bulk(b, newSimNICPair(b, stack.Config{})) }
+// sim` takes, with TCP segmentation offload (tso=on, the default) and
+// without (tso=off: one-MSS segments, stack.Config.NoTSO). Bounded by the
+// simulator today (issue 10); compare with BenchmarkBulkMemlink in the
+// same run, and the two side by side with benchstat -col /tso.
+func BenchmarkBulkSimNICs(b *testing.B) {
+	for _, tso := range []bool{false, true} {
+		name := "tso=off"
+		if tso {
+			name = "tso=on"
+		}
+		b.Run(name, func(b *testing.B) { bulk(b, newSimNICPair(b, stack.Config{NoTSO: !tso})) })
+	}
+}
 
 // newSimNICPair is two stacks with TCP over two simulated 82599s back to
 // back, each run by the ixgbe driver, with the driver's offloads.
