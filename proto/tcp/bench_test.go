@@ -74,6 +74,7 @@ type simOpts struct {
 	// wire, when set, joins the NICs instead of a cable.
 	wire func(a, b *ixgbesim.NIC)
 	rec  *trace.Recorder // TCP's recorder (nil: none)
+	tcp  tcp.Config      // both stacks' TCP (its Recorder is rec)
 }
 
 // newSimNICPairOpts is newSimNICPair with faults on the cable, a wire of
@@ -97,10 +98,12 @@ func newSimNICPairOpts(tb testing.TB, o simOpts) *pair {
 		drivers = append(drivers, d)
 	}
 	p := &pair{sa: stack.New(cfg), sb: stack.New(cfg), rec: o.rec}
-	if p.a, err = tcp.New(p.sa, tcp.Config{Recorder: o.rec}); err != nil {
+	tcfg := o.tcp
+	tcfg.Recorder = o.rec
+	if p.a, err = tcp.New(p.sa, tcfg); err != nil {
 		tb.Fatal(err)
 	}
-	if p.b, err = tcp.New(p.sb, tcp.Config{Recorder: o.rec}); err != nil {
+	if p.b, err = tcp.New(p.sb, tcfg); err != nil {
 		tb.Fatal(err)
 	}
 	for i, st := range []*stack.Stack{p.sa, p.sb} {
