@@ -103,6 +103,47 @@ func (s *IOVASpace) Translate(iova uint64, n int) ([]byte, bool) {
 	return m.mem[off : off+uint64(n) : off+uint64(n)], true
 }
 
+// TranslateCache remembers the mapping found by the last Translate through
+// it (IOVASpace.TranslateCached), so that a run of accesses within one
+// mapping (a descriptor ring, a mempool) costs one atomic load and a range
+// check instead of a search. The remembered mapping is used only while the
+// space's table is the one it was found in: every Map and Unmap installs a
+// new table, so nothing unmapped is ever translated through a cache. The
+// zero value is an empty cache; a cache is not safe for concurrent use.
+type TranslateCache struct {
+	table *[]mapping
+	iova  uint64
+	mem   []byte
+}
+
+// TranslateCached is Translate through cache c.
+func (s *IOVASpace) TranslateCached(c *TranslateCache, iova uint64, n int) ([]byte, bool) {
+	if t := s.mappings.Load(); t == c.table && iova >= c.iova && n >= 0 {
+		off := iova - c.iova
+		if end := off + uint64(n); end <= uint64(len(c.mem)) && end >= off {
+			return c.mem[off:end:end], true
+		}
+	}
+	return s.translateMiss(c, iova, n)
+}
+
+// translateMiss is TranslateCached's search, which refills the cache.
+func (s *IOVASpace) translateMiss(c *TranslateCache, iova uint64, n int) ([]byte, bool) {
+	t := s.mappings.Load()
+	ms := *t
+	i := sort.Search(len(ms), func(i int) bool { return ms[i].iova > iova }) - 1
+	if i < 0 || n < 0 {
+		return nil, false
+	}
+	m := ms[i]
+	off := iova - m.iova
+	if off+uint64(n) > uint64(len(m.mem)) || off+uint64(n) < off {
+		return nil, false
+	}
+	c.table, c.iova, c.mem = t, m.iova, m.mem
+	return m.mem[off : off+uint64(n) : off+uint64(n)], true
+}
+
 // Mappings returns how many ranges are mapped.
 func (s *IOVASpace) Mappings() int {
 	return len(*s.mappings.Load())

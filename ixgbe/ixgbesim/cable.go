@@ -1,6 +1,8 @@
 package ixgbesim
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -94,16 +96,41 @@ type cableEnd struct {
 	out *direction
 }
 
-func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame, false) }
+func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame, fcsCheck) }
 
 // fcsTransmitter is a Link that can carry the sender's word that a frame's
-// FCS is the one its MAC computed over these bytes.
+// FCS is the one its MAC computes over these bytes (fcsState).
 type fcsTransmitter interface {
 	Link
-	transmitFCS(frame []byte, fcsGood bool)
+	transmitFCS(frame []byte, st fcsState)
 }
 
-func (e *cableEnd) transmitFCS(frame []byte, fcsGood bool) { e.out.send(frame, fcsGood) }
+// fcsState is what is known of a frame's last four bytes, its FCS, as it
+// crosses a cable.
+type fcsState uint8
+
+const (
+	// fcsCheck: nothing is known; the receiving MAC checks the FCS.
+	fcsCheck fcsState = iota
+	// fcsGood: the sending MAC computed it over these bytes.
+	fcsGood
+	// fcsLazy: the sending MAC appends an FCS but has not computed it yet:
+	// the four bytes are not written. Whoever reads them first (a cable
+	// that may change or hold the frame, a receiving MAC that stores the
+	// FCS) computes them with fillFCS; a receiver that strips the FCS never
+	// needs them. The buffer is the sending engine's, writable while it
+	// transmits.
+	fcsLazy
+)
+
+// fillFCS writes the FCS of frame (its last four bytes) over the rest
+// (IEEE 802.3 CRC-32, as the MAC appends it).
+func fillFCS(frame []byte) {
+	l := len(frame) - 4
+	binary.LittleEndian.PutUint32(frame[l:], crc32.ChecksumIEEE(frame[:l]))
+}
+
+func (e *cableEnd) transmitFCS(frame []byte, st fcsState) { e.out.send(frame, st) }
 
 // TryTransmit implements tryTransmitter: it sends only if neither the
 // clock's nor the direction's lock is held elsewhere, so that a MAC may
@@ -212,7 +239,7 @@ func (d *direction) roll(p float64) bool {
 	return p > 0 && d.rng.Float64() < p
 }
 
-func (d *direction) send(frame []byte, fcsGood bool) {
+func (d *direction) send(frame []byte, st fcsState) {
 	// The clock is read before d.mu is taken: the clock's lock is taken
 	// before d.mu when the clock polls the delay line. A fault-free
 	// direction delivers at once and needs no time (nor the virtual
@@ -223,7 +250,7 @@ func (d *direction) send(frame []byte, fcsGood bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.sendLocked(frame, now, fcsGood)
+	d.sendLocked(frame, now, st)
 }
 
 // trySend is send without waiting. It reports false, sending nothing, if
@@ -237,7 +264,7 @@ func (d *direction) send(frame []byte, fcsGood bool) {
 func (d *direction) trySend(frame []byte) bool {
 	if now, ok := d.clock.tryNow(); ok && d.mu.TryLock() {
 		defer d.mu.Unlock()
-		d.sendLocked(frame, now, false)
+		d.sendLocked(frame, now, fcsCheck)
 		return true
 	}
 	if !d.faultFree {
@@ -255,10 +282,14 @@ func (d *direction) trySend(frame []byte) bool {
 	return true
 }
 
-// sendLocked carries a frame; fcsGood says its FCS is known to match (the
-// sending MAC computed it), which holds on delivery only if the frame goes
-// straight through unchanged.
-func (d *direction) sendLocked(frame []byte, now time.Time, fcsGood bool) {
+// sendLocked carries a frame; st says what is known of its FCS, which holds
+// on delivery only if the frame goes straight through unchanged (a lazy
+// FCS is computed first on a cable with faults).
+func (d *direction) sendLocked(frame []byte, now time.Time, st fcsState) {
+	if st == fcsLazy && !d.faultFree {
+		fillFCS(frame)
+		st = fcsGood
+	}
 	d.stats.Offered++
 	if !d.c.up.Load() {
 		d.stats.LinkDown++
@@ -276,7 +307,7 @@ func (d *direction) sendLocked(frame []byte, now time.Time, fcsGood bool) {
 		d.scratch = buf[:0]
 	}
 	if len(buf) > 0 && d.roll(d.f.Corrupt) {
-		fcsGood = false
+		st = fcsCheck
 		pos := d.rng.IntN(len(buf))
 		buf[pos] ^= byte(1 + d.rng.IntN(255))
 		d.stats.Corrupted++
@@ -300,7 +331,7 @@ func (d *direction) sendLocked(frame []byte, now time.Time, fcsGood bool) {
 			d.stats.Reordered++
 		default:
 			if d.f.Delay <= 0 {
-				d.deliverFCS(buf, fcsGood)
+				d.deliverFCS(buf, st)
 			} else {
 				d.emit(buf, now)
 			}
@@ -325,11 +356,11 @@ func (d *direction) emit(b []byte, now time.Time) {
 	d.stats.Delayed++
 }
 
-func (d *direction) deliver(b []byte) { d.deliverFCS(b, false) }
+func (d *direction) deliver(b []byte) { d.deliverFCS(b, fcsCheck) }
 
-func (d *direction) deliverFCS(b []byte, fcsGood bool) {
+func (d *direction) deliverFCS(b []byte, st fcsState) {
 	d.stats.Delivered++
-	if d.to.receive(b, fcsGood) {
+	if d.to.receive(b, st) {
 		d.stats.Accepted++
 	}
 }

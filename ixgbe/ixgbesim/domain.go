@@ -124,15 +124,21 @@ func (d *Domain) recordFault(f Fault) {
 	d.faults = append(d.faults, f)
 }
 
-// access translates a device access. It returns the host memory, or
-// records a Fault (stamped with clock's time) and returns false; the access
-// is then not performed. The clock is read only on a fault: reading a
-// virtual clock takes its lock, which the data path must not pay per
-// access.
-func (d *Domain) access(dev string, iova uint64, n int, op DMAOp, dir uint8, q int, what string, clock *Clock) ([]byte, bool) {
-	if b, ok := d.space.Translate(iova, n); ok {
+// access translates a device access through the engine's translation
+// cache tc (which remembers the last mapping hit, dma.TranslateCache: a
+// map or unmap invalidates it, so the check is as strict as a search). It
+// returns the host memory, or records a Fault (stamped with clock's time)
+// and returns false; the access is then not performed. The clock is read
+// only on a fault: reading a virtual clock takes its lock, which the data
+// path must not pay per access.
+func (d *Domain) access(tc *dma.TranslateCache, dev string, iova uint64, n int, op DMAOp, dir uint8, q int, what string, clock *Clock) ([]byte, bool) {
+	if b, ok := d.space.TranslateCached(tc, iova, n); ok {
 		return b, true
 	}
-	d.recordFault(Fault{Device: dev, IOVA: iova, Len: n, Op: op, Dir: dir, Queue: q, What: what, Time: clock.Now()})
+	d.fault(dev, iova, n, op, dir, q, what, clock)
 	return nil, false
+}
+
+func (d *Domain) fault(dev string, iova uint64, n int, op DMAOp, dir uint8, q int, what string, clock *Clock) {
+	d.recordFault(Fault{Device: dev, IOVA: iova, Len: n, Op: op, Dir: dir, Queue: q, What: what, Time: clock.Now()})
 }

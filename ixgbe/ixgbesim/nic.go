@@ -303,14 +303,17 @@ func (n *NIC) Read32(reg uint32) uint32 {
 	case accWO:
 		return 0
 	case accRC:
+		n.foldRxStats()
 		return c.Swap(0)
 	case accRC64Lo:
+		n.foldRxStats()
 		p := &n.pairs[d.pair]
 		v := p.v.Load()
 		p.latched.Store(v)
 		p.valid.Store(true)
 		return uint32(v)
 	case accRC64Hi:
+		n.foldRxStats()
 		p := &n.pairs[d.pair]
 		if p.valid.Swap(false) {
 			v := p.latched.Load()

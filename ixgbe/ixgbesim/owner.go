@@ -6,6 +6,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
 )
@@ -198,6 +199,7 @@ type ownerCheck struct {
 	dir uint8
 	q   int
 	r   *ring
+	tc  *dma.TranslateCache // the queue's descriptor translation cache
 	// bufOf returns the buffer IOVA a descriptor (read format) posts.
 	bufOf func(d []byte) (uint64, bool)
 }
@@ -207,7 +209,7 @@ type ownerCheck struct {
 func (c *ownerCheck) take(from, to uint32) {
 	r := c.r
 	for i := from; i != to; i = (i + 1) % r.size {
-		d, ok := c.n.domain.space.Translate(r.base+uint64(i)*regs.DescSize, regs.DescSize)
+		d, ok := c.n.domain.space.TranslateCached(c.tc, r.base+uint64(i)*regs.DescSize, regs.DescSize)
 		if !ok {
 			// Not readable now; the device's fetch will fault.
 			r.owned[i] = false

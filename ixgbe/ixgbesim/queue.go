@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
 )
@@ -24,6 +25,9 @@ type queueBase struct {
 	owner    ownerCheck
 	lastTail uint32 // last tail value the engine read (for DevTailRead)
 	tailSeen bool
+	// Translation caches of the queue's DMA accesses (under mu): one for
+	// its descriptor ring, one for the buffers it reads or writes.
+	descTC, dataTC dma.TranslateCache
 }
 
 // headReg returns the offset and name of the queue's head register.
@@ -56,7 +60,7 @@ func (q *queueBase) setupRing(bufOf func([]byte) (uint64, bool)) (head, tail uin
 		return 0, 0, false
 	}
 	q.ring.setup(base, length/regs.DescSize)
-	q.owner = ownerCheck{n: q.n, dir: q.dir, q: q.idx, r: &q.ring, bufOf: bufOf}
+	q.owner = ownerCheck{n: q.n, dir: q.dir, q: q.idx, r: &q.ring, tc: &q.descTC, bufOf: bufOf}
 	return head, tail, true
 }
 

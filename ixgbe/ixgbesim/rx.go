@@ -13,6 +13,20 @@ import (
 // rxQueue is one receive queue's DMA engine state.
 type rxQueue struct {
 	queueBase
+	// head is RDH during a burst of the engine (under mu): read when the
+	// burst takes the queue, stored back once when it lets go (endBurst),
+	// instead of an atomic store per descriptor.
+	head uint32
+}
+
+// beginBurst, with q.mu held, starts a burst of the engine on the queue.
+func (q *rxQueue) beginBurst() { q.head = q.n.reg(regs.RDH(q.idx)) }
+
+// endBurst, with q.mu held, publishes the head the burst reached.
+func (q *rxQueue) endBurst() {
+	if c := q.n.cell(regs.RDH(q.idx)); c.Load() != q.head {
+		c.Store(q.head)
+	}
 }
 
 // Receive delivers a frame from the wire (FCS included) to the MAC: it is
@@ -21,12 +35,13 @@ type rxQueue struct {
 // queue moves it to host memory. It returns false when the frame is not
 // accepted: link down, receiver off, bad, filtered out, or the packet
 // buffer full (counted in MPC). The frame is not kept.
-func (n *NIC) Receive(frame []byte) bool { return n.receive(frame, false) }
+func (n *NIC) Receive(frame []byte) bool { return n.receive(frame, fcsCheck) }
 
-// receive is Receive; fcsGood says the frame's FCS is known to match its
-// bytes (a simulated MAC computed it and the wire changed nothing), so the
-// check need not compute it again.
-func (n *NIC) receive(frame []byte, fcsGood bool) bool {
+// receive is Receive; fcs says what is known of the frame's FCS: good (a
+// simulated MAC computed it and the wire changed nothing), so the check
+// need not compute it again, or lazy (not computed yet: computed here only
+// if the MAC stores it).
+func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 	if n.removed.Load() || n.closed.Load() || !n.macLinkUp.Load() {
 		return false
 	}
@@ -36,14 +51,14 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 		return false
 	}
 	l := len(frame)
-	// TPR/TOR count every frame the MAC sees (8.2.3.23.26, .28).
-	n.count(regs.TPR, 1)
-	n.count64(pairTOR, uint64(l))
+	// TPR/TOR count every frame the MAC sees (8.2.3.23.26, .28): with the
+	// other per-frame counters under the packet buffer's lock on the way
+	// in (seen), atomically on the rare ways out (reject).
 	if l < 18 {
-		n.count(regs.RFC, 1) // not even a header and an FCS
+		n.rxReject(l, false, regs.RFC) // not even a header and an FCS
 		return false
 	}
-	fcsOK := fcsGood || crc32.ChecksumIEEE(frame[:l-4]) == binary.LittleEndian.Uint32(frame[l-4:])
+	fcsOK := fcs != fcsCheck || crc32.ChecksumIEEE(frame[:l-4]) == binary.LittleEndian.Uint32(frame[l-4:])
 	hl := n.reg(regs.HLREG0)
 	maxLen := 1518
 	if frame[12] == 0x81 && frame[13] == 0x00 {
@@ -59,19 +74,19 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 	// oversize with good/bad CRC); CRCERRS counts frames of legal size.
 	switch {
 	case l < 64 && fcsOK:
-		n.count(regs.RUC, 1)
+		n.rxReject(l, false, regs.RUC)
 		return false
 	case l < 64:
-		n.count(regs.RFC, 1)
+		n.rxReject(l, false, regs.RFC)
 		return false
 	case l > maxLen && fcsOK:
-		n.count(regs.ROC, 1)
+		n.rxReject(l, false, regs.ROC)
 		return false
 	case l > maxLen:
-		n.count(regs.RJC, 1)
+		n.rxReject(l, false, regs.RJC)
 		return false
 	case !fcsOK:
-		n.count(regs.CRCERRS, 1)
+		n.rxReject(l, false, regs.CRCERRS)
 		return false
 	}
 	if isMACControl(frame) {
@@ -79,14 +94,15 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 		// reach the host only with MFLCN.PMCF.
 		pass, acted := n.receiveMACControl(frame)
 		if !pass {
+			n.rxReject(l, false, 0)
 			return acted
 		}
 	}
 	// RXNFGPC counts good frames of legal length whatever the filters
 	// decide (8.2.3.23: "Good Rx Non-Filtered Packet Counter").
-	n.count(regs.RXNFGPC, 1)
 	bcast, mcast, ok := n.l2Filter(frame)
 	if !ok {
+		n.rxReject(l, true, 0)
 		return false
 	}
 	vlnctrl := n.reg(regs.VLNCTRL)
@@ -95,6 +111,7 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 	if tagged {
 		tci = uint16(frame[14])<<8 | uint16(frame[15])
 		if !n.vlanFilter(vlnctrl, tci) {
+			n.rxReject(l, true, 0)
 			return false
 		}
 	}
@@ -103,6 +120,8 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 		// The MAC strips the FCS (8.2.3.22.8); RDRXCTL.CRCSTRIP must be
 		// programmed to match (8.2.3.8.8).
 		stored = frame[:l-4]
+	} else if fcs == fcsLazy {
+		fillFCS(frame) // the FCS goes to host memory
 	}
 	var e pbEntry
 	q, hash, rssType, ptype := n.classify(stored)
@@ -120,27 +139,50 @@ func (n *NIC) receive(frame []byte, fcsGood bool) bool {
 		}
 	}
 	pbCap := int(n.reg(regs.RXPBSIZE(0)) & 0x000FFC00)
-	n.pb.mu.Lock()
-	ok = n.pb.push2(head, rest, pbCap, e)
-	used := n.pb.used
-	n.pb.mu.Unlock()
+	p := &n.pb
+	p.mu.Lock()
+	ok = p.push2(head, rest, pbCap, e)
+	used := p.used
+	st := &p.st
+	st.dirty = true
+	st.tpr++
+	st.tor += uint64(l)
+	st.rxnfgpc++
+	if ok {
+		// Good packets (8.2.3.23.18-.20): GPRC, GORC (DA through CRC),
+		// by size.
+		st.gprc++
+		st.gorc += uint64(l)
+		st.prc[sizeBucket(l)]++
+		switch {
+		case bcast:
+			st.bprc++
+		case mcast:
+			st.mprc++
+		}
+	}
+	p.mu.Unlock()
 	n.fcFill(used, !isMACControl(frame)) // XOFF at FCRTH (3.7.7.2)
 	if !ok {
 		n.count(regs.MPC(0), 1) // missed: packet buffer full (8.2.3.23.4)
 		return false
 	}
-	// Good packets (8.2.3.23.18-.20): GPRC, GORC (DA through CRC), by size.
-	n.count(regs.GPRC, 1)
-	n.count64(pairGORC, uint64(l))
-	n.count(prcReg(l), 1)
-	switch {
-	case bcast:
-		n.count(regs.BPRC, 1)
-	case mcast:
-		n.count(regs.MPRC, 1)
-	}
 	n.kick()
 	return true
+}
+
+// rxReject counts a frame of l bytes the MAC did not keep: TPR and TOR,
+// RXNFGPC if it was a good frame of legal length (filtered), and the error
+// counter reg if not 0.
+func (n *NIC) rxReject(l int, good bool, reg uint32) {
+	n.count(regs.TPR, 1)
+	n.count64(pairTOR, uint64(l))
+	if good {
+		n.count(regs.RXNFGPC, 1)
+	}
+	if reg != 0 {
+		n.count(reg, 1)
+	}
 }
 
 // The size-bucket counters (datasheet 8.2.3.23): PRC64..PRC1522 for
@@ -161,9 +203,6 @@ func sizeBucket(l int) int {
 	}
 	return len(sizeBucketMax)
 }
-
-// prcReg returns the PRCxx counter for a received frame of l bytes.
-func prcReg(l int) uint32 { return prcRegs[sizeBucket(l)] }
 
 // l2Filter applies the destination-address filters (datasheet 7.1.1.1):
 // broadcast with FCTRL.BAM; multicast with FCTRL.MPE or an MTA hit; unicast
@@ -348,6 +387,7 @@ func (n *NIC) stepRxLocked(only, budget int) (done, used int, xoff bool) {
 	var held *rxQueue
 	defer func() {
 		if held != nil {
+			held.endBurst()
 			held.mu.Unlock()
 		}
 	}()
@@ -359,14 +399,16 @@ func (n *NIC) stepRxLocked(only, budget int) (done, used int, xoff bool) {
 		q := &n.rxq[e.queue]
 		if q != held {
 			if held != nil {
+				held.endBurst()
 				held.mu.Unlock()
 			}
 			q.mu.Lock()
+			q.beginBurst()
 			held = q
 		}
 		if !q.enabled.Load() || q.halted {
 			// Frames for a stopped queue are dropped (7.1.9).
-			n.dropRx(q, e, n.reg(regs.RDH(q.idx)))
+			n.dropRx(q, e, q.head)
 		} else if !q.dmaFrame(e) {
 			break // waiting in the packet buffer for descriptors
 		}
@@ -382,7 +424,9 @@ func (n *NIC) dropRx(q *rxQueue, e *pbEntry, head uint32) {
 	if n.tr != nil {
 		n.tr.Record(trace.Event{Kind: trace.DevDrop, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: head, Len: uint32(e.length)})
 	}
-	n.count(regs.QPRDC(n.statIndex(regs.RQSMR, q.idx)), 1)
+	st := &n.pb.st // pb.mu is held
+	st.dirty = true
+	st.qprdc[n.statIndex(regs.RQSMR, q.idx)]++
 	n.pb.pop()
 }
 
@@ -392,8 +436,7 @@ func (n *NIC) dropRx(q *rxQueue, e *pbEntry, head uint32) {
 func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 	n := q.n
 	size := q.ring.size
-	headReg := n.cell(regs.RDH(q.idx))
-	head := headReg.Load()
+	head := q.head
 	tail := n.reg(regs.RDT(q.idx))
 	if !q.tailSeen || tail != q.lastTail {
 		q.lastTail, q.tailSeen = tail, true
@@ -421,7 +464,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 	}
 	for off, k := 0, uint32(0); k < need; k++ {
 		idx := head // advanced below, once per descriptor
-		d, ok := n.domain.access(n.name, q.ring.base+uint64(idx)*regs.DescSize, regs.DescSize, DMARead, trace.RX, q.idx, "descriptor", n.clock)
+		d, ok := n.domain.access(&q.descTC, n.name, q.ring.base+uint64(idx)*regs.DescSize, regs.DescSize, DMARead, trace.RX, q.idx, "descriptor", n.clock)
 		if !ok {
 			n.iommuFault(trace.RX, q.idx, idx, q.ring.base+uint64(idx)*regs.DescSize, "descriptor")
 			q.fault(e)
@@ -433,7 +476,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		}
 		q.owner.fetched(idx, d)
 		chunk := min(bufSize, e.length-off)
-		dst, ok := n.domain.access(n.name, buf, chunk, DMAWrite, trace.RX, q.idx, "packet data", n.clock)
+		dst, ok := n.domain.access(&q.dataTC, n.name, buf, chunk, DMAWrite, trace.RX, q.idx, "packet data", n.clock)
 		if !ok {
 			n.iommuFault(trace.RX, q.idx, idx, buf, "packet data")
 			q.fault(e)
@@ -477,11 +520,13 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: head})
 		}
-		headReg.Store(head)
+		q.head = head
 	}
-	st := n.statIndex(regs.RQSMR, q.idx)
-	n.count(regs.QPRC(st), 1)
-	n.count64(pairQBRC0+st, uint64(e.length))
+	si := n.statIndex(regs.RQSMR, q.idx)
+	st := &n.pb.st // pb.mu is held
+	st.dirty = true
+	st.qprc[si]++
+	st.qbrc[si] += uint64(e.length)
 	n.raiseQueueInterrupt(q.idx, 0)
 	n.pb.pop()
 	return true
@@ -491,7 +536,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 // function's DMA); the frame is lost.
 func (q *rxQueue) fault(e *pbEntry) {
 	q.halted = true
-	q.n.dropRx(q, e, q.n.reg(regs.RDH(q.idx)))
+	q.n.dropRx(q, e, q.head)
 }
 
 func le64desc(d []byte) uint64 { return load64(d, 0) }

@@ -214,6 +214,7 @@ func (n *NIC) stepTxN(qi, budget int) int {
 	}
 	wthresh := int(n.reg(regs.TXDCTL(qi)) & regs.TXDCTL_WTHRESH >> regs.TXDCTL_WTHRESH_SHIFT)
 	done := 0
+	start := head
 	for done < budget {
 		if head == tail {
 			if q.flushWriteBacks(head) {
@@ -230,6 +231,10 @@ func (n *NIC) stepTxN(qi, budget int) int {
 			break // halted by an IOMMU fault
 		}
 		head = next
+	}
+	if head != start {
+		// TDH once per burst: nothing reads it under the queue's lock
+		// meanwhile, and software may read it at any point of its move.
 		headReg.Store(head)
 	}
 	if done > 0 {
@@ -255,7 +260,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		return head, false
 	}
 	size := q.ring.size
-	d, ok := n.domain.access(n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.clock)
+	d, ok := n.domain.access(&q.descTC, n.name, q.ring.base+uint64(head)*regs.DescSize, regs.DescSize, DMARead, trace.TX, qi, "descriptor", n.clock)
 	if !ok {
 		n.iommuFault(trace.TX, qi, head, q.ring.base+uint64(head)*regs.DescSize, "descriptor")
 		q.halted = true
@@ -305,7 +310,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 			q.inFrame = true
 		}
 	} else if isData && !q.badFrame {
-		src, ok := n.domain.access(n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.clock)
+		src, ok := n.domain.access(&q.dataTC, n.name, addr, length, DMARead, trace.TX, qi, "packet data", n.clock)
 		if !ok {
 			n.iommuFault(trace.TX, qi, head, addr, "packet data")
 			q.halted = true
@@ -370,8 +375,15 @@ func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 		l = 60
 	}
 	fcs := q.ifcs && hl&regs.HLREG0_TXCRCEN != 0
+	w := n.wire()
+	ft, lazy := w.(fcsTransmitter)
 	if fcs {
-		binary.LittleEndian.PutUint32(buf[l:], crc32.ChecksumIEEE(buf[:l]))
+		// A cable takes the FCS lazily (fcsLazy): it is computed only if
+		// something reads those bytes (a faulty cable, a receiver that
+		// keeps the FCS); any other wire gets it now.
+		if !lazy {
+			binary.LittleEndian.PutUint32(buf[l:], crc32.ChecksumIEEE(buf[:l]))
+		}
 		l += 4
 	}
 	frame := buf[:l]
@@ -386,13 +398,18 @@ func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 			s.mptc++
 		}
 	}
-	switch w := n.wire().(type) {
-	case nil:
-	case fcsTransmitter:
-		// The MAC computed this FCS itself: a wire that delivers the
-		// frame unchanged can tell the receiver so, sparing it a second
-		// CRC over the same bytes.
-		w.transmitFCS(frame, fcs)
+	switch {
+	case w == nil:
+	case lazy:
+		// The MAC computes this FCS itself: a wire that delivers the
+		// frame unchanged can tell the receiver so, sparing it the CRC
+		// over the same bytes (and the sender too, unless someone reads
+		// the FCS bytes).
+		st := fcsCheck
+		if fcs {
+			st = fcsLazy
+		}
+		ft.transmitFCS(frame, st)
 	default:
 		w.Transmit(frame)
 	}
@@ -420,7 +437,7 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 		if headWB {
 			continue
 		}
-		d, ok := n.domain.access(n.name, q.ring.base+uint64(i)*regs.DescSize, regs.DescSize, DMAWrite, trace.TX, q.idx, "descriptor write-back", n.clock)
+		d, ok := n.domain.access(&q.descTC, n.name, q.ring.base+uint64(i)*regs.DescSize, regs.DescSize, DMAWrite, trace.TX, q.idx, "descriptor write-back", n.clock)
 		if !ok {
 			n.iommuFault(trace.TX, q.idx, i, q.ring.base+uint64(i)*regs.DescSize, "descriptor write-back")
 			q.halted = true
@@ -437,7 +454,7 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 	}
 	if headWB {
 		addr := uint64(n.reg(regs.TDWBAH(q.idx)))<<32 | uint64(wbal&^3)
-		if m, ok := n.domain.access(n.name, addr, 4, DMAWrite, trace.TX, q.idx, "head write-back", n.clock); ok {
+		if m, ok := n.domain.access(&q.dataTC, n.name, addr, 4, DMAWrite, trace.TX, q.idx, "head write-back", n.clock); ok {
 			store32(m, 0, head)
 		} else {
 			n.iommuFault(trace.TX, q.idx, head, addr, "head write-back")
