@@ -56,6 +56,7 @@ type RingReport struct {
 	Events    int // ring events checked
 	Rings     map[RingKey]*RingStats
 	Violation *TraceViolation
+	Truth     *TruthReport // the device-truth checks (devtruth.go)
 }
 
 // ringReplay replays one ring against its spec.
@@ -108,7 +109,7 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 			ri.device = true
 		}
 	}
-	rep := &RingReport{Rings: map[RingKey]*RingStats{}}
+	rep := &RingReport{Rings: map[RingKey]*RingStats{}, Truth: CheckDeviceTruth(h, events)}
 	replays := map[RingKey]ringReplay{}
 	for k, ri := range infos {
 		size, ok := h.RingSize(k.Dev, k.Dir, k.Queue)

@@ -269,6 +269,14 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	}
 	elapsed, sig, err := tr.wait(o, out)
 	if err != nil {
+		if rig.rec != nil {
+			// The trace of a failed (stalled) run is what says why.
+			rig.simA.Stop()
+			rig.simB.Stop()
+			if werr := rig.writeTrace(o); werr == nil {
+				fmt.Fprintf(out, "trace     %d events of the failed run written to %s\n", len(rig.rec.Events()), o.trace)
+			}
+		}
 		return demoResult{}, err
 	}
 	if sig != nil {
@@ -294,6 +302,12 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 	if c.tracker.FirstError != nil && !agree {
 		fmt.Fprintf(out, "first deviation: %v\n", c.tracker.FirstError)
 		rep.FirstDeviation = c.tracker.FirstError.Error()
+	}
+	// The simulator's ownership report: which descriptor, buffer and rule.
+	for _, sim := range []*ixgbesim.NIC{rig.simA, rig.simB} {
+		if v := sim.Violations(); len(v) > 0 {
+			fmt.Fprintf(out, "ownership %s: %d violations, first: %v\n", sim.Name(), sim.ViolationCount(), v[0])
+		}
 	}
 	for _, err := range []error{errA, errB} {
 		if err != nil {

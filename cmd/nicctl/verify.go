@@ -229,6 +229,8 @@ func verifyTraceTo(w io.Writer, path string, opt models.FIFOOptions, vr *verifyR
 			k, st.Size, st.Events, st.DriverSteps, st.DeviceSteps, st.Implied, st.Buffers)
 	}
 
+	all = reportDeviceTruth(w, rep.Truth) && all
+
 	report := func(name string, fr *models.FIFOReport, took time.Duration) {
 		switch fr.Result {
 		case porcupine.Ok:
@@ -266,4 +268,44 @@ func verifyTraceTo(w io.Writer, path string, opt models.FIFOOptions, vr *verifyR
 		all = verifyTCP(w, h, evs, opt) && all
 	}
 	return all, nil
+}
+
+// reportDeviceTruth prints the device-truth section (models/devtruth.go):
+// what the simulated device saw at each doorbell and did in memory, held
+// against the driver's posts, and every violation the device found, each
+// with its detail. It reports whether it held (or had nothing to check).
+func reportDeviceTruth(w io.Writer, tr *models.TruthReport) bool {
+	const name = "device truth (the device's view at each doorbell, its stores and violations)"
+	switch {
+	case tr == nil || !tr.Recorded():
+		fmt.Fprintf(w, "SKIPPED %s: the trace has no device-truth events (schema version 3, recorded by the simulator)\n", name)
+		return true
+	case tr.OK():
+		fmt.Fprintf(w, "HELD   %s: %d doorbells, %d descriptors handed over as the driver posted them (%s, %s), %d device stores, %s\n",
+			name, tr.Doorbells, tr.Descriptors, models.CheckDescriptorMatchesPost, models.CheckHandedOverOnlyPosted, tr.Stores, models.CheckNoDeviceViolation)
+		return true
+	}
+	var parts []string
+	for _, c := range []string{models.CheckHandedOverOnlyPosted, models.CheckDescriptorMatchesPost, models.CheckNoDeviceViolation} {
+		if n := tr.ByCheck[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	rules := make([]string, 0, len(tr.ByRule))
+	for r, n := range tr.ByRule {
+		rules = append(rules, fmt.Sprintf("%s %d", r, n))
+	}
+	sort.Strings(rules)
+	fmt.Fprintf(w, "FAILED %s: %d violations (%s), %d doorbells, %d descriptors handed over, %d device stores\n",
+		name, tr.FailCount, strings.Join(parts, ", "), tr.Doorbells, tr.Descriptors, tr.Stores)
+	if len(rules) > 0 {
+		fmt.Fprintf(w, "  rules the device saw broken: %s\n", strings.Join(rules, ", "))
+	}
+	for _, f := range tr.Failures {
+		fmt.Fprintf(w, "  %v\n", f)
+	}
+	if more := tr.FailCount - len(tr.Failures); more > 0 {
+		fmt.Fprintf(w, "  ... and %d more of the same checks\n", more)
+	}
+	return false
 }
