@@ -25,6 +25,9 @@ var (
 	ErrPoolExhausted = errors.New("dma: mempool exhausted: every buffer is in use (enlarge the pool or free buffers sooner)")
 	ErrDoubleFree    = errors.New("dma: buffer freed twice")
 	ErrForeignBuffer = errors.New("dma: buffer does not belong to this mempool")
+	// ErrPoolReleased: the pool's memory was released (Release); it
+	// refuses every call from then on.
+	ErrPoolReleased = errors.New("dma: mempool released: its memory is gone")
 )
 
 // MempoolConfig describes a pool. Zero fields take the defaults.
@@ -43,6 +46,11 @@ type MempoolConfig struct {
 //
 // A Mempool is not safe for concurrent use: like a DPDK per-core cache it
 // belongs to the goroutine that polls the queues using it.
+//
+// After Release the pool is unusable and says so: Alloc and the Free
+// methods return ErrPoolReleased, AllocBatch takes nothing, Buffer returns
+// nil and BufferIOVA 0, Available and InUse report 0; a Packet of the pool
+// has no Data. None of them touches the released memory or panics.
 type Mempool struct {
 	name     string
 	region   *Region
@@ -134,10 +142,18 @@ func (p *Mempool) Size() int { return p.n }
 func (p *Mempool) Available() int { return len(p.free) }
 
 // InUse returns the number of buffers out of the pool.
-func (p *Mempool) InUse() int { return p.n - len(p.free) }
+func (p *Mempool) InUse() int {
+	if p.Released() {
+		return 0
+	}
+	return p.n - len(p.free)
+}
 
 // Owned reports whether buffer i is currently out of the pool.
-func (p *Mempool) Owned(i uint32) bool { return int(i) < p.n && p.inUse[i] }
+func (p *Mempool) Owned(i uint32) bool { return int(i) < len(p.inUse) && p.inUse[i] }
+
+// Released reports whether Release was called.
+func (p *Mempool) Released() bool { return p.mem == nil }
 
 // BufSize returns the data room of each buffer.
 func (p *Mempool) BufSize() int { return p.bufSize }
@@ -145,21 +161,33 @@ func (p *Mempool) BufSize() int { return p.bufSize }
 // Headroom returns the bytes before each buffer's data room.
 func (p *Mempool) Headroom() int { return p.headroom }
 
-// Buffer returns buffer i's whole memory: headroom followed by data room.
+// Buffer returns buffer i's whole memory: headroom followed by data room
+// (nil for an index out of range or a released pool).
 func (p *Mempool) Buffer(i uint32) []byte {
+	if int(i) >= p.n || p.mem == nil {
+		return nil
+	}
 	off := p.offset(i)
 	return p.mem[off : off+p.headroom+p.bufSize : off+p.headroom+p.bufSize]
 }
 
 // BufferIOVA returns the device address of the first byte of buffer i
-// (the start of its headroom).
-func (p *Mempool) BufferIOVA(i uint32) uint64 { return p.iova + uint64(p.offset(i)) }
+// (the start of its headroom), or 0 for a released pool.
+func (p *Mempool) BufferIOVA(i uint32) uint64 {
+	if p.mem == nil {
+		return 0
+	}
+	return p.iova + uint64(p.offset(i))
+}
 
 // Alloc takes one buffer out of the pool. The packet's data starts after the
 // headroom and is empty.
 func (p *Mempool) Alloc() (Packet, error) {
 	n := len(p.free)
 	if n == 0 {
+		if p.mem == nil {
+			return Packet{}, ErrPoolReleased
+		}
 		return Packet{}, ErrPoolExhausted
 	}
 	i := p.free[n-1]
@@ -184,6 +212,9 @@ func (p *Mempool) AllocBatch(dst []Packet) int {
 
 // FreeIndex returns buffer i to the pool.
 func (p *Mempool) FreeIndex(i uint32) error {
+	if p.mem == nil {
+		return ErrPoolReleased
+	}
 	if int(i) >= p.n {
 		return ErrForeignBuffer
 	}
@@ -198,6 +229,9 @@ func (p *Mempool) FreeIndex(i uint32) error {
 // FreeBatch returns the packets' buffers to the pool. It returns the first
 // error met (a foreign buffer or a double free) and skips that packet.
 func (p *Mempool) FreeBatch(pkts []Packet) error {
+	if p.mem == nil {
+		return ErrPoolReleased
+	}
 	var first error
 	for k := range pkts {
 		var err error
@@ -213,13 +247,15 @@ func (p *Mempool) FreeBatch(pkts []Packet) error {
 	return first
 }
 
-// Release frees the pool's memory. Buffers still out become invalid.
+// Release frees the pool's memory. Buffers still out become invalid, and
+// the pool refuses every later call (ErrPoolReleased). Calling it again
+// does nothing.
 func (p *Mempool) Release() error {
 	if p.region == nil {
 		return nil
 	}
 	err := p.region.Free()
-	p.region, p.mem, p.free = nil, nil, nil
+	p.region, p.mem, p.free, p.inUse = nil, nil, nil, nil
 	return err
 }
 
@@ -237,16 +273,30 @@ type Packet struct {
 	Meta Meta
 }
 
-// Data returns the frame bytes.
+// Data returns the frame bytes (nil when the packet has no pool, its pool
+// was released, or the frame does not lie within its buffer).
 func (p Packet) Data() []byte {
+	if p.Pool == nil {
+		return nil
+	}
 	b := p.Pool.Buffer(p.Index)
+	if int(p.Off)+int(p.Len) > len(b) {
+		return nil
+	}
 	return b[p.Off : int(p.Off)+int(p.Len)]
 }
 
 // Room returns the buffer from the frame's start to the end of the data room:
-// where a frame being built may grow.
+// where a frame being built may grow (nil as for Data).
 func (p Packet) Room() []byte {
-	return p.Pool.Buffer(p.Index)[p.Off:]
+	if p.Pool == nil {
+		return nil
+	}
+	b := p.Pool.Buffer(p.Index)
+	if int(p.Off) > len(b) {
+		return nil
+	}
+	return b[p.Off:]
 }
 
 // IOVA returns the device address of the frame's first byte.
@@ -263,7 +313,7 @@ func (p Packet) Free() error {
 // Prepend moves the frame start back by n bytes into the headroom and
 // returns the new first n bytes, or false when the headroom is too small.
 func (p *Packet) Prepend(n int) ([]byte, bool) {
-	if n > int(p.Off) {
+	if n > int(p.Off) || p.Pool == nil || p.Pool.Released() {
 		return nil, false
 	}
 	p.Off -= uint16(n)

@@ -46,6 +46,20 @@ func (n *NIC) init() error {
 	if err := n.waitSet(regs.RDRXCTL, regs.RDRXCTL_DMAIDONE, "RDRXCTL.DMAIDONE (bit 3)", "4.6.3"); err != nil {
 		return err
 	}
+	// A device that says what it is (PCI IDs, support.go) is probed as
+	// Linux's ixgbe probes it: EEPROM checksum, MAC address, PBA and
+	// version (eeprom.go), and the SFP+ module of an SFP+ port (sfp.go).
+	if n.info.DeviceID != 0 {
+		if err := n.readEEPROM(); err != nil {
+			return err
+		}
+		n.info.RARMatchesEEPROM = n.info.PermanentMAC.String() == n.MAC().String()
+		if n.info.Media == MediaSFP {
+			if err := n.identifySFP(); err != nil {
+				return err
+			}
+		}
+	}
 
 	// 4.6.4: link setup: 10G serial link mode, XAUI PMA/PMD, restart
 	// auto-negotiation. The link comes up asynchronously.
@@ -63,6 +77,7 @@ func (n *NIC) init() error {
 	if err := n.initRx(); err != nil {
 		return err
 	}
+	n.maxFrame = n.maxFrameSize()
 	if err := n.initTx(); err != nil {
 		return err
 	}
@@ -81,8 +96,16 @@ func (n *NIC) init() error {
 	return nil
 }
 
+// disableInterrupts masks every interrupt cause (datasheet 4.6.3.1,
+// 8.2.3.5.5 EIMC, 8.2.3.5.8-9 EIMC_EX) and clears the pending ones: EIMC
+// gets Intel's IXGBE_IRQ_CLEAR_MASK (all ones), and so do both EIMC_EX
+// registers, which hold the mask bits of the 64 MSI-X queue vectors
+// (EIMC's bits 15:0 reach only vectors 0-15). Linux's ixgbe_irq_disable does
+// the same for the 82599.
 func (n *NIC) disableInterrupts() {
-	n.dev.Write32(regs.EIMC, regs.EIMC_IRQ_CLEAR_ALL)
+	n.dev.Write32(regs.EIMC, regs.IRQ_CLEAR_MASK)
+	n.dev.Write32(regs.EIMC_EX(0), regs.IRQ_CLEAR_MASK)
+	n.dev.Write32(regs.EIMC_EX(1), regs.IRQ_CLEAR_MASK)
 	n.dev.Read32(regs.EICR) // clear on read
 }
 
@@ -271,7 +294,7 @@ func (n *NIC) initTx() error {
 		q := &txQueue{
 			nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r,
 			tdt: regs.TDT(i), trace: n.trace, bugs: n.cfg.bugs,
-			slots: make([]txSlot, r.span),
+			slots: make([]txSlot, r.span), maxFrame: n.maxFrame,
 		}
 		n.tx = append(n.tx, q)
 		iova := r.region.IOVA()
@@ -285,8 +308,18 @@ func (n *NIC) initTx() error {
 	}
 	mapQueueStats(n.dev, regs.TQSM, n.cfg.TxQueues)
 	// Transmit DMA on, read-modify-write: DMATXCTL.VT (bits 31:16) holds the
-	// ether type inserted with VLE (8.2.3.9.2, reset 0x8100).
-	n.setBits(regs.DMATXCTL, regs.DMATXCTL_TE)
+	// ether type inserted with VLE (8.2.3.9.2, reset 0x8100). The reset value
+	// is checked: a VT other than 802.1Q's (firmware or an earlier driver
+	// left it, or a reset that did not happen) would make every TxVLAN frame
+	// carry that ether type, so it is set to 0x8100 and counted in
+	// DeviceInfo.DMATXCTLFixed.
+	v := n.dev.Read32(regs.DMATXCTL)
+	n.info.DMATXCTLReset = v
+	if vt := v & regs.DMATXCTL_VT_MASK >> regs.DMATXCTL_VT_SHIFT; vt != 0x8100 {
+		n.info.DMATXCTLFixed = true
+		v = v&^regs.DMATXCTL_VT_MASK | 0x8100<<regs.DMATXCTL_VT_SHIFT
+	}
+	n.dev.Write32(regs.DMATXCTL, v|regs.DMATXCTL_TE)
 	return nil
 }
 
@@ -330,6 +363,8 @@ func (n *NIC) stopLocked() error {
 		return nil
 	}
 	n.setState(stateStopped)
+	// No batch starts from now on; wait for those running (gate.go).
+	n.quiesce()
 	var firstErr error
 	note := func(err error) {
 		if err != nil && firstErr == nil {

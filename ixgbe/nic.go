@@ -184,6 +184,18 @@ type NIC struct {
 
 	// irq is the interrupt mode (EnableInterrupts); nil while polling.
 	irq atomic.Pointer[irqState]
+
+	// rxGates and txGates are the queues' in-flight words (gate.go): Stop
+	// and Close wait for running batches before touching the rings.
+	rxGates, txGates []gate
+
+	// info is what init learnt about the device: IDs, EEPROM, SFP+ module
+	// (info.go).
+	info DeviceInfo
+	// maxFrame is the longest frame TxBatch sends without TSO, FCS
+	// excluded: MAXFRS.MFS with HLREG0.JUMBOEN, else 1518 (datasheet
+	// 8.2.3.22.13), less the 4-byte FCS the MAC appends.
+	maxFrame int
 }
 
 // New resets dev and runs the full initialization sequence of datasheet
@@ -201,7 +213,11 @@ func New(dev Device, cfg Config) (*NIC, error) {
 	if dev.DMA() == nil {
 		return nil, fmt.Errorf("ixgbe: %s: device has no DMA allocator", dev.Name())
 	}
-	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, trace: cfg.Trace}
+	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, trace: cfg.Trace,
+		rxGates: make([]gate, cfg.RxQueues), txGates: make([]gate, cfg.TxQueues)}
+	if err := n.checkSupported(); err != nil {
+		return nil, err
+	}
 	if err := n.init(); err != nil {
 		n.abandon()
 		return nil, err
@@ -496,7 +512,9 @@ func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
 // the rings: sent TX buffers go back to their pools, RX buffers to the RX
 // pools. The memory stays allocated until Close, so a NIC that still holds
 // frames from this NIC's pools in its TX ring is not disturbed. Calling Stop
-// again does nothing. No RxBatch or TxBatch may run concurrently.
+// again does nothing. RxBatch and TxBatch may be running on other
+// goroutines: Stop waits for the batches in progress to end, and every later
+// call returns ErrStopped (gate.go).
 func (n *NIC) Stop() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -505,7 +523,8 @@ func (n *NIC) Stop() error {
 
 // Close stops the NIC (Stop), then releases the rings and the RX pools. Stop
 // every NIC that may hold this NIC's buffers in its TX ring before closing
-// this one. Close reports ErrBuffersOutstanding (wrapped) when a pool still
+// this one. Pollers still calling RxBatch or TxBatch get ErrStopped or
+// ErrClosed; the released pools refuse every call (dma.ErrPoolReleased). Close reports ErrBuffersOutstanding (wrapped) when a pool still
 // had buffers out, but releases everything regardless.
 func (n *NIC) Close() error {
 	n.mu.Lock()

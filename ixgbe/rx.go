@@ -86,11 +86,15 @@ func (q *rxQueue) fill() error {
 // the pool runs dry the call returns what it has; the rest stays in the ring
 // (and the device drops when the ring is full).
 func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) {
-	if n.state.Load() != 0 {
-		return 0, n.haltedErr()
-	}
 	if uint(q) >= uint(len(n.rx)) {
+		if n.state.Load() != 0 {
+			return 0, n.haltedErr()
+		}
 		return 0, ErrBadQueue
+	}
+	g := &n.rxGates[q]
+	if err := n.enter(g); err != nil { // Stop/Close safety (gate.go)
+		return 0, err
 	}
 	k, err := n.rx[q].receive(pkts)
 	if k == 0 {
@@ -98,6 +102,7 @@ func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) {
 			st.idle(q) // interrupt mode: unmask the queue's vector (irq.go)
 		}
 	}
+	g.leave()
 	return k, err
 }
 

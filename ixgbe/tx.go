@@ -42,6 +42,7 @@ type txQueue struct {
 	next, clean uint32
 	slots       []txSlot
 	idle        uint32
+	maxFrame    int // NIC.maxFrame: longer frames need txLenOK
 	// ctx is what context 0 holds, when ctxValid (txoffload.go).
 	ctx      txContext
 	ctxValid bool
@@ -57,13 +58,19 @@ type txQueue struct {
 // stops with ErrBadPacket at a packet it cannot send. Completed descriptors
 // are reclaimed first, in batches; TDT is written once per call.
 func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) {
-	if n.state.Load() != 0 {
-		return 0, n.haltedErr()
-	}
 	if uint(q) >= uint(len(n.tx)) {
+		if n.state.Load() != 0 {
+			return 0, n.haltedErr()
+		}
 		return 0, ErrBadQueue
 	}
-	return n.tx[q].send(pkts)
+	g := &n.txGates[q]
+	if err := n.enter(g); err != nil { // Stop/Close safety (gate.go)
+		return 0, err
+	}
+	k, err := n.tx[q].send(pkts)
+	g.leave()
+	return k, err
 }
 
 // reclaim frees the buffers of completed descriptors, in batches of up to
@@ -127,7 +134,8 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			break // full: one slot always stays empty
 		}
 		p := &pkts[sent]
-		if p.Pool == nil || p.Len == 0 || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() {
+		if p.Pool == nil || p.Len < minTxFrame || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() ||
+			int(p.Len) > q.maxFrame && !q.nic.txLenOK(p) {
 			q.badPackets.Add(1)
 			err = ErrBadPacket
 			break

@@ -63,6 +63,17 @@ type Config struct {
 	Trace  *trace.Recorder // nil: no device events recorded
 	DevID  uint16          // Dev field of trace events
 	LanID  int             // port of the dual-port device (STATUS.LAN_ID)
+	// DeviceID is the PCI device ID the NIC reports (IDs): 0 means 0x10FB,
+	// the 82599 SFP+ (X520). Any other 82599 ID models that part as far as
+	// the registers go (the link comes up the same way).
+	DeviceID uint16
+	// SFP is the module in the SFP+ cage, read over I2C (i2c.go); the zero
+	// value is a 10GBASE-SR optical module. SFPAbsent leaves the cage empty.
+	SFP SFPModule
+	// EEPROM overrides the NVM image (eeprom.go) the NIC loads its MAC
+	// address from and EERD reads: nil builds a valid one (checksum
+	// 0xBABA, MAC address, PBA, eTrack ID).
+	EEPROM []uint16
 
 	// Timing of device events (defaults in parentheses).
 	ResetDelay    time.Duration // CTRL.RST set to cleared (1 ms)
@@ -122,6 +133,8 @@ type NIC struct {
 
 	pb   packetBuffer
 	intr Interrupts
+	nvm  []uint16 // EEPROM image (eeprom.go)
+	sfp  i2cBus   // SFP+ module's serial ID EEPROM behind I2CCTL (i2c.go)
 	fc   flowCtl
 	rxq  [regs.MaxQueues]rxQueue
 	txq  [regs.MaxQueues]txQueue
@@ -173,6 +186,13 @@ func New(cfg Config) (*NIC, error) {
 	if n.cfg.LinkUpDelay <= 0 {
 		n.cfg.LinkUpDelay = DefaultLinkUpDelay
 	}
+	if n.cfg.DeviceID == 0 {
+		n.cfg.DeviceID = 0x10FB
+	}
+	if err := n.initNVM(); err != nil {
+		return nil, fmt.Errorf("ixgbesim: %s: %w", cfg.Name, err)
+	}
+	n.sfp.init(cfg.SFP)
 	n.domain = cfg.Domain
 	if n.domain == nil {
 		n.domain = NewDomain()
@@ -220,6 +240,10 @@ func New(cfg Config) (*NIC, error) {
 
 // Name returns the NIC's name.
 func (n *NIC) Name() string { return n.name }
+
+// IDs returns the PCI vendor and device IDs the NIC models (Intel,
+// Config.DeviceID), as vfio.Device reads them from configuration space.
+func (n *NIC) IDs() (vendor, device uint16, err error) { return 0x8086, n.cfg.DeviceID, nil }
 
 // MAC returns the NIC's permanent address (what RAL[0]/RAH[0] hold after
 // reset, read from the EEPROM).
@@ -277,6 +301,9 @@ func (n *NIC) cell(reg uint32) *atomic.Uint32 {
 func (n *NIC) reg(reg uint32) uint32    { return n.cell(reg).Load() }
 func (n *NIC) cellOr(reg, bits uint32)  { n.cell(reg).Or(bits) }
 func (n *NIC) cellAnd(reg, bits uint32) { n.cell(reg).And(bits) }
+
+// cellOrOld sets bits in reg and returns its old value.
+func (n *NIC) cellOrOld(reg, bits uint32) uint32 { return n.cell(reg).Or(bits) }
 
 // count adds v to the 32-bit statistics register reg.
 func (n *NIC) count(reg uint32, v uint32) { n.cell(reg).Add(v) }
@@ -390,8 +417,20 @@ func (n *NIC) readSpecial(d *regDef, c *atomic.Uint32) uint32 {
 		// 8.2.3.5.1: reading EICR clears it (the model implements the
 		// plain clear-on-read behaviour, GPIE.OCD = 0).
 		return n.readEICR(c)
-	case spEICS, spEIMC:
+	case spEICS, spEIMC, spEICSEX, spEIMCEX:
 		return 0 // write-only
+	case spEIMSEX:
+		if d.queue == 0 {
+			// Bits 15:0 are EIMS's bits 15:0 (one mask, two addresses).
+			return c.Load()&^0xFFFF | n.reg(regs.EIMS)&0xFFFF
+		}
+		return c.Load()
+	case spEERD:
+		return c.Load()
+	case spSWSM:
+		return n.readSWSM(c)
+	case spI2CCTL:
+		return n.sfp.read()
 	case spSTATUS:
 		v := c.Load() &^ (regs.STATUS_LAN_ID | regs.STATUS_LINKUP)
 		v |= uint32(n.cfg.LanID&3) << 2
@@ -454,6 +493,30 @@ func (n *NIC) writeSpecial(d *regDef, c *atomic.Uint32, v uint32) {
 		}
 	case spEIMC:
 		n.cellAnd(regs.EIMS, ^v)
+	case spEIMCEX:
+		n.cell(regs.EIMS_EX(int(d.queue))).And(^v)
+		if d.queue == 0 {
+			n.cellAnd(regs.EIMS, ^(v & 0xFFFF))
+		}
+	case spEIMSEX:
+		// Vectors 16-63 are not modelled (intr.go): their mask bits are
+		// kept and read back; bits 15:0 of EIMS_EX[0] are EIMS's.
+		c.Or(v)
+		if lo := v & 0xFFFF; d.queue == 0 && lo != 0 {
+			if n.cellOrOld(regs.EIMS, lo)&lo != lo {
+				n.intrEval(lo)
+			}
+		}
+	case spEICSEX:
+		if d.queue == 0 {
+			n.raise(v & 0xFFFF)
+		}
+	case spEERD:
+		n.writeEERD(c, v)
+	case spSWSM:
+		storeMasked(c, v, d.wmask)
+	case spI2CCTL:
+		n.sfp.write(v)
 	case spAUTOC:
 		n.writeAUTOC(c, v)
 	case spRDH:

@@ -40,6 +40,12 @@ const (
 	spTDT                // tail (8.2.3.9.9)
 	spTXDCTL             // ENABLE, SWFLSH self-clearing (8.2.3.9.10)
 	spUnmodelled         // read/write; a value enabling an unmodelled feature is a violation
+	spEIMSEX             // EIMS_EX[n]: write 1 sets; bits 15:0 of [0] are EIMS's (8.2.3.5.8)
+	spEIMCEX             // EIMC_EX[n]: write 1 clears EIMS_EX[n]; write-only (8.2.3.5.9)
+	spEICSEX             // EICS_EX[n]: write 1 sets causes; write-only (8.2.3.5.7)
+	spEERD               // EEPROM read: START runs a read of the EEPROM image (8.2.3.2.2, eeprom.go)
+	spSWSM               // SMBI reads 0 once, then 1 until software clears it (8.2.3.2.5)
+	spI2CCTL             // bit-banged I2C bus to the SFP+ module (8.2.3.1.4, i2c.go)
 )
 
 // regDef describes one register (and its aliases).
@@ -176,6 +182,8 @@ const (
 	resetDCA_RXCTRL = 0x0000A200 | regs.DCA_RXCTRL_RESERVED12
 	resetDCA_TXCTRL = 0x00002200 // (8.2.3.11.2)
 	resetGPIE       = 0
+	// I2CCTL: both lines released (pulled up) and reading high.
+	resetI2CCTL = regs.I2CCTL_CLK_OUT | regs.I2CCTL_DATA_OUT | regs.I2CCTL_CLK_IN | regs.I2CCTL_DATA_IN
 )
 
 // Extra registers the simulator knows that the regs package does not name.
@@ -235,8 +243,9 @@ func buildTable() *regTable {
 
 	// EEPROM (8.2.3.2): only the bit-bang and request bits are writable.
 	b.rwm("EEC", regs.EEC, resetEEC, 0x0000004F)
-	b.rw("EERD", regEERD, 0)
-	b.rw("SWSM", regSWSM, 0)
+	b.sp("EERD", regEERD, 0, regs.EERD_START|regs.EERD_ADDR_MASK, spEERD, 0)
+	b.sp("SWSM", regSWSM, 0, regs.SWSM_SMBI|regs.SWSM_SWESMBI, spSWSM, 0)
+	b.sp("I2CCTL", regs.I2CCTL, resetI2CCTL, regs.I2CCTL_CLK_OUT|regs.I2CCTL_DATA_OUT, spI2CCTL, 0)
 	b.ro("FWSM", regFWSM, 0)
 	b.rw("SW_FW_SYNC", regSW_FW_SYNC, 0)
 
@@ -255,6 +264,12 @@ func buildTable() *regTable {
 		b.rw(fmt.Sprintf("IVAR[%d]", n), regs.IVAR(n), 0)
 	}
 	b.rw("IVAR_MISC", regIVAR_MISC, 0)
+	for n := 0; n < 2; n++ {
+		b.sp(fmt.Sprintf("EICS_EX[%d]", n), regs.EICS_EX(n), 0, 0, spEICSEX, n)
+		b.sp(fmt.Sprintf("EIMS_EX[%d]", n), regs.EIMS_EX(n), 0, 0, spEIMSEX, n)
+		b.sp(fmt.Sprintf("EIMC_EX[%d]", n), regs.EIMC_EX(n), 0, 0, spEIMCEX, n)
+		b.rw(fmt.Sprintf("EIAM_EX[%d]", n), regs.EIAM_EX(n), 0)
+	}
 
 	// Receive queues (8.2.3.8).
 	for q := 0; q < regs.MaxQueues; q++ {
@@ -336,8 +351,18 @@ func buildTable() *regTable {
 		{"PTC1023", regs.PTC1023}, {"PTC1522", regs.PTC1522},
 		{"MPTC", regs.MPTC}, {"BPTC", regs.BPTC}, {"RXNFGPC", regs.RXNFGPC},
 		{"LXONTXC", regs.LXONTXC}, {"LXOFFTXC", regs.LXOFFTXC}, {"LXONRXCNT", regs.LXONRXCNT}, {"LXOFFRXCNT", regs.LXOFFRXCNT},
+		{"XEC", regs.XEC},
 	} {
 		b.rc(s.name, s.off)
+	}
+	// Per packet buffer / priority counters Linux's ixgbe_update_stats reads
+	// (8.2.3.23): receive no buffers, priority XON/XOFF sent and received.
+	for n := 0; n < 8; n++ {
+		b.rc(fmt.Sprintf("RNBC[%d]", n), regs.RNBC(n))
+		b.rc(fmt.Sprintf("PXONTXC[%d]", n), regs.PXONTXC(n))
+		b.rc(fmt.Sprintf("PXOFFTXC[%d]", n), regs.PXOFFTXC(n))
+		b.rc(fmt.Sprintf("PXONRXCNT[%d]", n), regs.PXONRXCNT(n))
+		b.rc(fmt.Sprintf("PXOFFRXCNT[%d]", n), regs.PXOFFRXCNT(n))
 	}
 
 	// MAC (8.2.3.22).

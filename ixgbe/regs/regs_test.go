@@ -56,6 +56,13 @@ var datasheetOffsets = map[string]uint32{
 	"QBRC_L[0]": 0x01034, "QBRC_H[0]": 0x01038,
 	"QPTC[0]": 0x08680, "QPTC[15]": 0x086BC, "QPTC_ALIAS[0]": 0x06030, "QPTC_ALIAS[15]": 0x063F0,
 	"QBTC_L[0]": 0x08700, "QBTC_H[0]": 0x08704, "QBTC_L[15]": 0x08778,
+	// Added with the EEPROM, I2C, extended-mask and statistics registers
+	// (regs/nvm.go).
+	"EICS_EX[0]": 0x00A90, "EIMS_EX[0]": 0x00AA0, "EIMS_EX[1]": 0x00AA4, "EIMC_EX[0]": 0x00AB0, "EIMC_EX[1]": 0x00AB4,
+	"EIAM_EX[0]": 0x00AD0, "EERD": 0x10014, "SWSM": 0x10140, "FWSM": 0x10148, "SW_FW_SYNC": 0x10160, "I2CCTL": 0x00028,
+	"MLFC": 0x04034, "MRFC": 0x04038, "XEC": 0x04120, "RNBC[0]": 0x03FC0, "RNBC[7]": 0x03FDC,
+	"PXONTXC[0]": 0x03F00, "PXONTXC[7]": 0x03F1C, "PXOFFTXC[0]": 0x03F20, "PXOFFTXC[7]": 0x03F3C,
+	"PXONRXCNT[0]": 0x04140, "PXONRXCNT[7]": 0x0415C, "PXOFFRXCNT[0]": 0x04160, "PXOFFRXCNT[7]": 0x0417C,
 }
 
 func TestOffsetsMatchDatasheet(t *testing.T) {
@@ -103,6 +110,11 @@ func TestOffsetsMatchDatasheet(t *testing.T) {
 		"QBRC_L[0]": QBRC_L(0), "QBRC_H[0]": QBRC_H(0),
 		"QPTC[0]": QPTC(0), "QPTC[15]": QPTC(15), "QPTC_ALIAS[0]": QPTCAlias(0), "QPTC_ALIAS[15]": QPTCAlias(15),
 		"QBTC_L[0]": QBTC_L(0), "QBTC_H[0]": QBTC_H(0), "QBTC_L[15]": QBTC_L(15),
+		"EICS_EX[0]": EICS_EX(0), "EIMS_EX[0]": EIMS_EX(0), "EIMS_EX[1]": EIMS_EX(1), "EIMC_EX[0]": EIMC_EX(0), "EIMC_EX[1]": EIMC_EX(1),
+		"EIAM_EX[0]": EIAM_EX(0), "EERD": EERD, "SWSM": SWSM, "FWSM": FWSM, "SW_FW_SYNC": SW_FW_SYNC, "I2CCTL": I2CCTL,
+		"MLFC": MLFC, "MRFC": MRFC, "XEC": XEC, "RNBC[0]": RNBC(0), "RNBC[7]": RNBC(7),
+		"PXONTXC[0]": PXONTXC(0), "PXONTXC[7]": PXONTXC(7), "PXOFFTXC[0]": PXOFFTXC(0), "PXOFFTXC[7]": PXOFFTXC(7),
+		"PXONRXCNT[0]": PXONRXCNT(0), "PXONRXCNT[7]": PXONRXCNT(7), "PXOFFRXCNT[0]": PXOFFRXCNT(0), "PXOFFRXCNT[7]": PXOFFRXCNT(7),
 	}
 	for name, want := range datasheetOffsets {
 		got, ok := ours[name]
@@ -182,6 +194,16 @@ func TestBitsMatchDatasheet(t *testing.T) {
 		{"RXD.DD", RXD_STAT_DD, 0x1},
 		{"RXD.EOP", RXD_STAT_EOP, 0x2},
 		{"RXD.ERR mask", RXD_ERR_MASK, 0xFFF00000},
+		{"EIMC clear mask", IRQ_CLEAR_MASK, 0xFFFFFFFF},
+		{"EERD.START", EERD_START, 0x1},
+		{"EERD.DONE", EERD_DONE, 0x2},
+		{"EERD address field", EERD_ADDR_MASK, 0xFFFC},
+		{"EEPROM checksum word", EEPROMChecksum, 0x3F},
+		{"EEPROM sum", EEPROMSum, 0xBABA},
+		{"I2CCTL.CLK_IN", I2CCTL_CLK_IN, 0x1},
+		{"I2CCTL.CLK_OUT", I2CCTL_CLK_OUT, 0x2},
+		{"I2CCTL.DATA_IN", I2CCTL_DATA_IN, 0x4},
+		{"I2CCTL.DATA_OUT", I2CCTL_DATA_OUT, 0x8},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
