@@ -27,6 +27,11 @@ import (
 const (
 	tsoFrame   = 16 << 10
 	tsoBuffers = 127 // one 2 MiB page of (16 KiB + headroom) buffers
+	// tsoMaxMTU is the largest MTU TSO is used with: the driver refuses
+	// a TSO request whose segments would exceed a 1514-byte frame (no
+	// jumbo frames), so an interface configured larger sends one-MSS
+	// segments.
+	tsoMaxMTU = 1500
 )
 
 // newTSOPool allocates queue q's TSO buffers, or returns nil (no TSO on
@@ -57,7 +62,7 @@ func (lp *Loop) releaseTSO() {
 // another interface, or every TSO buffer is in use (counted in
 // tx_tso_no_buffers; the caller sends one-MSS segments instead).
 func (lp *Loop) TSOMax(dst header.IPv4Addr) int {
-	if lp.tsoPool == nil {
+	if lp.tsoPool == nil || lp.nic.mtu > tsoMaxMTU {
 		return 0
 	}
 	if lp.tsoPool.Available() == 0 {

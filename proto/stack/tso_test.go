@@ -73,6 +73,11 @@ func TestTSOLoop(t *testing.T) {
 	if m := lp.TSOMax(header.IPv4Addr{192, 0, 2, 1}); m != 0 {
 		t.Errorf("TSOMax towards an address with no route: %d", m)
 	}
+	lp.nic.mtu = 2000
+	if m := lp.TSOMax(dst); m != 0 {
+		t.Errorf("TSOMax with MTU 2000 (segments past the driver's 1514-byte frames): %d", m)
+	}
+	lp.nic.mtu = 1500
 
 	// Exhausted, then back.
 	var held []dma.Packet
