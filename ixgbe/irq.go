@@ -3,6 +3,7 @@ package ixgbe
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -22,9 +23,11 @@ type Interrupts interface {
 
 // irqState is the interrupt mode of a NIC: RX queue q raises vector q.
 type irqState struct {
-	src  Interrupts
-	q    []napiQueue
-	stop chan struct{} // closed by Close: notifier goroutines end
+	src   Interrupts
+	q     []napiQueue
+	stop  chan struct{} // closed by Close: notifier goroutines end
+	adapt atomic.Pointer[AdaptivePolling]
+	epoch time.Time // the monotonic origin of the rate measurements
 }
 
 // napiQueue hands a queue's interrupt back to its notifier goroutine once
@@ -32,10 +35,100 @@ type irqState struct {
 type napiQueue struct {
 	polling atomic.Bool   // the vector fired and stays masked while the poller works
 	rearm   chan struct{} // RxBatch found the queue empty: unmask again
+	wake    atomic.Pointer[func()]
+
+	// The rate measurement of AdaptivePolling, touched only by the queue's
+	// poller (RxBatch).
+	pkts  uint64        // received since last
+	last  time.Duration // since epoch, at the last measurement (0: none yet)
+	rates [adaptiveSamples]float64
+	n, i  int  // samples held, next slot
+	busy  bool // the mean rate is at or above the threshold
 }
 
-// idle is called by RxBatch when queue q had nothing: if its notifier is
-// waiting for that, it unmasks the vector again (NAPI's napi_complete).
+// adaptiveSamples is the length of the moving average (ixy's
+// MOVING_AVERAGE_RANGE, 5; from memory of ixy's ixgbe.c).
+const adaptiveSamples = 5
+
+// AdaptivePolling is ixy's rate-based switch between busy polling and
+// interrupts, for a NIC in interrupt mode whose queues wake a poller
+// through SetRxNotify: every Interval an idle poll measures the queue's
+// receive rate, and while the mean of the last five measurements is at or
+// above Rate, an idle poll does not hand the vector back (no interrupt, no
+// sleep) but wakes the poller again at once, so it keeps polling; below
+// Rate the queue runs NAPI's scheme as without it. A sustained stream then
+// costs no interrupt and no wake-up per burst, and an idle queue still
+// sleeps. ixy measures every second (a burst keeps a core busy for five
+// seconds after it ends); the default here is 10 ms.
+type AdaptivePolling struct {
+	Rate     float64       // packets per second per queue; 0 turns the switch off
+	Interval time.Duration // measurement interval; 0 means 10 ms
+}
+
+// SetAdaptivePolling turns ixy's rate-based switch on (a.Rate > 0) or off
+// for every queue of a NIC in interrupt mode (EnableInterrupts). It applies
+// to queues whose poller SetRxNotify wakes; WaitRx is unchanged.
+func (n *NIC) SetAdaptivePolling(a AdaptivePolling) error {
+	st := n.irq.Load()
+	if st == nil {
+		return ErrNoInterrupts
+	}
+	if a.Rate < 0 || a.Interval < 0 || a.Rate != a.Rate {
+		return fmt.Errorf("ixgbe: %s: adaptive polling: rate %v/s and interval %v must not be negative", n.name, a.Rate, a.Interval)
+	}
+	if a.Rate == 0 {
+		st.adapt.Store(nil)
+		return nil
+	}
+	if a.Interval == 0 {
+		a.Interval = 10 * time.Millisecond
+	}
+	st.adapt.Store(&a)
+	return nil
+}
+
+// polled is called by RxBatch after every poll of queue q that found k
+// frames. With AdaptivePolling it counts them and, on an idle poll, takes
+// a measurement when one is due; while the queue is busy it wakes the
+// poller again instead of handing the vector back. Otherwise an idle poll
+// hands the vector back (idle).
+func (s *irqState) polled(q, k int) {
+	nq := &s.q[q]
+	if a := s.adapt.Load(); a != nil {
+		nq.pkts += uint64(k)
+		if k != 0 {
+			return
+		}
+		now := time.Since(s.epoch)
+		switch el := now - nq.last; {
+		case nq.last == 0:
+			nq.last, nq.pkts = now, 0
+		case el >= a.Interval:
+			nq.rates[nq.i] = float64(nq.pkts) / el.Seconds()
+			nq.i = (nq.i + 1) % adaptiveSamples
+			nq.n = min(nq.n+1, adaptiveSamples)
+			sum := 0.0
+			for _, r := range nq.rates[:nq.n] {
+				sum += r
+			}
+			nq.busy = sum/float64(nq.n) >= a.Rate
+			nq.last, nq.pkts = now, 0
+		}
+		if nq.busy && nq.polling.Load() {
+			if wake := nq.wake.Load(); wake != nil {
+				runtime.Gosched()
+				(*wake)()
+				return
+			}
+		}
+	} else if k != 0 {
+		return
+	}
+	s.idle(q)
+}
+
+// idle is called when queue q had nothing: if its notifier is waiting for
+// that, it unmasks the vector again (NAPI's napi_complete).
 func (s *irqState) idle(q int) {
 	nq := &s.q[q]
 	if nq.polling.Load() && nq.polling.CompareAndSwap(true, false) {
@@ -90,7 +183,7 @@ func (n *NIC) EnableInterrupts(src Interrupts, itr time.Duration) error {
 	}
 	n.dev.Write32(regs.EIAC, n.dev.Read32(regs.EIAC)|mask)
 	n.dev.Write32(regs.EIAM, n.dev.Read32(regs.EIAM)|mask)
-	st := &irqState{src: src, q: make([]napiQueue, len(n.rx)), stop: make(chan struct{})}
+	st := &irqState{src: src, q: make([]napiQueue, len(n.rx)), stop: make(chan struct{}), epoch: time.Now()}
 	for q := range st.q {
 		st.q[q].rearm = make(chan struct{}, 1)
 	}
@@ -148,6 +241,7 @@ func (n *NIC) SetRxNotify(q int, wake func()) bool {
 		return false
 	}
 	nq := &st.q[q]
+	nq.wake.Store(&wake)
 	go func() {
 		for {
 			fired, err := n.WaitRx(q, -1)

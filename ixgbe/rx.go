@@ -97,10 +97,8 @@ func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) {
 		return 0, err
 	}
 	k, err := n.rx[q].receive(pkts)
-	if k == 0 {
-		if st := n.irq.Load(); st != nil {
-			st.idle(q) // interrupt mode: unmask the queue's vector (irq.go)
-		}
+	if st := n.irq.Load(); st != nil {
+		st.polled(q, k) // interrupt mode: unmask the queue's vector when idle (irq.go)
 	}
 	g.leave()
 	return k, err

@@ -106,7 +106,7 @@ func TestChooseRxMode(t *testing.T) {
 // on a plain simulated 82599 wired to it, and pings dev's stack from the
 // peer count times; it returns dev's stack still running. With pcap set,
 // dev's stack records to that file (--pcap).
-func simPingPair(t *testing.T, wrap func(*ixgbesim.NIC) ixgbe.Device, count int, pcap string) (*runningStack, *bytes.Buffer) {
+func simPingPair(t *testing.T, wrap func(*ixgbesim.NIC) ixgbe.Device, count int, pcap string, pollAbove ...float64) (*runningStack, *bytes.Buffer) {
 	t.Helper()
 	domain := ixgbesim.NewDomain()
 	simA, err := newFreeSim("sim-a", domain)
@@ -130,7 +130,11 @@ func simPingPair(t *testing.T, wrap func(*ixgbesim.NIC) ixgbe.Device, count int,
 	simB.Start()
 	var warn bytes.Buffer
 	a.warn = &warn
-	if err := a.startOn(wrap(simA), stackSpec{name: "a", prefix: netip.MustParsePrefix("10.7.0.1/24"), pcap: pcap}); err != nil {
+	spec := stackSpec{name: "a", prefix: netip.MustParsePrefix("10.7.0.1/24"), pcap: pcap}
+	if len(pollAbove) > 0 {
+		spec.pollAbove = pollAbove[0]
+	}
+	if err := a.startOn(wrap(simA), spec); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.startOn(simB, stackSpec{name: "b", prefix: netip.MustParsePrefix("10.7.0.2/24")}); err != nil {
@@ -232,5 +236,19 @@ func TestStartOnTooFewVectorsPolls(t *testing.T) {
 	}
 	if md.got.waits.Load() != 0 {
 		t.Error("vectors that were given back were waited on")
+	}
+}
+
+// --poll-above turns on ixy's switch in interrupt mode: the stack says so
+// and runs; it is refused with --busy-poll or a negative rate.
+func TestPollAbove(t *testing.T) {
+	for _, f := range []stackFlags{{ip: "10.0.0.2/24", pollAbove: -1}, {ip: "10.0.0.2/24", pollAbove: 1000, busyPoll: true}} {
+		if _, err := f.spec(false); err == nil || !strings.Contains(err.Error(), "--poll-above") {
+			t.Errorf("%+v: %v, want a usage error naming --poll-above", f, err)
+		}
+	}
+	a, _ := simPingPair(t, func(sim *ixgbesim.NIC) ixgbe.Device { return sim }, 20, "", 1000)
+	if !strings.Contains(a.rxMode, "interrupt mode") || !strings.Contains(a.rxMode, "busy polling above 1000 frames/s") {
+		t.Errorf("receive mode %q", a.rxMode)
 	}
 }

@@ -37,13 +37,14 @@ func init() {
 // stackFlags are the flags of the subcommands that run a stack (sim, ping,
 // serve).
 type stackFlags struct {
-	tap      string
-	dev      string
-	ip       string
-	hostIP   string
-	gateway  string
-	pcap     string
-	busyPoll bool
+	tap       string
+	dev       string
+	ip        string
+	hostIP    string
+	gateway   string
+	pcap      string
+	busyPoll  bool
+	pollAbove float64
 	// tcp gives the stack TCP (not a flag: the subcommand decides).
 	tcp bool
 }
@@ -58,16 +59,18 @@ func (f *stackFlags) register(fs *flag.FlagSet, withDev bool) {
 	fs.StringVar(&f.gateway, "gateway", "", "default gateway")
 	fs.StringVar(&f.pcap, "pcap", "", "record every frame the stack sends and receives to this pcap file")
 	fs.BoolVar(&f.busyPoll, "busy-poll", false, "poll loops never sleep (lowest latency, one busy core per queue)")
+	fs.Float64Var(&f.pollAbove, "poll-above", 0, "in interrupt mode, keep a receive queue busy polling while it receives at least this many frames/s (ixy's rate-based switch; 0: off, interrupts whenever the queue runs dry)")
 }
 
 // stackSpec is what one stack on one device is given.
 type stackSpec struct {
-	name     string
-	prefix   netip.Prefix
-	gateway  netip.Addr
-	pcap     string
-	busyPoll bool
-	tcp      bool
+	name      string
+	prefix    netip.Prefix
+	gateway   netip.Addr
+	pcap      string
+	busyPoll  bool
+	pollAbove float64 // AdaptivePolling's rate (0: off)
+	tcp       bool
 }
 
 // spec checks the flags: with where set, that exactly one of --tap and
@@ -76,7 +79,13 @@ type stackSpec struct {
 // the broadcast address), --host-ip (the kernel's end of the TAP) another
 // host of the same subnet, --gateway a host of the subnet.
 func (f *stackFlags) spec(where bool) (stackSpec, error) {
-	s := stackSpec{name: f.tap + f.dev, pcap: f.pcap, busyPoll: f.busyPoll, tcp: f.tcp}
+	s := stackSpec{name: f.tap + f.dev, pcap: f.pcap, busyPoll: f.busyPoll, pollAbove: f.pollAbove, tcp: f.tcp}
+	switch {
+	case f.pollAbove < 0 || f.pollAbove != f.pollAbove:
+		return s, usagef("--poll-above %v: want a rate in frames per second, 0 or more (0: off)", f.pollAbove)
+	case f.pollAbove > 0 && f.busyPoll:
+		return s, usagef("--poll-above switches between interrupts and polling; --busy-poll always polls: give one of them")
+	}
 	if where && (f.tap == "") == (f.dev == "") {
 		return s, usagef("name exactly one of --tap NAME (a simulated 82599 on a new TAP device; root) or --dev DEVICE (a PCI address, through VFIO)")
 	}
@@ -260,6 +269,12 @@ func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
 	if mode.src != nil {
 		if err := drv.EnableInterrupts(mode.src, rxITR); err != nil {
 			return fmt.Errorf("driver: %w", err)
+		}
+		if s.pollAbove > 0 {
+			if err := drv.SetAdaptivePolling(ixgbe.AdaptivePolling{Rate: s.pollAbove}); err != nil {
+				return fmt.Errorf("driver: %w", err)
+			}
+			r.rxMode += fmt.Sprintf(", busy polling above %g frames/s", s.pollAbove)
 		}
 	}
 	var l link.Link = drv

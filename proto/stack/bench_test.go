@@ -25,6 +25,11 @@ func benchPair(b *testing.B, sim bool) (*Stack, *Stack) {
 // of size bytes in flight to an echo server on the other stack.
 func udpEcho(b *testing.B, sim bool, size, window int) {
 	a, bs := benchPair(b, sim)
+	udpEchoOn(b, a, bs, size, window)
+}
+
+// udpEchoOn is udpEcho between two running stacks.
+func udpEchoOn(b *testing.B, a, bs *Stack, size, window int) {
 	srv, _ := bs.ListenUDP(netip.AddrPortFrom(netip.Addr{}, 7))
 	defer srv.Close()
 	go func() {

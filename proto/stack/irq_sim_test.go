@@ -15,7 +15,8 @@ import (
 // newIRQSimPair is newSimPair with the drivers in interrupt mode (MSI-X
 // from the simulated 82599s, ixgbe.EnableInterrupts) when irq is set, so
 // that the stacks' idle loops block until a frame's interrupt.
-func newIRQSimPair(t testing.TB, irq bool, cfg Config) *simPair {
+// Each tune runs on both drivers after EnableInterrupts.
+func newIRQSimPair(t testing.TB, irq bool, cfg Config, tune ...func(*ixgbe.NIC) error) *simPair {
 	t.Helper()
 	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages})
 	if err != nil {
@@ -31,6 +32,11 @@ func newIRQSimPair(t testing.TB, irq bool, cfg Config) *simPair {
 		if irq {
 			if err := d.EnableInterrupts(sn.Interrupts(), 10*time.Microsecond); err != nil {
 				t.Fatal(err)
+			}
+			for _, f := range tune {
+				if err := f(d); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		drivers = append(drivers, d)
@@ -103,9 +109,10 @@ func BenchmarkIdleCPUSimStacks(b *testing.B) {
 	for _, mode := range []struct {
 		name string
 		irq  bool
-	}{{"interrupts", true}, {"polling", false}} {
+		tune []func(*ixgbe.NIC) error
+	}{{"interrupts", true, nil}, {"polling", false, nil}, {"adaptive", true, []func(*ixgbe.NIC) error{adaptive}}} {
 		b.Run(mode.name, func(b *testing.B) {
-			p := newIRQSimPair(b, mode.irq, Config{})
+			p := newIRQSimPair(b, mode.irq, Config{}, mode.tune...)
 			echo, _ := p.a.NewEcho(0)
 			defer echo.Close()
 			echo.Send(addrB, 1, make([]byte, 56)) // resolve ARP, then idle
@@ -136,4 +143,32 @@ func BenchmarkIdleCPUSimStacks(b *testing.B) {
 func BenchmarkPingRTTSimIRQ(b *testing.B) {
 	p := newIRQSimPair(b, true, Config{})
 	pingRTTFrom(b, p.a)
+}
+
+// adaptive turns on ixy's rate-based switch (ixgbe.AdaptivePolling) at
+// 10,000 frames/s per queue: a back-to-back ping or echo stream over the
+// simulated pair is above it, an idle pair below.
+func adaptive(d *ixgbe.NIC) error {
+	return d.SetAdaptivePolling(ixgbe.AdaptivePolling{Rate: 10000})
+}
+
+// BenchmarkPingRTTSimIRQAdaptive is PingRTTSimIRQ with ixy's switch: the
+// back-to-back pings keep the loops busy polling.
+func BenchmarkPingRTTSimIRQAdaptive(b *testing.B) {
+	p := newIRQSimPair(b, true, Config{}, adaptive)
+	pingRTTFrom(b, p.a)
+}
+
+// BenchmarkUDPEchoSimIRQ64 is UDPEchoSim64 (32 datagrams in flight) with
+// the drivers in interrupt mode, NAPI only and with ixy's switch.
+func BenchmarkUDPEchoSimIRQ64(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		tune []func(*ixgbe.NIC) error
+	}{{"napi", nil}, {"adaptive", []func(*ixgbe.NIC) error{adaptive}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			p := newIRQSimPair(b, true, Config{}, mode.tune...)
+			udpEchoOn(b, p.a, p.b, 64, 32)
+		})
+	}
 }
