@@ -141,6 +141,12 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 // postContext writes context descriptor c into slot i (no buffer, no RS:
 // reclaim never checks DD on it).
 func (q *txQueue) postContext(i uint32, c txContext) {
+	if q.trace != nil {
+		// A context post: Buf is the descriptor's first quadword, Len 0
+		// (trace/SCHEMA.md).
+		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i,
+			Buf: uint64(c.vlanMacipLens), Aux: trace.PostContext})
+	}
 	q.slots[i] = txSlot{}
 	q.ring.setDesc(i, uint64(c.vlanMacipLens), uint64(c.typeTucmd)|uint64(c.mssL4lenIdx)<<32)
 }

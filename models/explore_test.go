@@ -60,8 +60,9 @@ func TestExplorerMatchesTLC(t *testing.T) {
 			var err error
 			switch {
 			case strings.HasPrefix(row.config, "TxRing"):
-				// TxRing_split*: Split = TRUE.
+				// TxRing_split*: Split = TRUE; Kinds from the config.
 				m := &TxRing{N: row.n, B: row.b, Bug: BugNone, Split: strings.Contains(row.config, "_split")}
+				m.NoRS, m.Ctx = cfgKinds(t, row.config)
 				res, err = Explore(m.Spec(), 1<<21, (*TxState).String)
 			case strings.HasPrefix(row.config, "RxRing"):
 				// RxRing_split*: Split = TRUE, Dev = "len_first".
@@ -87,6 +88,23 @@ func TestExplorerMatchesTLC(t *testing.T) {
 				row.config, res.Distinct, res.Depth, res.Generated, row.distinct, row.depth)
 		})
 	}
+}
+
+// cfgKinds reads the constant Kinds of tla/<config>.cfg: whether it holds
+// "nors" and "ctx".
+func cfgKinds(t *testing.T, config string) (noRS, ctx bool) {
+	t.Helper()
+	b, err := os.ReadFile("../tla/" + config + ".cfg")
+	if err != nil {
+		t.Fatalf("reading the config: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimSpace(l), "Kinds = "); ok {
+			return strings.Contains(k, `"nors"`), strings.Contains(k, `"ctx"`)
+		}
+	}
+	t.Fatalf("%s.cfg: no Kinds", config)
+	return false, false
 }
 
 // Each broken variant of the specs is caught by the explorer, by one of the
@@ -117,6 +135,14 @@ func TestExplorerFindsBrokenVariants(t *testing.T) {
 			m := &TxRing{N: 3, B: 3, Bug: BugTailBeforeCmdWord, Split: true}
 			return Explore(m.Spec(), 0, (*TxState).String)
 		}, []string{"invariant FetchedComplete"}},
+		{"tx reclaim past the last DD'ed RS descriptor", func() (Result, error) {
+			m := &TxRing{N: 3, B: 3, Bug: BugReclaimPastRS, NoRS: true}
+			return Explore(m.Spec(), 0, (*TxState).String)
+		}, []string{"invariant ReclaimedCovered", "action property ReuseOnlyAfterDD"}},
+		{"tx buffer recorded in a context slot", func() (Result, error) {
+			m := &TxRing{N: 3, B: 3, Bug: BugCtxBuf, Ctx: true}
+			return Explore(m.Spec(), 0, (*TxState).String)
+		}, []string{"invariant ContextNoBuf"}},
 		{"rx refill owned slot", func() (Result, error) {
 			m := &RxRing{N: 3, B: 4, Bug: BugRefillOwnedSlot}
 			return Explore(m.Spec(), 0, (*RxState).String)

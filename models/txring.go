@@ -23,7 +23,41 @@ const (
 	// BugTailBeforeCmdWord: TxRing.tla with Split, TDT written between the
 	// descriptor's address store and its command-word store.
 	BugTailBeforeCmdWord Bug = "tail_before_cmd_word"
+	// BugReclaimPastRS: TxRing.tla with "nors", cleaning trusts any DD'ed
+	// RS descriptor in the ring, also a stale one behind clean.
+	BugReclaimPastRS Bug = "reclaim_past_rs"
+	// BugCtxBuf: TxRing.tla with "ctx", the data descriptor's buffer is
+	// recorded in the slot of the context descriptor before it as well.
+	BugCtxBuf Bug = "ctx_buf"
 )
+
+// DescKind is the kind of a TX descriptor (TxRing.tla's kind).
+type DescKind uint8
+
+// The kinds, TxRing.tla's "rs", "nors" and "ctx".
+const (
+	// KindRS: a data descriptor with RS (datasheet 7.2.3.2.4): the device
+	// writes DD back on it.
+	KindRS DescKind = iota
+	// KindNoRS: a data descriptor without RS (7.2.3.5.1, WTHRESH 0): no DD;
+	// a later RS descriptor's DD tells the driver it is done.
+	KindNoRS
+	// KindCtx: an advanced context descriptor (7.2.3.2.3): no buffer,
+	// nothing written back.
+	KindCtx
+)
+
+func (k DescKind) String() string {
+	switch k {
+	case KindRS:
+		return "rs"
+	case KindNoRS:
+		return "nors"
+	case KindCtx:
+		return "ctx"
+	}
+	return fmt.Sprintf("DescKind(%d)", uint8(k))
+}
 
 // Desc is a descriptor in memory: the buffer it points at and its DD bit.
 type Desc struct {
@@ -47,6 +81,8 @@ type TxState struct {
 	// (Split): the slot whose command-word store is due, N for none.
 	CmdW []bool
 	Pend uint32
+	// Kind: the kind of the descriptor last written into each slot.
+	Kind []DescKind
 }
 
 // Clone returns a deep copy.
@@ -58,12 +94,13 @@ func (s *TxState) Clone() *TxState {
 	t.App = s.App.Clone()
 	t.Order = slices.Clone(s.Order)
 	t.CmdW = slices.Clone(s.CmdW)
+	t.Kind = slices.Clone(s.Kind)
 	return &t
 }
 
 func (s *TxState) String() string {
-	return fmt.Sprintf("desc=%v slot=%v tdt=%d tdh=%d wb=%d txi=%d clean=%d pool=%v app=%v order=%v cmdw=%v pend=%d",
-		s.Desc, s.Slot, s.TDT, s.TDH, s.WB, s.TXI, s.Clean, setList(s.Pool), setList(s.App), s.Order, s.CmdW, s.Pend)
+	return fmt.Sprintf("desc=%v slot=%v tdt=%d tdh=%d wb=%d txi=%d clean=%d pool=%v app=%v order=%v cmdw=%v pend=%d kind=%v",
+		s.Desc, s.Slot, s.TDT, s.TDH, s.WB, s.TXI, s.Clean, setList(s.Pool), setList(s.App), s.Order, s.CmdW, s.Pend, s.Kind)
 }
 
 func setList(s BufSet) []uint32 {
@@ -81,6 +118,34 @@ type TxRing struct {
 	Bug Bug
 	// Split: the descriptor write is two stores (address, command word).
 	Split bool
+	// NoRS and Ctx: Kinds holds "nors" and "ctx" besides "rs" (Split
+	// only with neither).
+	NoRS, Ctx bool
+}
+
+// hasKind reports k \in Kinds.
+func (m *TxRing) hasKind(k DescKind) bool {
+	return k == KindRS || k == KindNoRS && m.NoRS || k == KindCtx && m.Ctx
+}
+
+// rsFrom is RSFrom(i) and, with dd, DDFrom(i): an RS descriptor (with DD)
+// in [i, txi).
+func (m *TxRing) rsFrom(s *TxState, i uint32, dd bool) bool {
+	n := m.N
+	for k, to := uint32(0), dist(i, s.TXI, n); k < to; k++ {
+		j := (i + k) % n
+		if s.Kind[j] == KindRS && (!dd || s.Desc[j].DD) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *TxRing) prev(i uint32) uint32 { return (i + m.N - 1) % m.N }
+
+// ctxOpen is CtxOpen: the last descriptor posted is a context.
+func (m *TxRing) ctxOpen(s *TxState) bool {
+	return s.TXI != s.Clean && s.Kind[m.prev(s.TXI)] == KindCtx
 }
 
 func (m *TxRing) devNext(i uint32) uint32 { return (i + 1) % m.N }
@@ -104,6 +169,7 @@ func (m *TxRing) Init() *TxState {
 		App:  NewBufSet(m.B),
 		CmdW: make([]bool, m.N),
 		Pend: m.N,
+		Kind: make([]DescKind, m.N), // KindRS
 	}
 }
 
@@ -127,12 +193,21 @@ func (m *TxRing) Free(s *TxState, b uint32) bool {
 	return true
 }
 
-// Post(b): TxBatch fills descriptor txi with buffer b.
-func (m *TxRing) Post(s *TxState, b uint32) bool {
-	if !s.App.Has(b) || m.drvNext(s.TXI) == s.Clean || s.Pend != m.N {
+// Post(b): TxBatch fills descriptor txi with buffer b, RS set.
+func (m *TxRing) Post(s *TxState, b uint32) bool { return m.PostKind(s, b, KindRS) }
+
+// PostKind is Post(b, k): TxBatch fills descriptor txi with buffer b in a
+// data descriptor of kind k (KindRS or KindNoRS).
+func (m *TxRing) PostKind(s *TxState, b uint32, k DescKind) bool {
+	if !s.App.Has(b) || k == KindCtx || !m.hasKind(k) || m.drvNext(s.TXI) == s.Clean || s.Pend != m.N {
 		return false
 	}
+	ctxBuf := m.Bug == BugCtxBuf && m.ctxOpen(s)
 	if s.TXI < m.N { // [f EXCEPT ![i] = v] leaves f unchanged outside DOMAIN f
+		s.Kind[s.TXI] = k
+		if ctxBuf {
+			s.Slot[(s.TXI+m.N-1)%m.N] = b
+		}
 		if m.Split {
 			s.Desc[s.TXI].Buf = b // the address word; DD is in the other
 			s.CmdW[s.TXI] = false
@@ -150,6 +225,27 @@ func (m *TxRing) Post(s *TxState, b uint32) bool {
 	}
 	s.TXI = m.drvNext(s.TXI)
 	s.Order = append(s.Order, b)
+	return true
+}
+
+// PostCtx: TxBatch writes a context descriptor into slot txi for the data
+// descriptor it posts next (a packet to send, room for both).
+func (m *TxRing) PostCtx(s *TxState) bool {
+	return s.App.Len() != 0 && m.writeCtx(s)
+}
+
+// writeCtx is WriteCtx, PostCtx without its guard on the application (for
+// the trace replay, which composes the application's steps).
+func (m *TxRing) writeCtx(s *TxState) bool {
+	if !m.Ctx || m.drvNext(s.TXI) == s.Clean || m.drvNext(m.drvNext(s.TXI)) == s.Clean || m.ctxOpen(s) {
+		return false
+	}
+	if s.TXI < m.N {
+		s.Desc[s.TXI] = Desc{}
+		s.Kind[s.TXI] = KindCtx
+		s.CmdW[s.TXI] = true
+	}
+	s.TXI = m.drvNext(s.TXI)
 	return true
 }
 
@@ -193,31 +289,47 @@ func (m *TxRing) DevFetch(s *TxState) bool {
 	return true
 }
 
-// DevWriteBack: the device sets DD on descriptor wb.
+// DevWriteBack: the device is done with descriptor wb and sets DD on it
+// if it has RS.
 func (m *TxRing) DevWriteBack(s *TxState) bool {
 	if s.WB == s.TDH {
 		return false
 	}
-	s.Desc[s.WB].DD = true
+	if s.Kind[s.WB] == KindRS {
+		s.Desc[s.WB].DD = true
+	}
 	s.WB = m.devNext(s.WB)
 	return true
 }
 
-// Reclaim: after DD, the buffer of slot clean returns to the pool.
+// Reclaim: once an RS descriptor at or after slot clean has DD, the
+// buffer of slot clean (none for a context) returns to the pool.
 func (m *TxRing) Reclaim(s *TxState) bool {
 	if s.Clean == s.TXI || s.Clean >= m.N || s.Pend != m.N {
 		return false
 	}
-	if !s.Desc[s.Clean].DD && m.Bug != BugReclaimWithoutDD {
+	if !m.rsFrom(s, s.Clean, true) && m.Bug != BugReclaimWithoutDD && !(m.Bug == BugReclaimPastRS && anyDD(s)) {
 		return false
 	}
 	b := s.Slot[s.Clean]
-	s.Pool.Add(b)
+	if b != NoBuf {
+		s.Pool.Add(b)
+	}
 	s.Slot[s.Clean] = NoBuf
 	s.CmdW[s.Clean] = false
 	s.Clean = m.drvNext(s.Clean)
 	s.Order = removeAll(s.Order, b)
 	return true
+}
+
+// anyDD: some RS descriptor in the ring memory has DD (stale ones too).
+func anyDD(s *TxState) bool {
+	for j, d := range s.Desc {
+		if d.DD && s.Kind[j] == KindRS {
+			return true
+		}
+	}
+	return false
 }
 
 // Next enumerates TxRing.tla's Next in the order of its disjuncts.
@@ -226,7 +338,11 @@ func (m *TxRing) Next(s *TxState, yield func(string, *TxState)) {
 		try(s, func(t *TxState) bool { return m.Alloc(t, b) }, "Alloc", yield)
 		try(s, func(t *TxState) bool { return m.Free(t, b) }, "Free", yield)
 		try(s, func(t *TxState) bool { return m.Post(t, b) }, "Post", yield)
+		if m.NoRS {
+			try(s, func(t *TxState) bool { return m.PostKind(t, b, KindNoRS) }, "PostNoRS", yield)
+		}
 	}
+	try(s, m.PostCtx, "PostCtx", yield)
 	try(s, m.PostCmd, "PostCmd", yield)
 	try(s, m.WriteTail, "WriteTail", yield)
 	try(s, m.WriteTailEarly, "WriteTailEarly", yield)
@@ -272,6 +388,9 @@ func (m *TxRing) AppendKey(b []byte, s *TxState) []byte {
 		} else {
 			b = append(b, 0)
 		}
+	}
+	for _, k := range s.Kind {
+		b = append(b, byte(k))
 	}
 	return appendU32(b, s.Pend)
 }
@@ -325,7 +444,33 @@ func (m *TxRing) TypeOK(s *TxState) bool {
 			return false
 		}
 	}
+	for _, k := range s.Kind {
+		if !m.hasKind(k) {
+			return false
+		}
+	}
 	return len(s.CmdW) == int(m.N) && s.Pend <= m.N
+}
+
+// ContextNoBuf: a context slot has no buffer, in the driver's record or the
+// descriptor, and never gets DD.
+func (m *TxRing) ContextNoBuf(s *TxState) bool {
+	for i, k := range s.Kind {
+		if k == KindCtx && (s.Slot[i] != NoBuf || s.Desc[i].Buf != NoBuf || s.Desc[i].DD) {
+			return false
+		}
+	}
+	return true
+}
+
+// ReclaimedCovered: the driver reclaimed only descriptors covered by a
+// DD'ed RS descriptor at or after them (the last slot reclaimed, clean-1,
+// is that descriptor, or the covering one is still in the ring, or nothing
+// was reclaimed there yet).
+func (m *TxRing) ReclaimedCovered(s *TxState) bool {
+	last := (s.Clean + m.N - 1) % m.N
+	return m.rsFrom(s, s.Clean, true) ||
+		s.Kind[last] == KindRS && (s.Desc[last].DD || s.Desc[last].Buf == NoBuf)
 }
 
 // FetchedComplete: the device has fetched only descriptors whose command
@@ -390,8 +535,9 @@ func (m *TxRing) IndexOrder(s *TxState) bool {
 	return dist(s.Clean, s.WB, n)+dist(s.WB, s.TDH, n)+dist(s.TDH, s.TDT, n)+dist(s.TDT, s.TXI, n) == dist(s.Clean, s.TXI, n)
 }
 
-// DescriptorState: slots hold buffers exactly on [clean, txi), descriptors
-// point at them, DD exactly on [clean, wb).
+// DescriptorState: slots hold buffers exactly on [clean, txi) (but for
+// contexts), descriptors point at them, DD exactly on the RS descriptors
+// of [clean, wb).
 func (m *TxRing) DescriptorState(s *TxState) bool {
 	n := m.N
 	if s.Clean < n {
@@ -401,8 +547,9 @@ func (m *TxRing) DescriptorState(s *TxState) bool {
 		filled, written := dist(s.Clean, s.TXI, n), dist(s.Clean, s.WB, n)
 		i := s.Clean
 		for k := uint32(0); k < n; k++ {
-			full := s.Slot[i] != NoBuf
-			if full != (k < filled) || full && (s.Desc[i].Buf != s.Slot[i] || i != s.Pend && s.Desc[i].DD != (k < written)) {
+			full, rs := s.Slot[i] != NoBuf, s.Kind[i] == KindRS
+			if full != (k < filled && s.Kind[i] != KindCtx) ||
+				full && (s.Desc[i].Buf != s.Slot[i] || i != s.Pend && s.Desc[i].DD != (rs && k < written)) {
 				return false
 			}
 			if i++; i == n {
@@ -412,11 +559,11 @@ func (m *TxRing) DescriptorState(s *TxState) bool {
 		return true
 	}
 	for i := uint32(0); i < m.N; i++ {
-		full := s.Slot[i] != NoBuf
-		if full != inRange(s.Clean, s.TXI, i, m.N) {
+		full, rs := s.Slot[i] != NoBuf, s.Kind[i] == KindRS
+		if full != (inRange(s.Clean, s.TXI, i, m.N) && s.Kind[i] != KindCtx) {
 			return false
 		}
-		if full && (s.Desc[i].Buf != s.Slot[i] || i != s.Pend && s.Desc[i].DD != inRange(s.Clean, s.WB, i, m.N)) {
+		if full && (s.Desc[i].Buf != s.Slot[i] || i != s.Pend && s.Desc[i].DD != (rs && inRange(s.Clean, s.WB, i, m.N))) {
 			return false
 		}
 	}
@@ -426,25 +573,27 @@ func (m *TxRing) DescriptorState(s *TxState) bool {
 // FIFO: order = RingSeq(clean).
 func (m *TxRing) FIFO(s *TxState) bool { return ringSeqEqual(s.Order, s.Slot, s.Clean, m.N) }
 
+// ownedCtx is OwnedCtx(i): a context slot in [clean, txi).
+func (m *TxRing) ownedCtx(s *TxState, i uint32) bool {
+	return s.Kind[i] == KindCtx && inRange(s.Clean, s.TXI, i, m.N)
+}
+
 // DeviceTouchesOwnedOnly is the action property of the same name.
 func (m *TxRing) DeviceTouchesOwnedOnly(s, t *TxState) bool {
-	if t.TDH != s.TDH && (s.Slot[s.TDH] == NoBuf || s.Desc[s.TDH].Buf != s.Slot[s.TDH]) {
+	if t.TDH != s.TDH && (s.Slot[s.TDH] == NoBuf && !m.ownedCtx(s, s.TDH) || s.Desc[s.TDH].Buf != s.Slot[s.TDH]) {
 		return false
 	}
-	if t.WB != s.WB && s.Slot[s.WB] == NoBuf {
+	if t.WB != s.WB && s.Slot[s.WB] == NoBuf && !m.ownedCtx(s, s.WB) {
 		return false
 	}
 	return true
 }
 
-// ReuseOnlyAfterDD is the action property of the same name.
+// ReuseOnlyAfterDD is the action property of the same name: a buffer
+// leaves its slot only after DD on an RS descriptor at or after it.
 func (m *TxRing) ReuseOnlyAfterDD(s, t *TxState) bool {
-	return reuseOnlyAfterDD(s.Slot, t.Slot, s.Desc)
-}
-
-func reuseOnlyAfterDD(before, after []uint32, desc []Desc) bool {
-	for i := range before {
-		if before[i] != NoBuf && after[i] != before[i] && !desc[i].DD {
+	for i := range s.Slot {
+		if s.Slot[i] != NoBuf && t.Slot[i] != s.Slot[i] && !m.rsFrom(s, uint32(i), true) {
 			return false
 		}
 	}
@@ -454,14 +603,11 @@ func reuseOnlyAfterDD(before, after []uint32, desc []Desc) bool {
 // Spec returns the explorer's view of the TxRing spec.
 func (m *TxRing) Spec() Spec[*TxState] {
 	return Spec[*TxState]{
-		Name:      "TxRing",
-		Init:      func() []*TxState { return []*TxState{m.Init()} },
-		Next:      m.Next,
-		AppendKey: m.AppendKey,
-		Invariants: []Invariant[*TxState]{
-			{"TypeOK", m.TypeOK}, {"Conservation", m.Conservation}, {"IndexOrder", m.IndexOrder},
-			{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO}, {"FetchedComplete", m.FetchedComplete},
-		},
+		Name:       "TxRing",
+		Init:       func() []*TxState { return []*TxState{m.Init()} },
+		Next:       m.Next,
+		AppendKey:  m.AppendKey,
+		Invariants: m.invariants(),
 		Actions: []ActionProperty[*TxState]{
 			{"DeviceTouchesOwnedOnly", m.DeviceTouchesOwnedOnly}, {"ReuseOnlyAfterDD", m.ReuseOnlyAfterDD},
 		},
@@ -470,8 +616,37 @@ func (m *TxRing) Spec() Spec[*TxState] {
 			Name:  "EventuallyReturned",
 			Count: int(m.B),
 			Pending: func(s *TxState, k int) bool {
-				return slices.Contains(s.Slot, uint32(k+1))
+				i := slices.Index(s.Slot, uint32(k+1))
+				return i >= 0 && m.rsFrom(s, uint32(i), false)
 			},
 		}},
 	}
+}
+
+// invariants lists the invariants in the order of the configs' INVARIANTS:
+// the two about the new kinds come last with Kinds = {"rs"} (the configs
+// that were there before them) and right after TypeOK otherwise
+// (TxRing_ctx*.cfg, TxRing_rs.cfg, their bug variants), so that the first
+// violated one is the one TLC names.
+func (m *TxRing) invariants() []Invariant[*TxState] {
+	old := []Invariant[*TxState]{
+		{"TypeOK", m.TypeOK}, {"Conservation", m.Conservation}, {"IndexOrder", m.IndexOrder},
+		{"DescriptorState", m.DescriptorState}, {"FIFO", m.FIFO}, {"FetchedComplete", m.FetchedComplete},
+	}
+	kinds := []Invariant[*TxState]{{"ContextNoBuf", m.ContextNoBuf}, {"ReclaimedCovered", m.ReclaimedCovered}}
+	if !m.NoRS && !m.Ctx {
+		return append(old, kinds...)
+	}
+	return slices.Concat(old[:1], kinds, old[1:])
+}
+
+// reuseOnlyAfterDD: a buffer leaves its slot only after its own DD
+// (RxRing.tla's ReuseOnlyAfterDD).
+func reuseOnlyAfterDD(before, after []uint32, desc []Desc) bool {
+	for i := range before {
+		if before[i] != NoBuf && after[i] != before[i] && !desc[i].DD {
+			return false
+		}
+	}
+	return true
 }

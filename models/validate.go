@@ -101,6 +101,9 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 		ri.n++
 		switch e.Kind {
 		case trace.DrvPost, trace.DrvReclaim, trace.DevFetch, trace.DevDMA:
+			if isCtxPost(e) {
+				break // a context descriptor's first quadword: no buffer
+			}
 			if _, ok := ri.bufs[e.Buf]; !ok {
 				ri.bufs[e.Buf] = uint32(len(ri.bufs) + 1)
 			}
@@ -120,8 +123,9 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 		rep.Rings[k] = st
 		nb := uint32(len(ri.bufs))
 		if k.Dir == trace.TX {
-			m := &TxRing{N: size, B: nb, Bug: BugNone}
-			replays[k] = &txReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st, invs: m.Spec().Invariants}
+			m := &TxRing{N: size, B: nb, Bug: BugNone, NoRS: true, Ctx: true}
+			replays[k] = &txReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st, invs: m.Spec().Invariants,
+				ctxq: make([]uint64, size)}
 		} else {
 			m := &RxRing{N: size, B: nb, Bug: BugNone}
 			replays[k] = &rxReplay{m: m, s: m.Init(), ids: ri.bufs, strict: ri.device, st: st, invs: m.Spec().Invariants}
@@ -221,6 +225,12 @@ type txReplay struct {
 	rev    []uint64
 	strict bool
 	st     *RingStats
+	ctxq   []uint64 // per slot: the first quadword of the context posted there
+}
+
+// isCtxPost: a TX post of a context descriptor (trace.PostContext).
+func isCtxPost(e trace.Event) bool {
+	return e.Kind == trace.DrvPost && e.Dir == trace.TX && e.Aux&trace.PostContext != 0
 }
 
 func (r *txReplay) stats() *RingStats { return r.st }
@@ -244,12 +254,13 @@ func (r *txReplay) check() string {
 }
 
 // catchUp inserts the device steps a driver observation needs when the
-// trace records none: fetch and write back, in order, until slot i has DD.
-func (r *txReplay) catchUp(i uint32) {
+// trace records none: fetch and write back, in order, until slot i has DD
+// (or, with covered, until an RS descriptor at or after clean has DD).
+func (r *txReplay) catchUp(i uint32, covered bool) {
 	if r.strict || i >= r.m.N {
 		return
 	}
-	for !r.s.Desc[i].DD {
+	for !(covered && r.m.rsFrom(r.s, r.s.Clean, true) || !covered && r.s.Desc[i].DD) {
 		if r.m.DevWriteBack(r.s) || r.m.DevFetch(r.s) {
 			r.st.Implied++
 			continue
@@ -270,13 +281,28 @@ func (r *txReplay) step(e trace.Event) string {
 		if e.Index != s.TXI {
 			return fmt.Sprintf("Post: the driver's next slot is %d, not %d", s.TXI, e.Index)
 		}
+		if e.Aux&trace.PostContext != 0 {
+			if m.ctxOpen(s) {
+				return fmt.Sprintf("PostCtx: descriptor %d is a context too, with no data descriptor after it", m.prev(s.TXI))
+			}
+			if !m.writeCtx(s) {
+				return fmt.Sprintf("PostCtx: no room for a context and its data descriptor (slot %d, clean=%d)", s.TXI, s.Clean)
+			}
+			r.ctxq[e.Index] = e.Buf
+			r.st.DriverSteps++
+			return ""
+		}
 		if !s.App.Has(id) {
 			if !s.Pool.Has(id) {
 				return fmt.Sprintf("Post: buffer %#x is already in the ring (posted twice)", e.Buf)
 			}
 			m.Alloc(s, id)
 		}
-		if !m.Post(s, id) {
+		k := KindRS
+		if e.Aux&trace.PostNoRS != 0 {
+			k = KindNoRS
+		}
+		if !m.PostKind(s, id, k) {
 			return fmt.Sprintf("Post: ring full (slot %d is next to clean=%d)", s.TXI, s.Clean)
 		}
 		r.st.DriverSteps++
@@ -290,12 +316,20 @@ func (r *txReplay) step(e trace.Event) string {
 		m.WriteTail(s)
 		r.st.DriverSteps++
 	case trace.DrvDDSeen:
-		r.catchUp(e.Index)
+		r.catchUp(e.Index, false)
 		if !inRange(s.Clean, s.TXI, e.Index, n) || !s.Desc[e.Index].DD {
-			return fmt.Sprintf("DD seen on descriptor %d, which the device has not written back", e.Index)
+			return fmt.Sprintf("DD seen on descriptor %d (%s), which the device has not written back", e.Index, s.Kind[e.Index])
 		}
 	case trace.DrvReclaim:
-		r.catchUp(s.Clean)
+		r.catchUp(s.Clean, true)
+		// A context slot's reclaim is not recorded: it goes with the
+		// buffer after it.
+		for s.Clean != e.Index && s.Kind[s.Clean] == KindCtx && s.Clean != s.TXI {
+			if !m.Reclaim(s) {
+				return fmt.Sprintf("ReuseOnlyAfterDD: context descriptor %d reclaimed with no DD on an RS descriptor at or after it", s.Clean)
+			}
+			r.st.DriverSteps++
+		}
 		if e.Index != s.Clean {
 			return fmt.Sprintf("Reclaim: the next slot to clean is %d, not %d", s.Clean, e.Index)
 		}
@@ -303,7 +337,8 @@ func (r *txReplay) step(e trace.Event) string {
 			return fmt.Sprintf("Reclaim: slot %d holds %#x, not %#x", e.Index, r.addr(s.Slot[e.Index]), e.Buf)
 		}
 		if !m.Reclaim(s) {
-			return fmt.Sprintf("Reclaim: descriptor %d has no DD (reclaimed before the device was done)", e.Index)
+			return fmt.Sprintf("ReuseOnlyAfterDD: no DD on an RS descriptor from %d to the last posted (%d): reclaimed before the device was done",
+				e.Index, m.prev(s.TXI))
 		}
 		r.st.DriverSteps++
 	case trace.DevTailRead:
@@ -316,7 +351,12 @@ func (r *txReplay) step(e trace.Event) string {
 		if s.TDH == s.TDT {
 			return fmt.Sprintf("DevFetch: descriptor %d is not the device's (tail %d)", e.Index, s.TDT)
 		}
-		if s.Slot[e.Index] == NoBuf || s.Desc[e.Index].Buf != id {
+		if m.ownedCtx(s, e.Index) {
+			if r.ctxq[e.Index] != e.Buf {
+				return fmt.Sprintf("DevFetch: the device read %#x from context descriptor %d, where the driver wrote %#x",
+					e.Buf, e.Index, r.ctxq[e.Index])
+			}
+		} else if s.Slot[e.Index] == NoBuf || s.Desc[e.Index].Buf != id {
 			return fmt.Sprintf("DeviceTouchesOwnedOnly: the device read buffer %#x from descriptor %d, where the driver posted %#x",
 				e.Buf, e.Index, r.addr(s.Slot[e.Index]))
 		}
@@ -327,11 +367,20 @@ func (r *txReplay) step(e trace.Event) string {
 			return fmt.Sprintf("DeviceTouchesOwnedOnly: DMA from buffer %#x of descriptor %d, which the ring does not hold there", e.Buf, e.Index)
 		}
 	case trace.DevWriteBack:
+		// The device's completions of descriptors without RS (and of
+		// contexts) before this one write nothing and are not recorded.
+		for s.WB != e.Index && s.WB != s.TDH && s.Kind[s.WB] != KindRS {
+			m.DevWriteBack(s)
+			r.st.Implied++
+		}
 		if e.Index != s.WB || s.WB == s.TDH {
 			return fmt.Sprintf("DevWriteBack: next write-back is %d (fetched up to %d), not %d", s.WB, s.TDH, e.Index)
 		}
 		if s.Slot[e.Index] == NoBuf {
 			return fmt.Sprintf("DeviceTouchesOwnedOnly: write-back of descriptor %d, which the driver already reclaimed", e.Index)
+		}
+		if s.Kind[e.Index] != KindRS {
+			return fmt.Sprintf("DevWriteBack: descriptor %d has no RS: the device writes nothing back on it", e.Index)
 		}
 		m.DevWriteBack(s)
 		r.st.DeviceSteps++

@@ -11,6 +11,15 @@
 (* accepted iff TLC finds no deadlock:                                     *)
 (* every reachable state either consumes the next event, takes a device    *)
 (* step, or has consumed the whole trace (then it stutters in Done).       *)
+(*                                                                         *)
+(* A TX post carries the kind of its descriptor in aux (trace/SCHEMA.md,   *)
+(* version 3): "0x1" a context descriptor (its buf is the descriptor's     *)
+(* first quadword, kept in ctxq to match the device's fetch), "0x2" a data *)
+(* descriptor without RS, none a data descriptor with RS.  Steps nobody    *)
+(* records are composed in front of the event that implies them: the      *)
+(* device's completion of descriptors without RS (no write-back) before a *)
+(* write-back after them, and the reclaim of a context slot (the driver    *)
+(* records reclaims of buffers only) before the reclaim of a slot after it.*)
 (***************************************************************************)
 EXTENDS TxRing, Json, TLC
 
@@ -31,19 +40,26 @@ TraceRingSize ==
     LET d == CHOOSE d \in ToSet(Header.devices) : d.dev = TraceDev
         q == CHOOSE q \in ToSet(d.queues) : q.dir = "tx" /\ q.queue = TraceQueue
     IN q.ring
-TraceBufs == {Trace[k].buf : k \in {k \in DOMAIN Trace : Trace[k].kind \in {"post", "reclaim", "dev_fetch", "dev_dma"}}}
+Aux(e) == IF "aux" \in DOMAIN e THEN e.aux ELSE "0x0"
+IsCtxPost(e) == Aux(e) = "0x1"
+PostKind(e) == IF Aux(e) = "0x2" THEN "nors" ELSE "rs"
+\* The buffers: what posts of data descriptors, reclaims and DMA name (a
+\* context's first quadword is no buffer; a fetch names what was posted).
+NamesBuf(e) == e.kind \in {"reclaim", "dev_dma"} \/ (e.kind = "post" /\ ~IsCtxPost(e))
+TraceBufs == {Trace[k].buf : k \in {k \in DOMAIN Trace : NamesBuf(Trace[k])}}
 DeviceRecorded == \E k \in DOMAIN Trace : Trace[k].kind \in DeviceKinds
 
-VARIABLE l  \* the next line of Trace to explain
-traceVars == <<vars, l>>
+VARIABLES l,    \* the next line of Trace to explain
+          ctxq  \* per slot: the first quadword of the context descriptor posted there
+traceVars == <<vars, l, ctxq>>
 
-TraceInit == Init /\ l = 1
+TraceInit == Init /\ l = 1 /\ ctxq = [i \in Slots |-> NoBuf]
 
 Ev == Trace[l]
 Is(k) == l <= Len(Trace) /\ Ev.kind = k
 
-\* Alloc(b) \cdot Post(b), by hand.
-AllocPost(b) == /\ b \in pool
+\* Alloc(b) \cdot Post(b, k), by hand.
+AllocPost(b, k) == /\ b \in pool
                 /\ DrvNext(txi) # clean
                 /\ desc' = [desc EXCEPT ![txi] = [buf |-> b, dd |-> FALSE]]
                 /\ slot' = [slot EXCEPT ![txi] = b]
@@ -51,38 +67,53 @@ AllocPost(b) == /\ b \in pool
                 /\ txi' = DrvNext(txi)
                 /\ order' = Append(order, b)
                 /\ cmdw' = [cmdw EXCEPT ![txi] = TRUE]
+                /\ kind' = [kind EXCEPT ![txi] = k]
                 /\ UNCHANGED <<tdt, tdh, wb, clean, app, pend>>
 
-PostE == Is("post") /\ Ev.index = txi /\ AllocPost(Ev.buf)
+PostE == Is("post") /\ ~IsCtxPost(Ev) /\ Ev.index = txi /\ AllocPost(Ev.buf, PostKind(Ev)) /\ UNCHANGED ctxq
+PostCtxE == Is("post") /\ IsCtxPost(Ev) /\ Ev.index = txi /\ WriteCtx /\ ctxq' = [ctxq EXCEPT ![txi] = Ev.buf]
 TailE == Is("tail") /\ \/ Ev.index = tdt /\ UNCHANGED vars
                        \/ Ev.index = txi /\ WriteTail
 DDSeenE == Is("dd_seen") /\ Ev.index \in Slots /\ InRange(clean, txi, Ev.index) /\ desc[Ev.index].dd
            /\ UNCHANGED vars
 ReclaimE == Is("reclaim") /\ Ev.index = clean /\ slot[clean] = Ev.buf /\ Reclaim
 TailReadE == Is("dev_tail_read") /\ UNCHANGED vars
-FetchE == Is("dev_fetch") /\ Ev.index = tdh /\ slot[tdh] # NoBuf /\ desc[tdh].buf = Ev.buf /\ DevFetch
+FetchE == Is("dev_fetch") /\ Ev.index = tdh /\ DevFetch
+          /\ \/ slot[tdh] # NoBuf /\ desc[tdh].buf = Ev.buf
+             \/ OwnedCtx(tdh) /\ ctxq[tdh] = Ev.buf
 DMAE == Is("dev_dma") /\ Ev.index \in Slots /\ InRange(wb, tdh, Ev.index) /\ slot[Ev.index] = Ev.buf
         /\ UNCHANGED vars
-WriteBackE == Is("dev_writeback") /\ Ev.index = wb /\ slot[wb] # NoBuf /\ DevWriteBack
+WriteBackE == Is("dev_writeback") /\ Ev.index = wb /\ slot[wb] # NoBuf /\ kind[wb] = "rs" /\ DevWriteBack
 HeadE == Is("dev_head") /\ Ev.index = tdh /\ UNCHANGED vars
 
 \* Without device events, the device's steps are composed lazily in front of
 \* the driver event that observes them: only the DD-observing events need
 \* them, and delaying a device step never disables a driver step (the tail
 \* only grows what the device owns).
-NeedsDevice == /\ Is("dd_seen") \/ Is("reclaim")
-               /\ Ev.index \in Slots
-               /\ ~desc[Ev.index].dd
+NeedsDevice == \/ Is("dd_seen") /\ Ev.index \in Slots /\ ~desc[Ev.index].dd
+               \/ Is("reclaim") /\ ~DDFrom(clean)
+
+\* Unrecorded steps, composed in front of the event that implies them: the
+\* device's completion of a descriptor without RS or of a context before a
+\* write-back after it; the driver's reclaim of a context slot before the
+\* reclaim of a buffer after it.
+SilentDone == Is("dev_writeback") /\ Ev.index # wb /\ kind[wb] # "rs" /\ DevWriteBack
+ReclaimCtx == Is("reclaim") /\ Ev.index # clean /\ kind[clean] = "ctx" /\ Reclaim
 
 Done == l = Len(Trace) + 1 /\ UNCHANGED traceVars
 
 TraceNext ==
+    \/ /\ PostCtxE
+       /\ l' = l + 1
     \/ /\ \/ PostE \/ TailE \/ DDSeenE \/ ReclaimE \/ TailReadE
           \/ FetchE \/ DMAE \/ WriteBackE \/ HeadE
        /\ l' = l + 1
+       /\ UNCHANGED ctxq
     \/ /\ ~DeviceRecorded /\ NeedsDevice
        /\ IF wb # tdh THEN DevWriteBack ELSE DevFetch
-       /\ UNCHANGED l
+       /\ UNCHANGED <<l, ctxq>>
+    \/ /\ SilentDone \/ ReclaimCtx
+       /\ UNCHANGED <<l, ctxq>>
     \/ Done
 
 TraceSpec == TraceInit /\ [][TraceNext]_traceVars
