@@ -47,6 +47,18 @@ type Stats struct {
 	RxXon  uint64 // LXONRXCNT: XON frames received and acted on
 	RxXoff uint64 // LXOFFRXCNT: XOFF frames received and acted on
 
+	// Priority flow control (802.1Qbb) per user priority: sent and
+	// received XON/XOFF (PXONTXC, PXOFFTXC, PXONRXCNT, PXOFFRXCNT[0..7]).
+	// The driver does not enable PFC, so they stay 0 unless a partner
+	// sends priority PAUSE frames.
+	TxPXon, TxPXoff, RxPXon, RxPXoff [8]uint64
+
+	// More of the registers Linux's ixgbe_update_stats reads (8.2.3.23).
+	RxChecksumErrors uint64 // XEC: received packets with an IP/TCP/UDP checksum error
+	RxNoBuffers      uint64 // RNBC[0..7]: frames that found no free descriptor while DROP_EN was clear
+	MACLocalFaults   uint64 // MLFC: MAC local faults (10 Gb/s: receive path lost, e.g. signal)
+	MACRemoteFaults  uint64 // MRFC: remote faults signalled by the link partner
+
 	// RxDropped is the sum of the queues' RxDrops (QPRDC): frames dropped
 	// because their queue had no free descriptor.
 	RxDropped uint64
@@ -115,7 +127,15 @@ func (n *NIC) readHardwareStats() *rawStats {
 	s.RxXoff = uint64(rd(regs.LXOFFRXCNT))
 	for i := 0; i < 8; i++ {
 		s.RxMissed += uint64(rd(regs.MPC(i)))
+		s.RxNoBuffers += uint64(rd(regs.RNBC(i)))
+		s.TxPXon[i] = uint64(rd(regs.PXONTXC(i)))
+		s.TxPXoff[i] = uint64(rd(regs.PXOFFTXC(i)))
+		s.RxPXon[i] = uint64(rd(regs.PXONRXCNT(i)))
+		s.RxPXoff[i] = uint64(rd(regs.PXOFFRXCNT(i)))
 	}
+	s.RxChecksumErrors = uint64(rd(regs.XEC))
+	s.MACLocalFaults = uint64(rd(regs.MLFC))
+	s.MACRemoteFaults = uint64(rd(regs.MRFC))
 	queues := max(len(n.rx), len(n.tx))
 	qs := &raw.queues
 	for i := 0; i < queues; i++ {
@@ -157,6 +177,16 @@ func (n *NIC) accumulate(raw *rawStats) {
 	t.TxXoff += s.TxXoff
 	t.RxXon += s.RxXon
 	t.RxXoff += s.RxXoff
+	for i := 0; i < 8; i++ {
+		t.TxPXon[i] += s.TxPXon[i]
+		t.TxPXoff[i] += s.TxPXoff[i]
+		t.RxPXon[i] += s.RxPXon[i]
+		t.RxPXoff[i] += s.RxPXoff[i]
+	}
+	t.RxChecksumErrors += s.RxChecksumErrors
+	t.RxNoBuffers += s.RxNoBuffers
+	t.MACLocalFaults += s.MACLocalFaults
+	t.MACRemoteFaults += s.MACRemoteFaults
 	for i := 0; i < queues; i++ {
 		q := &n.stats.queues[i]
 		q.RxPackets += qs[i].RxPackets

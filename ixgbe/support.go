@@ -92,7 +92,7 @@ func LookupDevice(vendor, device uint16) DeviceSupport {
 		}
 	}
 	return DeviceSupport{DeviceID: device, Model: fmt.Sprintf("%04x:%04x", vendor, device), Media: MediaUnknown,
-		Why: "not an Intel 82599 physical function"}
+		Why: "not an 82599 physical function (Intel 8086 with an 82599 device ID)"}
 }
 
 // Devices82599 returns every 82599 device ID with its verdict, supported

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/vfio/pci"
 )
 
@@ -15,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "devices",
 		summary: "list network PCI devices: vendor:device, driver, IOMMU group, NUMA node, interfaces, 82599 support",
-		usage:   "[--json] [--all]",
+		usage:   "[--json] [--all] [--ids]",
 		run:     runDevices,
 	})
 }
@@ -24,11 +25,15 @@ func runDevices(args []string) error {
 	fs := newFlagSet("devices")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	all := fs.Bool("all", false, "list every PCI device, not only network controllers")
+	ids := fs.Bool("ids", false, "list the 82599 device IDs the driver supports, and why it does not support the others")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return errUsage
+	}
+	if *ids {
+		return printSupportTable(*asJSON)
 	}
 	var devs []pci.Device
 	var err error
@@ -43,7 +48,8 @@ func runDevices(args []string) error {
 	if *asJSON {
 		out := make([]deviceJSON, len(devs))
 		for i, d := range devs {
-			out[i] = deviceJSON{d, hexID(d.Vendor), hexID(d.DeviceID), classID(d.Class)}
+			s := ixgbe.LookupDevice(d.Vendor, d.DeviceID)
+			out[i] = deviceJSON{d, hexID(d.Vendor), hexID(d.DeviceID), classID(d.Class), s.Supported, supportNote(d, s)}
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -83,10 +89,7 @@ func runDevices(args []string) error {
 		if iface == "" {
 			iface = "-"
 		}
-		support := "-"
-		if d.Supported {
-			support = "yes: " + d.Model
-		}
+		support := supportNote(d, ixgbe.LookupDevice(d.Vendor, d.DeviceID))
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Address, d.VendorDevice(), driver, group, numa, iface, support)
 	}
 	if err := tw.Flush(); err != nil {
@@ -108,6 +111,58 @@ type deviceJSON struct {
 	Vendor   hexID   `json:"vendor"`
 	DeviceID hexID   `json:"device"`
 	Class    classID `json:"class"`
+	// Supported is the driver's verdict (ixgbe.LookupDevice), which
+	// replaces pci.Device's "is an 82599"; Support says why.
+	Supported bool   `json:"supported"`
+	Support   string `json:"support"`
+}
+
+// supportNote is the SUPPORT column: "yes: model" for a device the driver
+// sets up, "no: model (media): why" for another 82599, "-" for the rest.
+func supportNote(d pci.Device, s ixgbe.DeviceSupport) string {
+	switch {
+	case s.Supported:
+		return "yes: " + s.Model
+	case s.Media != ixgbe.MediaUnknown:
+		return fmt.Sprintf("no: %s, %s: %s", s.Model, s.Media, s.Why)
+	}
+	return "-"
+}
+
+// printSupportTable prints every 82599 device ID with the driver's verdict.
+func printSupportTable(asJSON bool) error {
+	devs := ixgbe.Devices82599()
+	if asJSON {
+		type row struct {
+			Vendor    hexID  `json:"vendor"`
+			DeviceID  hexID  `json:"device"`
+			Model     string `json:"model"`
+			Media     string `json:"media"`
+			Supported bool   `json:"supported"`
+			Why       string `json:"why,omitempty"`
+		}
+		out := make([]row, len(devs))
+		for i, d := range devs {
+			out[i] = row{hexID(ixgbe.IntelVendorID), hexID(d.DeviceID), d.Model, string(d.Media), d.Supported, d.Why}
+		}
+		return printJSON(out)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID	MODEL	PORT	SUPPORTED")
+	for _, d := range devs {
+		verdict := "yes"
+		if !d.Supported {
+			verdict = "no: " + d.Why
+		}
+		fmt.Fprintf(tw, "%04x:%04x\t%s\t%s\t%s\n", ixgbe.IntelVendorID, d.DeviceID, d.Model, d.Media, verdict)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Println("The driver sets the link up as 10 Gb/s serial (SFI), which is what SFP+ ports need; other port types")
+	fmt.Println("need link set-up it does not do, so ixgbe.New refuses them (ErrUnsupportedDevice).")
+	return nil
 }
 
 // classID is a 24-bit PCI class code, in JSON as six hex digits.

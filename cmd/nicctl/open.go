@@ -63,8 +63,13 @@ func openDevice(name string, opts ...openOptions) (ixgbe.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !info.Supported && !o.allowUnsupported {
-		return nil, fmt.Errorf("%s is %s, not an 82599 this driver supports (supported Intel device IDs: %s)", addr, info.VendorDevice(), supportedIDs())
+	if s := ixgbe.LookupDevice(info.Vendor, info.DeviceID); !s.Supported && !o.allowUnsupported {
+		what := info.VendorDevice()
+		if s.Media != ixgbe.MediaUnknown {
+			what += " (" + s.Model + ", " + string(s.Media) + ")"
+		}
+		return nil, fmt.Errorf("%s is %s: %s; supported Intel device IDs: %s (nicctl devices --ids says why the others are not)",
+			addr, what, s.Why, supportedIDs())
 	}
 	// What is wrong with the device comes first, then what the process lacks.
 	if err := vfio.Check(addr); err != nil {
@@ -98,12 +103,13 @@ func closeDevice(dev ixgbe.Device) error {
 }
 
 func supportedIDs() string {
-	ids := pci.Supported82599IDs()
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = fmt.Sprintf("%04x", id)
+	var s []string
+	for _, d := range ixgbe.Devices82599() {
+		if d.Supported {
+			s = append(s, fmt.Sprintf("%04x", d.DeviceID))
+		}
 	}
+	sort.Strings(s)
 	return strings.Join(s, " ")
 }
 

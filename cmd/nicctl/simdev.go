@@ -33,10 +33,17 @@ func (d simDevice) Close() error {
 // receives). Subcommands that need two ports wired together (demo, sim
 // --tap) build their simulators themselves.
 func openSimDevice(name string) (ixgbe.Device, error) {
+	return openSimDeviceWith(name, ixgbesim.Config{})
+}
+
+// openSimDeviceWith is openSimDevice with more of the simulator's
+// configuration (nicctl stats --sfp picks the module in the cage).
+func openSimDeviceWith(name string, cfg ixgbesim.Config) (ixgbe.Device, error) {
 	if name != "sim" && strings.TrimLeft(strings.TrimPrefix(name, "sim"), "0123456789") != "" {
 		return nil, fmt.Errorf("%q: a simulated device is named sim or simN (sim0, sim1 and so on)", name)
 	}
-	nic, err := ixgbesim.New(ixgbesim.Config{Name: name, Policy: dma.NoHugepages}) // a simulator needs no hugepages
+	cfg.Name, cfg.Policy = name, dma.NoHugepages // a simulator needs no hugepages
+	nic, err := ixgbesim.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

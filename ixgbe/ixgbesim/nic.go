@@ -723,6 +723,7 @@ func (n *NIC) pollLink() {
 		n.linkGen++
 		n.anPending = false
 		n.setLinkLocked(false)
+		n.count(regs.MLFC, 1) // the receiver lost the signal: a local fault (stats.go)
 	case !up && wire && n.anArmed && !n.resetting:
 		n.scheduleLinkUpLocked(0, 0)
 	}

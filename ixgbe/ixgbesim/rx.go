@@ -127,6 +127,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 	q, hash, rssType, ptype := n.classify(stored)
 	e.queue, e.hash, e.rssType, e.ptype = uint16(q), hash, rssType, ptype
 	e.csum = rxChecksum(stored, n.reg(regs.RXCSUM))
+	n.countXEC(e.csum) // XEC (stats.go)
 	head, rest := stored, []byte(nil)
 	if tagged {
 		// VP: the frame's ether type matched VLNCTRL.VET; with
