@@ -183,11 +183,11 @@ func (p *Mempool) BufferIOVA(i uint32) uint64 {
 // Alloc takes one buffer out of the pool. The packet's data starts after the
 // headroom and is empty.
 func (p *Mempool) Alloc() (Packet, error) {
+	if p.mem == nil {
+		return Packet{}, ErrPoolReleased
+	}
 	n := len(p.free)
 	if n == 0 {
-		if p.mem == nil {
-			return Packet{}, ErrPoolReleased
-		}
 		return Packet{}, ErrPoolExhausted
 	}
 	i := p.free[n-1]
@@ -199,6 +199,9 @@ func (p *Mempool) Alloc() (Packet, error) {
 // AllocBatch fills dst with buffers and returns how many it took: fewer than
 // len(dst) only when the pool runs out.
 func (p *Mempool) AllocBatch(dst []Packet) int {
+	if p.mem == nil {
+		return 0
+	}
 	n := min(len(dst), len(p.free))
 	top := len(p.free)
 	for k := 0; k < n; k++ {

@@ -304,3 +304,53 @@ func TestExtraStatsSim(t *testing.T) {
 		}
 	}
 }
+
+// TestRNBCSim: with flow control on (SRRCTL.DROP_EN clear) a frame that
+// finds the ring full waits in the packet buffer and counts in RNBC; with
+// DROP_EN set it is dropped and counted in QPRDC instead.
+func TestRNBCSim(t *testing.T) {
+	for _, fc := range []bool{true, false} {
+		p := newSimPair(t, pairOpts{mode: ixgbesim.Stepped, cfgB: Config{FlowControl: fc, RxRingSize: 64, Promiscuous: true}})
+		p.waitLinks(t)
+		f := l4Frame(p.b.MAC(), p.a.MAC(), 17, 1, 100, 0, 0)
+		for i := 0; i < 80; i++ {
+			if !p.sb.Receive(withCRC(f)) {
+				t.Fatalf("frame %d refused", i)
+			}
+		}
+		p.sb.Drain(0)
+		s := p.b.Stats()
+		if fc && (s.RxNoBuffers != 1 || s.RxDropped != 0) {
+			t.Fatalf("flow control: RNBC %d, QPRDC %d; want 1 waiting frame counted, none dropped", s.RxNoBuffers, s.RxDropped)
+		}
+		if !fc && (s.RxNoBuffers != 0 || s.RxDropped != 80-63) {
+			t.Fatalf("DROP_EN: RNBC %d, QPRDC %d; want 0 and %d", s.RxNoBuffers, s.RxDropped, 80-63)
+		}
+		rx := make([]dma.Packet, 64)
+		for got := 0; ; {
+			k, err := p.b.RxBatch(0, rx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pk := range rx[:k] {
+				pk.Free()
+			}
+			got += k
+			p.sb.Drain(0)
+			if k == 0 {
+				want := 80
+				if !fc {
+					want = 63
+				}
+				if got != want {
+					t.Fatalf("flow control %v: received %d, want %d", fc, got, want)
+				}
+				break
+			}
+		}
+		if s := p.b.Stats(); s.RxNoBuffers != 0 && !fc || fc && s.RxNoBuffers != 1 {
+			t.Fatalf("flow control %v: RNBC total %d after draining", fc, s.RxNoBuffers)
+		}
+		p.checkClean(t)
+	}
+}

@@ -26,6 +26,7 @@ type pbEntry struct {
 	csum    rxCsum // checksum status and fragment checksum (7.1.11)
 	vlan    uint16 // stripped 802.1Q tag (TCI) for the write-back
 	vp      bool   // VP: the frame was 802.1Q tagged (7.1.6.2)
+	noBuf   bool   // counted in RNBC: it found no free descriptor (stats.go)
 }
 
 // packetBuffer is the 82599's receive packet buffer 0 (no DCB): a bounded

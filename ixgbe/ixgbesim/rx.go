@@ -461,7 +461,8 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 			n.dropRx(q, e, head)
 			return true
 		}
-		return false // wait in the packet buffer
+		n.countRNBC(e) // once per frame (stats.go)
+		return false   // wait in the packet buffer
 	}
 	for off, k := 0, uint32(0); k < need; k++ {
 		idx := head // advanced below, once per descriptor
