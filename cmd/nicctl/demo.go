@@ -22,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "demo",
 		summary: "two simulated 82599s back to back: generate on one, count on the other (no hardware, no root)",
-		usage:   "[--frames N] [--queues Q] [--batch B] [--size BYTES|0] [--ring N] [--window N] [--flow-control] [--drop P --corrupt P --duplicate P --reorder P --seed S] [--trace FILE [--trace-events N]] [--quiet] [--json]",
+		usage:   "[--frames N] [--queues Q] [--batch B] [--size BYTES|0] [--ring N] [--window N] [--flow-control] [--offload] [--drop P --corrupt P --duplicate P --reorder P --seed S] [--trace FILE [--trace-events N]] [--quiet] [--json]",
 		run:     runDemo,
 	})
 }
@@ -50,6 +50,7 @@ type demoOptions struct {
 	traceCap int
 	window   int
 	flowCtl  bool
+	offload  bool
 	quiet    bool
 	// stop ends the run early (SIGINT, SIGTERM): the generators stop, what
 	// is in flight drains and the summary covers the frames sent so far.
@@ -89,6 +90,7 @@ func runDemo(args []string) error {
 	// a receive engine that is descheduled for a moment loses nothing.
 	fs.IntVar(&o.window, "window", 128, "most frames in flight from generator to counter (0: no limit: B drops what it cannot take, and the check counts the drops instead of wanting none)")
 	fs.BoolVar(&o.flowCtl, "flow-control", false, "turn on 802.3x link flow control on both NICs: B's MAC pauses A instead of dropping (try with --window 0)")
+	fs.BoolVar(&o.offload, "offload", false, "A asks its device for IPv4 and UDP checksum insertion and 802.1Q tag insertion, varying per frame (context descriptors, datasheet 7.2.3.2.3, 7.2.4, 7.2.5); B strips the tags and checks every checksum")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object (no progress or text)")
 	if err := parseFlags(fs, args); err != nil {
@@ -386,7 +388,8 @@ func newDemoRig(o demoOptions) (_ *demoRig, err error) {
 	for i, p := range []**ixgbe.NIC{&r.nicA, &r.nicB} {
 		sim := []*ixgbesim.NIC{r.simA, r.simB}[i]
 		cfg := ixgbe.Config{RxQueues: o.queues, TxQueues: o.queues, RxRingSize: o.ring, TxRingSize: o.ring,
-			Trace: r.rec, DevID: uint16(i), FlowControl: o.flowCtl}
+			Trace: r.rec, DevID: uint16(i), FlowControl: o.flowCtl,
+			VLANStrip: o.offload && i == 1} // --offload: B strips the tags A inserts
 		if o.driverConfig != nil {
 			cfg = o.driverConfig(i, cfg)
 		}
