@@ -239,3 +239,13 @@ func (b *i2cBus) fall() {
 		b.sdaS = b.shift&0x80 != 0
 	}
 }
+
+// Page returns the module's A0h page as the simulated bus serves it (nil
+// for an empty cage).
+func (m SFPModule) Page() []byte {
+	e := sfpEEPROM(m)
+	if e == nil {
+		return nil
+	}
+	return append([]byte(nil), e[:]...)
+}
