@@ -21,6 +21,9 @@ type DeviceInfo struct {
 
 	// SFP+ module (I2C, SFF-8472); Present false when the cage is empty.
 	SFP SFPModule
+	// SFPError says why the module could not be identified ("" when it
+	// was, or the cage is empty).
+	SFPError string
 
 	// DMATXCTLReset is DMATXCTL as found after the reset; DMATXCTLFixed
 	// says its VLAN ether type was not 0x8100 and was corrected.

@@ -55,8 +55,10 @@ func (n *NIC) init() error {
 		}
 		n.info.RARMatchesEEPROM = n.info.PermanentMAC.String() == n.MAC().String()
 		if n.info.Media == MediaSFP {
+			// Informational: a module that cannot be read does not stop
+			// the port (the link tells whether it works).
 			if err := n.identifySFP(); err != nil {
-				return err
+				n.info.SFPError = err.Error()
 			}
 		}
 	}

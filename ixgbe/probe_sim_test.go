@@ -354,3 +354,29 @@ func TestRNBCSim(t *testing.T) {
 		p.checkClean(t)
 	}
 }
+
+// fwHoldsPHY makes the firmware hold port 0's PHY semaphore for ever
+// (SW_FW_SYNC's firmware PHY0 bit, 10.5.4).
+type fwHoldsPHY struct{ *ixgbesim.NIC }
+
+func (d fwHoldsPHY) Read32(reg uint32) uint32 {
+	v := d.NIC.Read32(reg)
+	if reg == regs.SW_FW_SYNC {
+		v |= regs.SW_FW_SYNC_SW_PHY0 * regs.SW_FW_SYNC_FW_EEP
+	}
+	return v
+}
+
+// A module that cannot be read (the PHY semaphore never free) is reported,
+// not fatal: the port comes up without its identification.
+func TestSFPSemaphoreTimeoutSim(t *testing.T) {
+	s := newProbeSim(t, ixgbesim.Config{})
+	n, err := probe(t, fwHoldsPHY{s}, s.Clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := n.Info()
+	if in.SFP.Present || !strings.Contains(in.SFPError, "SW_FW_SYNC") || in.PBA == "" {
+		t.Fatalf("info %+v: want the EEPROM read and the module unidentified with a SW_FW_SYNC error", in)
+	}
+}

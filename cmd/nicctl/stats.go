@@ -154,6 +154,9 @@ func printStats(w io.Writer, r statsReport) {
 		r.MAC, orDash(in.PermanentMAC.String()), in.RARMatchesEEPROM, r.Link, r.MaxFrame)
 	fmt.Fprintf(w, "  EEPROM: checksum %#04x (valid), PBA %s, eTrack %#08x\n", in.EEPROMChecksum, orDash(in.PBA), in.ETrackID)
 	fmt.Fprintf(w, "  SFP+ module: %s\n", in.SFP)
+	if in.SFPError != "" {
+		fmt.Fprintf(w, "  SFP+ module not identified: %s\n", in.SFPError)
+	}
 	if in.DMATXCTLFixed {
 		fmt.Fprintf(w, "  note: DMATXCTL read %#08x after reset; its VLAN ether type was set to 0x8100\n", in.DMATXCTLReset)
 	}
