@@ -82,9 +82,10 @@ type direction struct {
 	line    []lineSlot
 	lh, ln  int
 
-	// A fault-free direction may carry a MAC's PAUSE frame while another
-	// goroutine holds mu (see trySend); those are counted here, without
-	// the lock, and added in snapshot.
+	// A fault-free direction carries frames without its lock: a MAC's
+	// PAUSE frame while another goroutine holds mu (see trySend), and a TX
+	// engine's bursts (transmitFCS with a wireTally). Those are counted
+	// here, without the lock, and added in snapshot.
 	faultFree                        bool
 	ctlOffered, ctlDelivered, ctlAcc atomic.Uint64
 	ctlLinkDown                      atomic.Uint64
@@ -99,10 +100,34 @@ type cableEnd struct {
 func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame, fcsCheck) }
 
 // fcsTransmitter is a Link that can carry the sender's word that a frame's
-// FCS is the one its MAC computes over these bytes (fcsState).
+// FCS is the one its MAC computes over these bytes (fcsState), and that
+// counts a burst's frames in the sending engine's tally t (added to the
+// wire's statistics by t.flush) where it can deliver them without a lock.
 type fcsTransmitter interface {
 	Link
-	transmitFCS(frame []byte, st fcsState)
+	transmitFCS(frame []byte, st fcsState, t *wireTally)
+}
+
+// wireTally counts, under the sending TX queue's lock, the frames of a
+// burst that went straight through a fault-free cable direction; flush adds
+// them to the direction's statistics once per burst instead of taking the
+// direction's lock per frame.
+type wireTally struct {
+	d                                     *direction
+	offered, delivered, accepted, linkDwn uint64
+}
+
+// flush adds the tally to its direction's statistics and clears it.
+func (t *wireTally) flush() {
+	d := t.d
+	if d == nil || t.offered == 0 {
+		return
+	}
+	d.ctlDelivered.Add(t.delivered)
+	d.ctlAcc.Add(t.accepted)
+	d.ctlLinkDown.Add(t.linkDwn)
+	d.ctlOffered.Add(t.offered)
+	*t = wireTally{d: d}
 }
 
 // fcsState is what is known of a frame's last four bytes, its FCS, as it
@@ -130,7 +155,28 @@ func fillFCS(frame []byte) {
 	binary.LittleEndian.PutUint32(frame[l:], crc32.ChecksumIEEE(frame[:l]))
 }
 
-func (e *cableEnd) transmitFCS(frame []byte, st fcsState) { e.out.send(frame, st) }
+func (e *cableEnd) transmitFCS(frame []byte, st fcsState, t *wireTally) {
+	d := e.out
+	if !d.faultFree || t == nil {
+		d.send(frame, st)
+		return
+	}
+	// Fault-free: nothing to decide under the lock, the frame goes
+	// through unchanged (as in trySend).
+	if t.d != d {
+		t.flush()
+		t.d = d
+	}
+	t.offered++
+	if !d.c.up.Load() {
+		t.linkDwn++
+		return
+	}
+	t.delivered++
+	if d.to.receive(frame, st) {
+		t.accepted++
+	}
+}
 
 // TryTransmit implements tryTransmitter: it sends only if neither the
 // clock's nor the direction's lock is held elsewhere, so that a MAC may

@@ -153,6 +153,22 @@ func load64(b []byte, off int) uint64 {
 	return uint64(load32(b, off)) | uint64(load32(b, off+4))<<32
 }
 
+// loadDesc loads a descriptor's two 64-bit words (atomic loads: the
+// device reads what the driver published; descriptors are 16-byte
+// aligned, 7.1.9).
+func loadDesc(d []byte) (lo, hi uint64) {
+	_ = d[15]
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&d[0]))), atomic.LoadUint64((*uint64)(unsafe.Pointer(&d[8])))
+}
+
+// nextIndex returns the descriptor index after i.
+func (r *ring) nextIndex(i uint32) uint32 {
+	if i++; i == r.size {
+		return 0
+	}
+	return i
+}
+
 // ---- ownership tracking ----
 
 // ring is a queue's descriptor ring as the device sees it, with the
@@ -200,15 +216,13 @@ type ownerCheck struct {
 	q   int
 	r   *ring
 	tc  *dma.TranslateCache // the queue's descriptor translation cache
-	// bufOf returns the buffer IOVA a descriptor (read format) posts.
-	bufOf func(d []byte) (uint64, bool)
 }
 
 // take snapshots descriptors [from, to) as they become device-owned, and
 // checks that no buffer is posted twice.
 func (c *ownerCheck) take(from, to uint32) {
 	r := c.r
-	for i := from; i != to; i = (i + 1) % r.size {
+	for i := from; i != to; i = r.nextIndex(i) {
 		d, ok := c.n.domain.space.TranslateCached(c.tc, r.base+uint64(i)*regs.DescSize, regs.DescSize)
 		if !ok {
 			// Not readable now; the device's fetch will fault.
@@ -216,15 +230,21 @@ func (c *ownerCheck) take(from, to uint32) {
 			continue
 		}
 		s := r.snap[i*regs.DescSize : (i+1)*regs.DescSize]
-		for w := 0; w < regs.DescSize; w += 4 {
-			*(*uint32)(unsafe.Pointer(&s[w])) = load32(d, w)
-		}
+		lo, hi := loadDesc(d)
+		*(*uint64)(unsafe.Pointer(&s[0])) = lo
+		*(*uint64)(unsafe.Pointer(&s[8])) = hi
 		r.owned[i] = true
 		r.hasBuf[i] = false
 		if c.n.tr != nil {
 			c.traceDescAtTail(i, s)
 		}
-		if buf, ok := c.bufOf(s); ok {
+		var buf uint64
+		if c.dir == trace.RX {
+			buf, ok = rxBufOfWords(lo)
+		} else {
+			buf, ok = txBufOfWords(lo, hi)
+		}
+		if ok {
 			if r.bufs.add(buf) > 0 {
 				c.n.violate(Violation{Kind: DoublePost, Dir: c.dir, Queue: c.q, Index: i, Buf: buf,
 					Detail: fmt.Sprintf("buffer %#x posted in descriptor %d while another device-owned descriptor holds it", buf, i)})
@@ -237,7 +257,7 @@ func (c *ownerCheck) take(from, to uint32) {
 // release forgets descriptors [from, to) (taken back by a backwards tail).
 func (c *ownerCheck) release(from, to uint32) {
 	r := c.r
-	for i := from; i != to; i = (i + 1) % r.size {
+	for i := from; i != to; i = r.nextIndex(i) {
 		c.forget(i)
 	}
 }
@@ -259,13 +279,10 @@ func (c *ownerCheck) fetched(i uint32, d []byte) {
 		return
 	}
 	s := r.snap[i*regs.DescSize : (i+1)*regs.DescSize]
-	for w := 0; w < regs.DescSize; w += 4 {
-		if load32(d, w) != *(*uint32)(unsafe.Pointer(&s[w])) {
-			c.n.violate(Violation{Kind: RewroteOwned, Dir: c.dir, Queue: c.q, Index: i,
-				Buf:    load64(d, 0),
-				Detail: fmt.Sprintf("descriptor changed while the device owned it: handed over %#016x %#016x, fetched %#016x %#016x", le64(s[0:]), le64(s[8:]), load64(d, 0), load64(d, 8))})
-			break
-		}
+	if lo, hi := loadDesc(d); lo != *(*uint64)(unsafe.Pointer(&s[0])) || hi != *(*uint64)(unsafe.Pointer(&s[8])) {
+		c.n.violate(Violation{Kind: RewroteOwned, Dir: c.dir, Queue: c.q, Index: i,
+			Buf:    lo,
+			Detail: fmt.Sprintf("descriptor changed while the device owned it: handed over %#016x %#016x, fetched %#016x %#016x", le64(s[0:]), le64(s[8:]), lo, hi)})
 	}
 	c.forget(i)
 }

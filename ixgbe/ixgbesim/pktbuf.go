@@ -14,6 +14,23 @@ const maxPacketBuffer = 512 << 10
 // wire less a stripped FCS), which bounds the number of entries.
 const minStored = 60
 
+// pbEntries is the number of entry slots: a power of two (so that indices
+// wrap with a mask, not a division) of at least maxPacketBuffer/minStored.
+// The arena's size, maxPacketBuffer, is a power of two too.
+const pbEntries = 1 << 14
+
+const (
+	arenaMask = maxPacketBuffer - 1
+	entryMask = pbEntries - 1
+)
+
+// Compile-time checks (a negative unsigned constant does not compile):
+// both sizes are powers of two, and there are enough entries.
+const (
+	_ uint = 0 - (maxPacketBuffer&arenaMask | pbEntries&entryMask)
+	_ uint = pbEntries - (maxPacketBuffer/minStored + 1)
+)
+
 // pbEntry is one frame waiting in the receive packet buffer for its queue's
 // DMA engine, with what the MAC and the filters worked out for it.
 type pbEntry struct {
@@ -65,7 +82,7 @@ type rxStats struct {
 
 func (p *packetBuffer) init() {
 	p.arena = make([]byte, maxPacketBuffer)
-	p.entries = make([]pbEntry, maxPacketBuffer/minStored+1)
+	p.entries = make([]pbEntry, pbEntries)
 }
 
 // push appends a frame if capacity bytes allow; the caller holds p.mu.
@@ -83,15 +100,17 @@ func (p *packetBuffer) push2(a, b []byte, capacity int, e pbEntry) bool {
 	if p.used+l > capacity || p.en == len(p.entries) {
 		return false
 	}
-	e.off = (p.head + p.used) % len(p.arena)
+	e.off = (p.head + p.used) & arenaMask
 	e.length = l
 	k := copy(p.arena[e.off:], a)
 	copy(p.arena, a[k:])
-	off := (e.off + len(a)) % len(p.arena)
-	k = copy(p.arena[off:], b)
-	copy(p.arena, b[k:])
+	if len(b) > 0 {
+		off := (e.off + len(a)) & arenaMask
+		k = copy(p.arena[off:], b)
+		copy(p.arena, b[k:])
+	}
 	p.used += l
-	p.entries[(p.eh+p.en)%len(p.entries)] = e
+	p.entries[(p.eh+p.en)&entryMask] = e
 	p.en++
 	return true
 }
@@ -107,9 +126,9 @@ func (p *packetBuffer) front() (*pbEntry, bool) {
 // pop removes the oldest frame; the caller holds p.mu.
 func (p *packetBuffer) pop() {
 	e := &p.entries[p.eh]
-	p.head = (p.head + e.length) % len(p.arena)
+	p.head = (p.head + e.length) & arenaMask
 	p.used -= e.length
-	p.eh = (p.eh + 1) % len(p.entries)
+	p.eh = (p.eh + 1) & entryMask
 	p.en--
 	if p.en == 0 {
 		p.head, p.used = 0, 0
@@ -118,7 +137,7 @@ func (p *packetBuffer) pop() {
 
 // copyOut copies bytes [from, from+len(dst)) of frame e into dst.
 func (p *packetBuffer) copyOut(dst []byte, e *pbEntry, from int) {
-	start := (e.off + from) % len(p.arena)
+	start := (e.off + from) & arenaMask
 	k := copy(dst, p.arena[start:])
 	copy(dst[k:], p.arena)
 }

@@ -53,14 +53,14 @@ func (q *queueBase) ringRegs() (base uint64, length, head, tail uint32) {
 // setupRing, with the queue's lock held, checks the ring registers and
 // points the queue's ring and ownership check at them. A bad configuration
 // is recorded as a violation and the queue stays off (ok false).
-func (q *queueBase) setupRing(bufOf func([]byte) (uint64, bool)) (head, tail uint32, ok bool) {
+func (q *queueBase) setupRing() (head, tail uint32, ok bool) {
 	base, length, head, tail := q.ringRegs()
 	if err := checkRing(length, head, tail); err != nil {
 		q.n.violate(Violation{Kind: BadRingConfig, Dir: q.dir, Queue: q.idx, Detail: err.Error()})
 		return 0, 0, false
 	}
 	q.ring.setup(base, length/regs.DescSize)
-	q.owner = ownerCheck{n: q.n, dir: q.dir, q: q.idx, r: &q.ring, tc: &q.descTC, bufOf: bufOf}
+	q.owner = ownerCheck{n: q.n, dir: q.dir, q: q.idx, r: &q.ring, tc: &q.descTC}
 	return head, tail, true
 }
 

@@ -301,7 +301,7 @@ func (q *rxQueue) enable() {
 	n := q.n
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	head, tail, ok := q.setupRing(rxBufOf)
+	head, tail, ok := q.setupRing()
 	if !ok {
 		return
 	}
@@ -325,9 +325,10 @@ func checkRing(length, head, tail uint32) error {
 	return nil
 }
 
-// rxBufOf: the packet buffer address of an advanced (or legacy) receive
-// descriptor in read format; bit 0 is ignored (7.1.6.1).
-func rxBufOf(d []byte) (uint64, bool) { return le64(d) &^ 1, true }
+// rxBufOfWords: the packet buffer address of an advanced (or legacy)
+// receive descriptor in read format whose first word is lo; bit 0 is
+// ignored (7.1.6.1).
+func rxBufOfWords(lo uint64) (uint64, bool) { return lo &^ 1, true }
 
 // disable stops the queue. On reset, the queue's registers are reset by
 // the caller.

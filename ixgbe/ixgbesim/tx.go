@@ -37,8 +37,9 @@ type txQueue struct {
 
 	// Statistics of the frames sent in the current burst, added to the
 	// registers once at its end (stepTxN): one atomic add per counter per
-	// burst instead of per frame.
+	// burst instead of per frame; the same for the cable's (wt).
 	st txStats
+	wt wireTally
 }
 
 // txStats accumulates a burst's transmit statistics (8.2.3.23).
@@ -102,7 +103,7 @@ func (q *txQueue) enable() {
 	n := q.n
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	head, tail, ok := q.setupRing(txBufOf)
+	head, tail, ok := q.setupRing()
 	if !ok {
 		return
 	}
@@ -123,14 +124,15 @@ func (q *txQueue) enable() {
 	n.txActive[q.idx/64].Or(1 << (q.idx % 64))
 }
 
-// txBufOf: the buffer of an advanced data or legacy descriptor; context
+// txBufOfWords: the buffer of an advanced data or legacy descriptor of
+// words lo and hi (bytes 0-7 and 8-15); context
 // descriptors carry none.
-func txBufOf(d []byte) (uint64, bool) {
-	ctl := binary.LittleEndian.Uint32(d[regs.TXD_CMD_TYPE_LEN:])
+func txBufOfWords(lo, hi uint64) (uint64, bool) {
+	ctl := uint32(hi) // TXD_CMD_TYPE_LEN: bytes 8-11
 	if ctl&regs.TXD_DCMD_DEXT != 0 && ctl&regs.TXD_DTYP_MASK != regs.TXD_DTYP_DATA {
 		return 0, false
 	}
-	return le64(d), true
+	return lo, true
 }
 
 func (q *txQueue) disable(reset bool) {
@@ -239,6 +241,7 @@ func (n *NIC) stepTxN(qi, budget int) int {
 	}
 	if done > 0 {
 		q.flushStats()
+		q.wt.flush()
 		n.raiseQueueInterrupt(qi, 1)
 	}
 	return done
@@ -409,7 +412,7 @@ func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 		if fcs {
 			st = fcsLazy
 		}
-		ft.transmitFCS(frame, st)
+		ft.transmitFCS(frame, st, &q.wt)
 	default:
 		w.Transmit(frame)
 	}
