@@ -88,7 +88,7 @@ func (f *flowCtl) reset() {
 // linkFCTx reports whether the MAC sends link PAUSE frames (FCCFG.TFCE =
 // 01b, 8.2.3.3.5).
 func (n *NIC) linkFCTx() bool {
-	return n.reg(regs.FCCFG)&regs.FCCFG_TFCE_MASK == regs.FCCFG_TFCE_802_3X
+	return n.h.fccfg.Load()&regs.FCCFG_TFCE_MASK == regs.FCCFG_TFCE_802_3X
 }
 
 // fcFill is called by the receive MAC after it stored (or failed to store)
@@ -104,7 +104,7 @@ func (n *NIC) fcFill(used int, wait bool) {
 		// by another goroutine right now (fcEmit waits for it).
 		n.fcTick(wait)
 	}
-	fcrth := n.reg(regs.FCRTH(0))
+	fcrth := n.h.fcrth0.Load()
 	if fcrth&regs.FCRTH_FCEN == 0 || used < int(fcrth&regs.FCRT_THRESH_MASK) {
 		return
 	}

@@ -105,6 +105,7 @@ type NIC struct {
 
 	cells []atomic.Uint32 // register storage, indexed like table.defs
 	pairs []pair64        // 64-bit statistics counters
+	h     hotRegs         // cells the data path reads per frame
 
 	unknownReads  atomic.Uint64
 	unknownWrites atomic.Uint64
@@ -145,6 +146,29 @@ type NIC struct {
 }
 
 type linkHolder struct{ l Link }
+
+// hotRegs are the cells of the registers the receive MAC reads for every
+// frame, looked up once when the NIC is made (cells never move), so that
+// the data path loads them without a register-table lookup each.
+type hotRegs struct {
+	rxctrl, secrxctrl, hlreg0, vlnctrl, rxcsum, rxpbsize0, fctrl, mrqc, fccfg, fcrth0 *atomic.Uint32
+}
+
+func (n *NIC) initHot() {
+	n.h = hotRegs{
+		rxctrl: n.cell(regs.RXCTRL), secrxctrl: n.cell(regs.SECRXCTRL), hlreg0: n.cell(regs.HLREG0),
+		vlnctrl: n.cell(regs.VLNCTRL), rxcsum: n.cell(regs.RXCSUM), rxpbsize0: n.cell(regs.RXPBSIZE(0)),
+		fctrl: n.cell(regs.FCTRL), mrqc: n.cell(regs.MRQC), fccfg: n.cell(regs.FCCFG), fcrth0: n.cell(regs.FCRTH(0)),
+	}
+	for q := range n.rxq {
+		n.rxq[q].rdt = n.cell(regs.RDT(q))
+		n.rxq[q].srrctl = n.cell(regs.SRRCTL(q))
+	}
+	for q := range n.txq {
+		n.txq[q].tdt = n.cell(regs.TDT(q))
+		n.txq[q].tdwbal = n.cell(regs.TDWBAL(q))
+	}
+}
 
 // pair64 is a 64-bit statistics counter read through two 32-bit registers.
 type pair64 struct {
@@ -229,6 +253,7 @@ func New(cfg Config) (*NIC, error) {
 		n.txq[q].idx = q
 		n.txq[q].dir = trace.TX
 	}
+	n.initHot()
 	n.mu.Lock()
 	n.loadResetValuesLocked()
 	n.cellOr(regs.EEC, regs.EEC_ARD)

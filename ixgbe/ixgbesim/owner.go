@@ -141,8 +141,11 @@ func (n *NIC) ViolationCount() int {
 
 func word(b []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
 
-func load32(b []byte, off int) uint32     { return atomic.LoadUint32(word(b, off)) }
-func store32(b []byte, off int, v uint32) { atomic.StoreUint32(word(b, off), v) }
+func load32(b []byte, off int) uint32 { return atomic.LoadUint32(word(b, off)) }
+
+// store32 is the device's publishing store of a descriptor word (DD): a
+// release store (storeRelease32).
+func store32(b []byte, off int, v uint32) { storeRelease32(word(b, off), v) }
 
 // storePlain32 is a plain store of a write-back word that the atomic store
 // of the status word (DD) publishes afterwards: the driver reads it only

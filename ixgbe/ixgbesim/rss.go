@@ -168,7 +168,7 @@ func (n *NIC) RSSKey() [regs.RSSKeySize]byte {
 // frames that are not hashed use hash 0. Without RSS everything goes to
 // queue 0.
 func (n *NIC) classify(frame []byte) (queue int, hash uint32, rssType uint8, ptype uint16) {
-	mrqc := n.reg(regs.MRQC)
+	mrqc := n.h.mrqc.Load()
 	var buf [36]byte
 	k, t, pt := rssTuple(frame, mrqc, &buf)
 	if mrqc&regs.MRQC_MRQE_MASK != regs.MRQC_RSSEN {

@@ -13,6 +13,7 @@ import (
 // rxQueue is one receive queue's DMA engine state.
 type rxQueue struct {
 	queueBase
+	rdt, srrctl *atomic.Uint32 // the queue's RDT and SRRCTL cells (NIC.initHot)
 	// head is RDH during a burst of the engine (under mu): read when the
 	// burst takes the queue, stored back once when it lets go (endBurst),
 	// instead of an atomic store per descriptor.
@@ -47,7 +48,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 	}
 	// The receive path runs with RXCTRL.RXEN set and the security block's
 	// receive side not disabled (SECRXCTRL.RX_DIS, as in the 4.6.7 sequence TinyNF follows).
-	if n.reg(regs.RXCTRL)&regs.RXCTRL_RXEN == 0 || n.reg(regs.SECRXCTRL)&regs.SECRXCTRL_RX_DIS != 0 {
+	if n.h.rxctrl.Load()&regs.RXCTRL_RXEN == 0 || n.h.secrxctrl.Load()&regs.SECRXCTRL_RX_DIS != 0 {
 		return false
 	}
 	l := len(frame)
@@ -59,7 +60,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 		return false
 	}
 	fcsOK := fcs != fcsCheck || crc32.ChecksumIEEE(frame[:l-4]) == binary.LittleEndian.Uint32(frame[l-4:])
-	hl := n.reg(regs.HLREG0)
+	hl := n.h.hlreg0.Load()
 	maxLen := 1518
 	if frame[12] == 0x81 && frame[13] == 0x00 {
 		maxLen += 4 // 802.1Q tag
@@ -105,7 +106,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 		n.rxReject(l, true, 0)
 		return false
 	}
-	vlnctrl := n.reg(regs.VLNCTRL)
+	vlnctrl := n.h.vlnctrl.Load()
 	tagged := uint32(frame[12])<<8|uint32(frame[13]) == vlnctrl&regs.VLNCTRL_VET_MASK
 	var tci uint16
 	if tagged {
@@ -126,7 +127,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 	var e pbEntry
 	q, hash, rssType, ptype := n.classify(stored)
 	e.queue, e.hash, e.rssType, e.ptype = uint16(q), hash, rssType, ptype
-	e.csum = rxChecksum(stored, n.reg(regs.RXCSUM))
+	e.csum = rxChecksum(stored, n.h.rxcsum.Load())
 	n.countXEC(e.csum) // XEC (stats.go)
 	head, rest := stored, []byte(nil)
 	if tagged {
@@ -139,7 +140,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 			head, rest = stored[:12], stored[16:]
 		}
 	}
-	pbCap := int(n.reg(regs.RXPBSIZE(0)) & 0x000FFC00)
+	pbCap := int(n.h.rxpbsize0.Load() & 0x000FFC00)
 	p := &n.pb
 	p.mu.Lock()
 	ok = p.push2(head, rest, pbCap, e)
@@ -209,7 +210,7 @@ func sizeBucket(l int) int {
 // broadcast with FCTRL.BAM; multicast with FCTRL.MPE or an MTA hit; unicast
 // with FCTRL.UPE or a valid RAL/RAH match.
 func (n *NIC) l2Filter(frame []byte) (bcast, mcast, ok bool) {
-	fctrl := n.reg(regs.FCTRL)
+	fctrl := n.h.fctrl.Load()
 	da := frame[:6]
 	if da[0]&1 != 0 {
 		if da[0] == 0xFF && da[1] == 0xFF && da[2] == 0xFF && da[3] == 0xFF && da[4] == 0xFF && da[5] == 0xFF {
@@ -439,20 +440,20 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 	n := q.n
 	size := q.ring.size
 	head := q.head
-	tail := n.reg(regs.RDT(q.idx))
+	tail := q.rdt.Load()
 	if !q.tailSeen || tail != q.lastTail {
 		q.lastTail, q.tailSeen = tail, true
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevTailRead, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: tail})
 		}
 	}
-	srrctl := n.reg(regs.SRRCTL(q.idx))
+	srrctl := q.srrctl.Load()
 	bufSize := int(srrctl&regs.SRRCTL_BSIZEPACKET_MASK) << 10
 	if bufSize == 0 {
 		bufSize = 2048 // BSIZEPACKET 0 is reserved; the model uses the reset value
 	}
 	legacy := srrctl&regs.SRRCTL_DESCTYPE_MASK == regs.SRRCTL_DESCTYPE_LEGACY
-	rxcsum := n.reg(regs.RXCSUM)
+	rxcsum := n.h.rxcsum.Load()
 	need := uint32((e.length + bufSize - 1) / bufSize)
 	avail := (tail + size - head) % size
 	if avail < need {

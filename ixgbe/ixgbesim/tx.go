@@ -40,6 +40,8 @@ type txQueue struct {
 	// burst instead of per frame; the same for the cable's (wt).
 	st txStats
 	wt wireTally
+
+	tdt, tdwbal *atomic.Uint32 // the queue's TDT and TDWBAL cells (NIC.initHot)
 }
 
 // txStats accumulates a burst's transmit statistics (8.2.3.23).
@@ -207,7 +209,7 @@ func (n *NIC) stepTxN(qi, budget int) int {
 	}
 	headReg := n.cell(regs.TDH(qi))
 	head := headReg.Load()
-	tail := n.reg(regs.TDT(qi))
+	tail := q.tdt.Load()
 	if !q.tailSeen || tail != q.lastTail {
 		q.lastTail, q.tailSeen = tail, true
 		if n.tr != nil {
@@ -366,7 +368,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 // (8.2.3.23: GPTC, GOTC, TPT, PTCxx, BPTC/MPTC, QPTC/QBTC).
 func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 	n := q.n
-	hl := n.reg(regs.HLREG0)
+	hl := n.h.hlreg0.Load()
 	if vle && l >= 12 {
 		copy(buf[16:l+4], buf[12:l])
 		binary.BigEndian.PutUint16(buf[12:], uint16(n.reg(regs.DMATXCTL)>>regs.DMATXCTL_VT_SHIFT))
@@ -427,7 +429,7 @@ func (q *txQueue) flushWriteBacks(head uint32) bool {
 		return false
 	}
 	n := q.n
-	wbal := n.reg(regs.TDWBAL(q.idx))
+	wbal := q.tdwbal.Load()
 	headWB := wbal&1 != 0
 	for k := 0; k < q.npending; k++ {
 		i := q.pending[k]
