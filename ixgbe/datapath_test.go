@@ -77,10 +77,14 @@ func TestRxTxFake(t *testing.T) {
 	if tdt := f.reg[regs.TDT(0)/4]; tdt != 10 {
 		t.Fatalf("TDT = %d, want 10", tdt)
 	}
-	// The descriptor carries the buffer's data address and the command.
+	// The descriptor carries the buffer's data address and the command;
+	// RS only on the call's last (rsNow).
 	w := n.tx[0].ring.w32
-	if cmd := w[4*3+2]; cmd != txCmd|60 {
-		t.Fatalf("cmd_type_len = %#x, want %#x", cmd, txCmd|60)
+	if cmd := w[4*3+2]; cmd != txCmdNoRS|60 {
+		t.Fatalf("cmd_type_len = %#x, want %#x", cmd, txCmdNoRS|60)
+	}
+	if cmd := w[4*9+2]; cmd != txCmd|60 {
+		t.Fatalf("last descriptor's cmd_type_len = %#x, want %#x (RS)", cmd, txCmd|60)
 	}
 	if addr := n.tx[0].ring.q64[2*3]; addr != pkts[3].IOVA() {
 		t.Fatalf("buffer address %#x, want %#x", addr, pkts[3].IOVA())
@@ -124,7 +128,7 @@ func TestWrapAroundFake(t *testing.T) {
 				}
 				poolBalance(t, n, 0, 0)
 			}
-			if f.rx[0].received != uint64(total) || f.tx[0].sent < uint64(total-txCleanBatch) {
+			if f.rx[0].received != uint64(total) || f.tx[0].sent < uint64(total-txRSThresh) {
 				t.Fatalf("device received %d, sent %d; driver forwarded %d", f.rx[0].received, f.tx[0].sent, total)
 			}
 		})

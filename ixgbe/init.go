@@ -296,7 +296,7 @@ func (n *NIC) initTx() error {
 		q := &txQueue{
 			nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r,
 			tdt: regs.TDT(i), trace: n.trace, bugs: n.cfg.bugs,
-			slots: make([]txSlot, r.span), maxFrame: n.maxFrame,
+			slots: make([]txSlot, r.span), rs: make([]uint32, r.span), maxFrame: n.maxFrame,
 		}
 		n.tx = append(n.tx, q)
 		iova := r.region.IOVA()

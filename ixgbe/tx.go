@@ -8,15 +8,24 @@ import (
 	"github.com/verinic/verinic/trace"
 )
 
-// txCleanBatch is how many TX descriptors are reclaimed per DD check: DD is
-// read on the last descriptor of a batch only (the device completes
-// descriptors in order, datasheet 7.2.3.5), as ixy does with 32.
-const txCleanBatch = 32
+// txRSThresh is DPDK's tx_rs_thresh: RS (report status) is set on one data
+// descriptor in txRSThresh, and on the last one a TxBatch call posts
+// (rsNow). The device writes DD back only on descriptors with RS
+// (datasheet 7.2.3.5; with TXDCTL.WTHRESH 0, init.go, as soon as it has
+// processed one, 8.2.3.9.10), and it completes descriptors in order, so DD
+// on an RS descriptor says every descriptor up to it is done: reclaim checks
+// DD on those only. One write-back per 32 frames instead of per frame, and
+// one DD load per batch for the driver.
+const txRSThresh = 32
 
 // txCmd is the command part of every data descriptor (datasheet 7.2.3.2.4):
 // end of packet, insert FCS, report status (write back DD), advanced
-// descriptor, data type. The length goes in the low 16 bits.
-const txCmd = regs.TXD_DCMD_EOP | regs.TXD_DCMD_IFCS | regs.TXD_DCMD_RS | regs.TXD_DCMD_DEXT | regs.TXD_DTYP_DATA
+// descriptor, data type. The length goes in the low 16 bits. txCmdNoRS is
+// it without RS.
+const (
+	txCmd     = regs.TXD_DCMD_EOP | regs.TXD_DCMD_IFCS | regs.TXD_DCMD_RS | regs.TXD_DCMD_DEXT | regs.TXD_DTYP_DATA
+	txCmdNoRS = txCmd &^ regs.TXD_DCMD_RS
+)
 
 // txSlot remembers which buffer a TX descriptor carries, to free it to its
 // own pool once the device is done with it.
@@ -46,6 +55,12 @@ type txQueue struct {
 	// ctx is what context 0 holds, when ctxValid (txoffload.go).
 	ctx      txContext
 	ctxValid bool
+	// rs holds the indices of the in-flight descriptors with RS, oldest
+	// first (a ring of span entries from rsHead); sinceRS counts the data
+	// descriptors posted since the last with RS.
+	rs          []uint32
+	rsHead, rsN uint32
+	sinceRS     uint32
 
 	freeErrors atomic.Uint64 // buffers whose pool refused them back
 	badPackets atomic.Uint64 // packets rejected by TxBatch
@@ -73,25 +88,16 @@ func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) {
 	return k, err
 }
 
-// reclaim frees the buffers of completed descriptors, in batches of up to
-// txCleanBatch: DD is checked on the last descriptor of each batch. It
-// returns how many it freed.
+// reclaim frees the buffers of completed descriptors: for each descriptor
+// with RS, oldest first, whose DD is set, every descriptor up to it (the
+// device completes them in order, 7.2.3.5; context descriptors and data
+// descriptors without RS have no DD of their own). It returns how many
+// descriptors it freed.
 func (q *txQueue) reclaim() uint32 {
 	r := &q.ring
 	freed := uint32(0)
-	for {
-		inFlight := r.dist(q.clean, q.next)
-		if inFlight == 0 {
-			return freed
-		}
-		batch := min(inFlight, txCleanBatch)
-		last := r.add(q.clean, batch-1)
-		if q.slots[last].pool == nil && batch > 1 {
-			// A context descriptor (no RS, no DD of its own): end the
-			// batch before it; it is reclaimed with its data descriptor.
-			batch--
-			last = r.prev(last)
-		}
+	for q.rsN > 0 {
+		last := q.rs[q.rsHead]
 		if !q.bugs.has(bugReclaimWithoutDD) {
 			if atomic.LoadUint32(&r.w32[4*last+3])&regs.TXD_STAT_DD == 0 {
 				return freed
@@ -100,8 +106,13 @@ func (q *txQueue) reclaim() uint32 {
 				q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: last})
 			}
 		}
+		if q.rsHead++; q.rsHead == uint32(len(q.rs)) {
+			q.rsHead = 0
+		}
+		q.rsN--
+		end := r.next(last)
 		i := q.clean
-		for k := uint32(0); k < batch; k++ {
+		for ; i != end; i = r.next(i) {
 			s := &q.slots[i]
 			if s.pool != nil { // nil: a context descriptor
 				if q.trace != nil {
@@ -112,11 +123,46 @@ func (q *txQueue) reclaim() uint32 {
 				}
 				s.pool = nil
 			}
-			i = r.next(i)
+			freed++
 		}
 		q.clean = i
-		freed += batch
 	}
+	return freed
+}
+
+// rsNow decides whether the data descriptor being posted, after which slot
+// ni is the next free one, carries RS (txRSThresh): every txRSThresh data
+// descriptors, and on the last descriptor of the call, so that the buffers
+// of a call always come back without waiting for more traffic (DPDK's
+// simple path leaves up to tx_rs_thresh-1 of them until the next burst).
+// The call ends after this descriptor when no packet follows (rest is
+// empty), when the ring is full after it, or when the next packet is
+// invalid. A packet with offloads next also gets RS here: offload may still
+// refuse it, which would end the call after a descriptor without RS.
+func (q *txQueue) rsNow(rest []dma.Packet, ni uint32) bool {
+	q.sinceRS++
+	if q.sinceRS >= txRSThresh || len(rest) == 0 || q.ring.next(ni) == q.clean {
+		return true
+	}
+	p := &rest[0]
+	return p.Meta&txOffloadFlags != 0 || !q.valid(p)
+}
+
+// valid reports whether TxBatch can send p (ErrBadPacket otherwise).
+func (q *txQueue) valid(p *dma.Packet) bool {
+	return !(p.Pool == nil || p.Len < minTxFrame || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() ||
+		int(p.Len) > q.maxFrame && !q.nic.txLenOK(p))
+}
+
+// setRS records that descriptor i carries RS.
+func (q *txQueue) setRS(i uint32) {
+	j := q.rsHead + q.rsN
+	if j >= uint32(len(q.rs)) {
+		j -= uint32(len(q.rs))
+	}
+	q.rs[j] = i
+	q.rsN++
+	q.sinceRS = 0
 }
 
 func (q *txQueue) send(pkts []dma.Packet) (int, error) {
@@ -134,14 +180,13 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			break // full: one slot always stays empty
 		}
 		p := &pkts[sent]
-		if p.Pool == nil || p.Len < minTxFrame || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() ||
-			int(p.Len) > q.maxFrame && !q.nic.txLenOK(p) {
+		if !q.valid(p) {
 			q.badPackets.Add(1)
 			err = ErrBadPacket
 			break
 		}
 		if p.Meta&txOffloadFlags == 0 {
-			q.post(i, p)
+			q.post(i, p, q.rsNow(pkts[sent+1:], ni))
 			sent++
 			i = ni
 			continue
@@ -160,7 +205,7 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			q.ctx, q.ctxValid = ctx, true
 			i, ni = ni, r.next(ni)
 		}
-		q.postOffload(i, p, cmd, olinfo, paylen)
+		q.postOffload(i, p, cmd, olinfo, paylen, q.rsNow(pkts[sent+1:], ni))
 		sent++
 		i = ni
 	}
@@ -187,15 +232,22 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 // post fills descriptor i with packet p in the advanced data format
 // (datasheet 7.2.3.2.4): buffer address, then command, type and length
 // together with PAYLEN and a zero status (clearing an old DD) in one 64-bit
-// store. The trace event precedes the stores.
-func (q *txQueue) post(i uint32, p *dma.Packet) {
+// store; RS if rs (rsNow). The trace event precedes the stores.
+func (q *txQueue) post(i uint32, p *dma.Packet, rs bool) {
 	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
 	length := uint32(p.Len)
+	cmd, aux := uint32(txCmd), uint64(0)
+	if !rs {
+		cmd, aux = txCmdNoRS, trace.PostNoRS
+	}
 	if q.trace != nil {
-		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr})
+		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
 	}
 	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-	q.ring.setDesc(i, addr, uint64(txCmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32) // published by the TDT write (ring.go)
+	if rs {
+		q.setRS(i)
+	}
+	q.ring.setDesc(i, addr, uint64(cmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32) // published by the TDT write (ring.go)
 }
 
 // sendBuggy is send with bugTailBeforeDescriptor and/or bugDoublePost.
@@ -232,10 +284,10 @@ func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 	}
 	i := q.next
 	for k := 0; k < want; k++ {
-		q.post(i, &pkts[k])
+		q.post(i, &pkts[k], true)
 		i = r.next(i)
 		if k == 0 && double {
-			q.post(i, &pkts[0])
+			q.post(i, &pkts[0], true)
 			i = r.next(i)
 		}
 	}
@@ -263,4 +315,5 @@ func (q *txQueue) reclaimAll() {
 		}
 	}
 	q.clean = q.next
+	q.rsHead, q.rsN, q.sinceRS = 0, 0, 0
 }

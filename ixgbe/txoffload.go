@@ -152,14 +152,21 @@ func (q *txQueue) postContext(i uint32, c txContext) {
 }
 
 // postOffload is post with the offload command bits, olinfo and PAYLEN.
-func (q *txQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, paylen int) {
+func (q *txQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, paylen int, rs bool) {
 	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
 	length := uint32(p.Len)
+	base, aux := uint32(txCmd), uint64(0)
+	if !rs {
+		base, aux = txCmdNoRS, trace.PostNoRS
+	}
 	if q.trace != nil {
-		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr})
+		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
 	}
 	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-	q.ring.setDesc(i, addr, uint64(txCmd|cmd|length)|uint64(olinfo|uint32(paylen)<<regs.TXD_PAYLEN_SHIFT)<<32)
+	if rs {
+		q.setRS(i)
+	}
+	q.ring.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|uint32(paylen)<<regs.TXD_PAYLEN_SHIFT)<<32)
 }
 
 // maxFrameBytes is the largest frame the MAC sends without jumbo frames
