@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // Default mempool geometry.
@@ -59,8 +60,9 @@ type Mempool struct {
 	bufSize  int
 	headroom int
 	stride   int
-	perPage  int // buffers per backing page
-	page     int // backing page size
+	perPage  int    // buffers per backing page
+	perPageM uint64 // ceil(2^64 / perPage), for offset
+	page     int    // backing page size
 	n        int
 
 	free  []uint32 // LIFO stack of free buffer indexes
@@ -111,6 +113,7 @@ func NewMempool(alloc *Allocator, cfg MempoolConfig) (*Mempool, error) {
 		headroom: cfg.Headroom,
 		stride:   stride,
 		perPage:  perPage,
+		perPageM: ^uint64(0)/uint64(perPage) + 1,
 		page:     page,
 		n:        cfg.Buffers,
 		free:     make([]uint32, cfg.Buffers),
@@ -127,9 +130,17 @@ func NewMempool(alloc *Allocator, cfg MempoolConfig) (*Mempool, error) {
 	return p, nil
 }
 
-// offset of buffer i from the start of the pool's memory.
+// offset of buffer i from the start of the pool's memory. The division by
+// perPage is a multiplication by its precomputed reciprocal (perPageM;
+// Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019:
+// exact for every 32-bit i), not a DIV of 25 or more cycles: TxBatch
+// derives every buffer's IOVA through it.
 func (p *Mempool) offset(i uint32) int {
-	return int(i)/p.perPage*p.page + int(i)%p.perPage*p.stride
+	if p.perPage == 1 {
+		return int(i) * p.page // perPageM would overflow
+	}
+	q, _ := bits.Mul64(p.perPageM, uint64(i))
+	return int(q)*p.page + (int(i)-int(q)*p.perPage)*p.stride
 }
 
 // Name returns the pool's name.
@@ -194,6 +205,21 @@ func (p *Mempool) Alloc() (Packet, error) {
 	p.free = p.free[:n-1]
 	p.inUse[i] = true
 	return Packet{Pool: p, Index: i, Off: uint16(p.headroom)}, nil
+}
+
+// AllocIndex is Alloc returning the buffer's index only (its packet would
+// have Off Headroom and Len 0), and false when the pool is exhausted or
+// released: a receive path that refills a ring needs no Packet, and
+// returning one costs a copy through memory per buffer.
+func (p *Mempool) AllocIndex() (uint32, bool) {
+	n := len(p.free)
+	if n == 0 || p.mem == nil {
+		return 0, false
+	}
+	i := p.free[n-1]
+	p.free = p.free[:n-1]
+	p.inUse[i] = true
+	return i, true
 }
 
 // AllocBatch fills dst with buffers and returns how many it took: fewer than

@@ -130,17 +130,21 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 			i = r.next(i)
 			continue
 		}
-		nb, err := q.pool.Alloc()
-		if err != nil {
+		nb, ok := q.pool.AllocIndex()
+		if !ok {
 			q.allocFailures.Add(1)
 			break
 		}
 		if q.trace != nil {
 			q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: q.dataIOVA[old]})
 		}
-		pkts[got] = dma.Packet{Pool: q.pool, Index: old, Off: q.headroom, Len: uint16(length), Meta: q.meta(i, status, lenVLAN)}
+		// Field by field: a composite literal is built on the stack and
+		// copied with wider loads than its stores (a store-forwarding
+		// stall per packet).
+		p := &pkts[got]
+		p.Pool, p.Index, p.Off, p.Len, p.Meta = q.pool, old, q.headroom, uint16(length), q.meta(i, status, lenVLAN)
 		got++
-		q.post(i, nb.Index)
+		q.post(i, nb)
 		seen++
 		i = r.next(i)
 	}

@@ -139,13 +139,20 @@ func (q *txQueue) reclaim() uint32 {
 // empty), when the ring is full after it, or when the next packet is
 // invalid. A packet with offloads next also gets RS here: offload may still
 // refuse it, which would end the call after a descriptor without RS.
-func (q *txQueue) rsNow(rest []dma.Packet, ni uint32) bool {
+//
+// nextOK reports that it found the next packet valid, so that the loop need
+// not check it again.
+func (q *txQueue) rsNow(rest []dma.Packet, ni uint32) (rs, nextOK bool) {
 	q.sinceRS++
 	if q.sinceRS >= txRSThresh || len(rest) == 0 || q.ring.next(ni) == q.clean {
-		return true
+		return true, false
 	}
 	p := &rest[0]
-	return p.Meta&txOffloadFlags != 0 || !q.valid(p)
+	if p.Meta&txOffloadFlags != 0 {
+		return true, false
+	}
+	ok := q.valid(p)
+	return !ok, ok
 }
 
 // valid reports whether TxBatch can send p (ErrBadPacket otherwise).
@@ -174,19 +181,22 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 	i := q.next
 	sent := 0
 	var err error
+	known := false // pkts[sent] was found valid by rsNow
 	for sent < len(pkts) {
 		ni := r.next(i)
 		if ni == q.clean {
 			break // full: one slot always stays empty
 		}
 		p := &pkts[sent]
-		if !q.valid(p) {
+		if !known && !q.valid(p) {
 			q.badPackets.Add(1)
 			err = ErrBadPacket
 			break
 		}
 		if p.Meta&txOffloadFlags == 0 {
-			q.post(i, p, q.rsNow(pkts[sent+1:], ni))
+			var rs bool
+			rs, known = q.rsNow(pkts[sent+1:], ni)
+			q.post(i, p, rs)
 			sent++
 			i = ni
 			continue
@@ -205,7 +215,9 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			q.ctx, q.ctxValid = ctx, true
 			i, ni = ni, r.next(ni)
 		}
-		q.postOffload(i, p, cmd, olinfo, paylen, q.rsNow(pkts[sent+1:], ni))
+		var rs bool
+		rs, known = q.rsNow(pkts[sent+1:], ni)
+		q.postOffload(i, p, cmd, olinfo, paylen, rs)
 		sent++
 		i = ni
 	}
