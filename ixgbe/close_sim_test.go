@@ -136,3 +136,37 @@ func TestCloseWaitsForBatchInFlight(t *testing.T) {
 		t.Fatalf("Alloc from a closed NIC's pool: %v, want ErrPoolReleased", err)
 	}
 }
+
+// TestStuckBatchLeavesMemory: a batch that never ends (a poller that
+// panicked inside one and recovered) makes Stop and Close give up with
+// ErrQueueInUse instead of hanging, and leave the rings and pools
+// allocated; once the batch ends, Close completes.
+func TestStuckBatchLeavesMemory(t *testing.T) {
+	old := quiesceTimeout
+	quiesceTimeout = 50 * time.Millisecond
+	defer func() { quiesceTimeout = old }()
+	_, n := newFakeNIC(t, Config{TxQueues: 2})
+	g := &n.txGates[1]
+	if err := n.enter(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Stop(); !errors.Is(err, ErrQueueInUse) {
+		t.Fatalf("Stop with a stuck batch: %v, want ErrQueueInUse", err)
+	}
+	if err := n.Close(); !errors.Is(err, ErrQueueInUse) {
+		t.Fatalf("Close with a stuck batch: %v, want ErrQueueInUse", err)
+	}
+	if n.RxPool(0).Released() {
+		t.Fatal("Close released the pool under a running batch")
+	}
+	if _, err := n.RxBatch(0, make([]dma.Packet, 1)); !errors.Is(err, ErrStopped) {
+		t.Fatalf("RxBatch meanwhile: %v, want ErrStopped", err)
+	}
+	g.leave()
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close once the batch ended: %v", err)
+	}
+	if !n.RxPool(0).Released() {
+		t.Fatal("pool not released by the second Close")
+	}
+}

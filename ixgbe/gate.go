@@ -2,6 +2,7 @@ package ixgbe
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -56,21 +57,39 @@ func (n *NIC) enter(g *gate) error {
 // leave ends the batch entered on g.
 func (g *gate) leave() { g.busy.Store(0) }
 
+// quiesceTimeout bounds the wait for batches in flight. A batch never
+// blocks, so only a poller that panicked inside one (and recovered) or a
+// goroutine stopped in a debugger holds a gate this long; the closer then
+// gives up rather than hang, and does not free the memory (ErrQueueInUse).
+var quiesceTimeout = 5 * time.Second
+
+// ErrQueueInUse is returned (wrapped) by Stop and Close when a queue's
+// batch did not end within quiesceTimeout: the rings and pools are left
+// allocated (leaked) rather than freed under it.
+var ErrQueueInUse = errors.New("ixgbe: a queue is still inside RxBatch or TxBatch")
+
 // quiesce waits until no batch is running on any queue. Call it after
 // setting a state bit: no batch can start afterwards, and the ones running
 // are short (they never block), so the wait is bounded by one batch.
-func (n *NIC) quiesce() {
-	wait := func(gs []gate) {
+func (n *NIC) quiesce() error {
+	start := time.Now()
+	wait := func(gs []gate, dir string) error {
 		for i := range gs {
 			for spins := 0; gs[i].busy.Load() != 0; spins++ {
 				if spins < 100 {
 					runtime.Gosched()
-				} else {
-					time.Sleep(10 * time.Microsecond)
+					continue
 				}
+				if time.Since(start) >= quiesceTimeout {
+					return fmt.Errorf("ixgbe: %s: %s queue %d still in a batch after %v: %w", n.name, dir, i, quiesceTimeout, ErrQueueInUse)
+				}
+				time.Sleep(10 * time.Microsecond)
 			}
 		}
+		return nil
 	}
-	wait(n.rxGates)
-	wait(n.txGates)
+	if err := wait(n.rxGates, "RX"); err != nil {
+		return err
+	}
+	return wait(n.txGates, "TX")
 }

@@ -361,12 +361,18 @@ func (n *NIC) startTx(q *txQueue) error {
 
 // stopLocked disables the queues and the units and reclaims the buffers.
 func (n *NIC) stopLocked() error {
-	if n.is(stateStopped) {
+	if n.is(stateStopped) && !n.stuck {
 		return nil
 	}
 	n.setState(stateStopped)
-	// No batch starts from now on; wait for those running (gate.go).
-	n.quiesce()
+	// No batch starts from now on; wait for those running (gate.go). If one
+	// never ends, touch nothing: the rings stay as they are, and a later
+	// Stop or Close tries again.
+	if err := n.quiesce(); err != nil {
+		n.stuck = true
+		return err
+	}
+	n.stuck = false
 	var firstErr error
 	note := func(err error) {
 		if err != nil && firstErr == nil {

@@ -186,8 +186,10 @@ type NIC struct {
 	irq atomic.Pointer[irqState]
 
 	// rxGates and txGates are the queues' in-flight words (gate.go): Stop
-	// and Close wait for running batches before touching the rings.
+	// and Close wait for running batches before touching the rings. stuck
+	// (under mu) says a wait timed out: the rings were left alone.
 	rxGates, txGates []gate
+	stuck            bool
 
 	// info is what init learnt about the device: IDs, EEPROM, SFP+ module
 	// (info.go).
@@ -514,7 +516,9 @@ func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
 // frames from this NIC's pools in its TX ring is not disturbed. Calling Stop
 // again does nothing. RxBatch and TxBatch may be running on other
 // goroutines: Stop waits for the batches in progress to end, and every later
-// call returns ErrStopped (gate.go).
+// call returns ErrStopped (gate.go). A batch that does not end within a few
+// seconds (a poller that panicked inside one) makes Stop return
+// ErrQueueInUse without touching the rings; call it again later.
 func (n *NIC) Stop() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -536,6 +540,12 @@ func (n *NIC) Close() error {
 		st.close()
 	}
 	err := n.stopLocked()
+	if n.stuck {
+		// A batch is still running (ErrQueueInUse): freeing the rings
+		// and pools under it is what this must never do. Leave them; a
+		// later Close tries again.
+		return fmt.Errorf("ixgbe: %s: close: rings and pools not released: %w", n.name, err)
+	}
 	var outstanding []string
 	for i, q := range n.rx {
 		if q.pool != nil && q.pool.InUse() != 0 {
