@@ -53,7 +53,7 @@ const (
 
 	EICR_RTX_QUEUE     = 0x0000FFFF // RX/TX queue causes
 	EICR_LSC           = 1 << 20    // link status change
-	EIMC_IRQ_CLEAR_ALL = 0x7FFFFFFF // every cause (bit 31 is reserved)
+	EIMC_IRQ_CLEAR_ALL = 0x7FFFFFFF // every cause but reserved bit 31; the driver writes IRQ_CLEAR_MASK (nvm.go), as Intel does
 
 	GPIE_MSIX_MODE   = 1 << 4
 	GPIE_EIAME       = 1 << 30
