@@ -116,6 +116,15 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 		}
 		lenVLAN := atomic.LoadUint32(&r.w32[4*i+3])
 		length := lenVLAN & 0xFFFF
+		if length == 0 {
+			// DD but no length yet: the device has stored the status word
+			// and not yet the length word, which the post left 0 (header
+			// address 0). Datasheet 7.1.6.2 gives the write-back's layout,
+			// not the order of its stores, and the 82599 never writes back
+			// a descriptor with no data in one-buffer mode: the write-back
+			// is not finished, so come back on the next poll.
+			break
+		}
 		if q.trace != nil {
 			q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length})
 		}

@@ -50,6 +50,7 @@ type pairOpts struct {
 	cfgA, cfgB   Config
 	ab, ba       *ixgbesim.Faults
 	wrapA, wrapB func(Device) Device
+	schedule     ixgbesim.Schedule // both devices' (schedule_sim_test.go)
 }
 
 // newSimPair builds and initializes the pair; everything is torn down at
@@ -57,7 +58,7 @@ type pairOpts struct {
 // happened.
 func newSimPair(t testing.TB, o pairOpts) *simPair {
 	t.Helper()
-	sims, err := simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, AB: o.ab, BA: o.ba})
+	sims, err := simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, AB: o.ab, BA: o.ba, Schedule: o.schedule})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ type Config struct {
 	Trace  *trace.Recorder // device events of both NICs (nil: none)
 	// AB and BA inject faults on the cable's two directions (nil: none).
 	AB, BA *ixgbesim.Faults
+	// Schedule is both devices' adversarial schedule (ixgbesim.Schedule).
+	Schedule ixgbesim.Schedule
 	// NoCable leaves the NICs unconnected, for a caller that attaches its
 	// own links (a pcap tap, say).
 	NoCable bool
@@ -49,7 +51,7 @@ func New(cfg Config) (*Pair, error) {
 	p := &Pair{Domain: ixgbesim.NewDomain()}
 	for i, sp := range []**ixgbesim.NIC{&p.A, &p.B} {
 		n, err := ixgbesim.New(ixgbesim.Config{Name: names[i], Mode: cfg.Mode, Domain: p.Domain,
-			Policy: cfg.Policy, Trace: cfg.Trace, DevID: uint16(i)})
+			Policy: cfg.Policy, Trace: cfg.Trace, DevID: uint16(i), Schedule: cfg.Schedule})
 		if err != nil {
 			p.Close()
 			return nil, err

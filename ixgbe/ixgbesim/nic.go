@@ -74,6 +74,9 @@ type Config struct {
 	// address from and EERD reads: nil builds a valid one (checksum
 	// 0xBABA, MAC address, PBA, eTrack ID).
 	EEPROM []uint16
+	// Schedule makes the device take choices the datasheet allows that
+	// expose drivers relying on one timing (schedule.go); zero: none.
+	Schedule Schedule
 
 	// Timing of device events (defaults in parentheses).
 	ResetDelay    time.Duration // CTRL.RST set to cleared (1 ms)
@@ -140,6 +143,8 @@ type NIC struct {
 	rxq  [regs.MaxQueues]rxQueue
 	txq  [regs.MaxQueues]txQueue
 
+	sched schedState // Config.Schedule at run time (schedule.go)
+
 	vmu        sync.Mutex
 	violations []Violation
 	vdropped   int
@@ -190,6 +195,7 @@ func New(cfg Config) (*NIC, error) {
 		return nil, fmt.Errorf("ixgbesim: %s: unknown mode %d", cfg.Name, cfg.Mode)
 	}
 	n := &NIC{cfg: cfg, name: cfg.Name, tr: cfg.Trace, dev: cfg.DevID}
+	n.sched.init(cfg.Schedule, cfg.Mode)
 	switch {
 	case cfg.MAC == nil:
 		// Locally administered unicast address derived from the name.

@@ -185,6 +185,10 @@ type ring struct {
 	slotBuf []uint64 // buffer IOVA of owned descriptor i (if hasBuf)
 	hasBuf  []bool
 	bufs    iovaSet // buffers currently in device-owned descriptors
+	// cached[i]: the device fetched descriptor i at the doorbell and
+	// processes snap[i] (Schedule.FetchAtDoorbell); nil without a schedule
+	// that may do so.
+	cached []bool
 }
 
 func (r *ring) setup(base uint64, size uint32) {
@@ -206,6 +210,7 @@ func (r *ring) setup(base uint64, size uint32) {
 }
 
 func (r *ring) reset() {
+	clear(r.cached)
 	clear(r.owned)
 	clear(r.hasBuf)
 	r.bufs.clear()
@@ -225,6 +230,7 @@ type ownerCheck struct {
 // checks that no buffer is posted twice.
 func (c *ownerCheck) take(from, to uint32) {
 	r := c.r
+	fetch := r.cached != nil && c.n.sched.fetchAtDoorbell()
 	for i := from; i != to; i = r.nextIndex(i) {
 		d, ok := c.n.domain.space.TranslateCached(c.tc, r.base+uint64(i)*regs.DescSize, regs.DescSize)
 		if !ok {
@@ -238,6 +244,9 @@ func (c *ownerCheck) take(from, to uint32) {
 		*(*uint64)(unsafe.Pointer(&s[8])) = hi
 		r.owned[i] = true
 		r.hasBuf[i] = false
+		if r.cached != nil {
+			r.cached[i] = fetch
+		}
 		if c.n.tr != nil {
 			c.traceDescAtTail(i, s)
 		}
@@ -272,6 +281,9 @@ func (c *ownerCheck) forget(i uint32) {
 		r.hasBuf[i] = false
 	}
 	r.owned[i] = false
+	if r.cached != nil {
+		r.cached[i] = false
+	}
 }
 
 // fetched checks descriptor i against its snapshot as the device fetches

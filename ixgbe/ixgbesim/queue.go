@@ -60,6 +60,7 @@ func (q *queueBase) setupRing() (head, tail uint32, ok bool) {
 		return 0, 0, false
 	}
 	q.ring.setup(base, length/regs.DescSize)
+	q.ring.scheduled(q.n.sched.on)
 	q.owner = ownerCheck{n: q.n, dir: q.dir, q: q.idx, r: &q.ring, tc: &q.descTC}
 	return head, tail, true
 }

@@ -101,6 +101,10 @@ func (n *NIC) Drain(max int) int {
 // work done.
 func (n *NIC) pass(budget int) int {
 	n.pollLink()
+	if n.sched.rng != nil {
+		budget = n.sched.budget(budget) // a random burst (schedule.go)
+		n.sched.yield()
+	}
 	done := 0
 	if n.fcTick(true) {
 		done++

@@ -18,6 +18,7 @@ type rxQueue struct {
 	// burst takes the queue, stored back once when it lets go (endBurst),
 	// instead of an atomic store per descriptor.
 	head uint32
+	pend rxPend // a split write-back's second store, held back (schedule.go)
 }
 
 // beginBurst, with q.mu held, starts a burst of the engine on the queue.
@@ -338,6 +339,7 @@ func (q *rxQueue) disable(reset bool) {
 	defer q.mu.Unlock()
 	q.enabled.Store(false)
 	q.halted = false
+	q.pend = rxPend{}
 	q.ring.reset()
 }
 
@@ -387,6 +389,9 @@ func (n *NIC) stepRxLocked(only, budget int) (done, used int, xoff bool) {
 	}
 	n.pb.mu.Lock()
 	defer n.pb.mu.Unlock()
+	if n.sched.pendRx != nil && n.completeRxPend() {
+		return 1, n.pb.used, false // a split write-back's second store
+	}
 	var held *rxQueue
 	defer func() {
 		if held != nil {
@@ -416,6 +421,9 @@ func (n *NIC) stepRxLocked(only, budget int) (done, used int, xoff bool) {
 			break // waiting in the packet buffer for descriptors
 		}
 		done++
+		if n.sched.pendRx != nil {
+			break // its second store is the next step (schedule.go)
+		}
 		if n.fc.inXOFF.Load() {
 			return done, n.pb.used, true
 		}
@@ -474,7 +482,7 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 			q.fault(e)
 			return true
 		}
-		buf := le64desc(d) &^ 1
+		buf := le64desc(q.ring.view(idx, d)) &^ 1
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(bufSize)})
 		}
@@ -503,10 +511,10 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevWriteBack, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: idx, Buf: buf, Len: uint32(chunk)})
 		}
-		if n.tr != nil {
-			// Traced (or under an adversarial schedule, schedule.go):
-			// the same stores, each recorded first.
-			q.writeBack(d, idx, legacy, uint32(e.rssType)|uint32(e.ptype)<<4, rxDword1(rxcsum, e), uint32(chunk), status, e.vlan)
+		if n.tr != nil || n.sched.on {
+			// Traced or under a schedule (schedule.go): the same stores,
+			// each recorded first, in the schedule's order and time.
+			q.writeBack(d, idx, legacy, k == need-1, uint32(e.rssType)|uint32(e.ptype)<<4, rxDword1(rxcsum, e), uint32(chunk), status, e.vlan)
 		} else if legacy {
 			// Legacy write-back (7.1.5): length at bytes 8-9, status at
 			// byte 12, errors at 13, VLAN at 14-15.

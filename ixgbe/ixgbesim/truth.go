@@ -1,9 +1,6 @@
 package ixgbesim
 
-import (
-	"github.com/verinic/verinic/ixgbe/regs"
-	"github.com/verinic/verinic/trace"
-)
+import "github.com/verinic/verinic/trace"
 
 // Device truth (trace schema version 3, trace/SCHEMA.md "Device truth and
 // driver loads"): what the device saw and did in memory, recorded by the
@@ -45,13 +42,6 @@ func (n *NIC) traceStore(dir uint8, q int, i uint32, off int, v uint32) {
 		Aux: uint64(off / 4), Len: v})
 }
 
-// store32Traced is the device's store of a descriptor word: recorded
-// first, then stored atomically.
-func (n *NIC) store32Traced(dir uint8, q int, i uint32, d []byte, off int, v uint32) {
-	n.traceStore(dir, q, i, off, v)
-	store32(d, off, v)
-}
-
 // traceViolation records v as a dev_violation event: index, buffer, rule
 // code and the rule's name with the details.
 func (n *NIC) traceViolation(v *Violation) {
@@ -72,29 +62,4 @@ func (n *NIC) iommuFault(dir uint8, q int, i uint32, iova uint64, what string) {
 	v := Violation{Kind: IOMMUFault, Dir: dir, Queue: q, Index: i, Buf: iova,
 		Detail: "DMA to or from IOVA outside the IOMMU mappings (" + what + "); the queue stops"}
 	n.traceViolation(&v)
-}
-
-// writeBack is the RX write-back of descriptor i (d) with each store
-// recorded first: in the advanced format (7.1.6.2) dwords 0 (packet info
-// w0) and 1 (RSS hash or checksum w1), then the length and VLAN (dword 3),
-// then the status (dword 2, with DD) stored atomically and last, so that DD
-// publishes the words before it to a driver that loads DD atomically; in
-// the legacy format (7.1.5) the length (dword 2), then the status, errors
-// and VLAN (dword 3).
-func (q *rxQueue) writeBack(d []byte, i uint32, legacy bool, w0, w1, length, status uint32, vlan uint16) {
-	n := q.n
-	if legacy {
-		n.traceStore(trace.RX, q.idx, i, 8, length)
-		storePlain32(d, 8, length)
-		n.store32Traced(trace.RX, q.idx, i, d, 12, legacyStatus(status)|uint32(vlan)<<16)
-		return
-	}
-	n.traceStore(trace.RX, q.idx, i, regs.RXD_WB_PKT_INFO, w0)
-	storePlain32(d, regs.RXD_WB_PKT_INFO, w0)
-	n.traceStore(trace.RX, q.idx, i, regs.RXD_WB_RSS, w1)
-	storePlain32(d, regs.RXD_WB_RSS, w1)
-	lw := length | uint32(vlan)<<16
-	n.traceStore(trace.RX, q.idx, i, regs.RXD_WB_LENGTH, lw)
-	storePlain32(d, regs.RXD_WB_LENGTH, lw)
-	n.store32Traced(trace.RX, q.idx, i, d, regs.RXD_WB_STATUS_ERROR, status)
 }

@@ -271,8 +271,9 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		q.halted = true
 		return head, true
 	}
-	addr := load64(d, regs.TXD_BUFFER_ADDR)
-	ctl := load32(d, regs.TXD_CMD_TYPE_LEN)
+	rd := q.ring.view(head, d) // what the device fetched (schedule.go)
+	addr := load64(rd, regs.TXD_BUFFER_ADDR)
+	ctl := load32(rd, regs.TXD_CMD_TYPE_LEN)
 	length := int(ctl & regs.TXD_DTALEN_MASK)
 	if n.tr != nil {
 		n.tr.Record(trace.Event{Kind: trace.DevFetch, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
@@ -291,9 +292,9 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		}
 	}
 	if bad == "" && !isData {
-		q.loadContext(d, head)
+		q.loadContext(rd, head)
 	}
-	if bad == "" && isData && !q.inFrame && !q.firstDescriptor(head, ctl, load32(d, regs.TXD_OLINFO_STATUS)) {
+	if bad == "" && isData && !q.inFrame && !q.firstDescriptor(head, ctl, load32(rd, regs.TXD_OLINFO_STATUS)) {
 		q.badFrame = true // violation recorded: the packet is discarded
 		q.inFrame = true
 		q.ifcs = false
