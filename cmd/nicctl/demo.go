@@ -22,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "demo",
 		summary: "two simulated 82599s back to back: generate on one, count on the other (no hardware, no root)",
-		usage:   "[--frames N] [--queues Q] [--batch B] [--size BYTES|0] [--ring N] [--window N] [--flow-control] [--offload] [--drop P --corrupt P --duplicate P --reorder P --seed S] [--trace FILE [--trace-events N]] [--quiet] [--json]",
+		usage:   "[--frames N] [--queues Q] [--batch B] [--size BYTES|0] [--ring N] [--window N] [--flow-control] [--offload] [--drop P --corrupt P --duplicate P --reorder P --seed S] [--schedule S] [--trace FILE [--trace-events N]] [--quiet] [--json]",
 		run:     runDemo,
 	})
 }
@@ -52,6 +52,9 @@ type demoOptions struct {
 	flowCtl  bool
 	offload  bool
 	quiet    bool
+	// scheduleName is --schedule; validate parses it into schedule.
+	scheduleName string
+	schedule     ixgbesim.Schedule
 	// stop ends the run early (SIGINT, SIGTERM): the generators stop, what
 	// is in flight drains and the summary covers the frames sent so far.
 	stop <-chan os.Signal
@@ -82,7 +85,9 @@ func runDemo(args []string) error {
 	fs.Float64Var(&o.faults.Corrupt, "corrupt", 0, "probability (0..1) that the wire corrupts a frame (B counts a CRC error)")
 	fs.Float64Var(&o.faults.Duplicate, "duplicate", 0, "probability (0..1) that the wire duplicates a frame")
 	fs.Float64Var(&o.faults.Reorder, "reorder", 0, "probability (0..1) that the wire swaps a frame with the next")
-	fs.Int64Var(&o.faults.Seed, "seed", 1, "seed of the wire's fault injector")
+	fs.Int64Var(&o.faults.Seed, "seed", 1, "seed of the wire's fault injector and of --schedule random")
+	fs.StringVar(&o.scheduleName, "schedule", "", "adversarial device schedule of both simulated NICs, a comma-separated list of "+ixgbesim.ScheduleNames+
+		" (doorbell: descriptors fetched at the tail write; status-first: RX write-back stores DD before the length; split: a delay between those stores; random: choices seeded by --seed); the driver must stay correct under each")
 	fs.StringVar(&o.trace, "trace", "", fmt.Sprintf("record ring and application events of both NICs to this NDJSON file for nicctl verify: about %d events and %.1f KB of file per frame (more with small --batch); the directory is checked before the run", traceEventsPerFrame, traceBytesPerFrame/1000.0))
 	fs.IntVar(&o.traceCap, "trace-events", 30_000_000, fmt.Sprintf("capacity of the trace recorder, in events (about %d per frame); a trace that does not fit is an error and no file is written", traceEventsPerFrame))
 	// The default is about what NIC B's 128 KB receive packet buffer
@@ -167,6 +172,11 @@ func (o *demoOptions) validate() error {
 			return usagef("--%s %v: want a probability in 0..1", p.name, p.v)
 		}
 	}
+	sc, err := ixgbesim.ParseSchedule(o.scheduleName, uint64(o.faults.Seed))
+	if err != nil {
+		return usagef("--schedule: %v", err)
+	}
+	o.schedule = sc
 	if o.trace != "" {
 		if o.traceCap < 1 {
 			return usagef("--trace-events %d: want at least 1", o.traceCap)
@@ -228,6 +238,7 @@ type demoReport struct {
 	Checks         []demoCheck  `json:"checks"`
 	FirstDeviation string       `json:"first_deviation,omitempty"`
 	Interrupted    string       `json:"interrupted,omitempty"`
+	Schedule       string       `json:"schedule,omitempty"`
 	Trace          *traceReport `json:"trace,omitempty"`
 	Agree          bool         `json:"agree"`
 }
@@ -263,6 +274,10 @@ func demo(o demoOptions, out io.Writer) (demoResult, error) {
 			n.Name(), n.MAC(), n.Link(), n.NumRxQueues(), n.NumTxQueues(), o.ring, fc)
 		rep.NICs = append(rep.NICs, demoNICReport{Name: n.Name(), MAC: n.MAC().String(), Link: n.Link().String(),
 			RxQueues: n.NumRxQueues(), TxQueues: n.NumTxQueues(), Ring: o.ring, FlowControl: o.flowCtl})
+	}
+	if o.schedule != (ixgbesim.Schedule{}) {
+		fmt.Fprintf(out, "schedule  %v on both devices (adversarial device timing, ixgbesim.Schedule)\n", o.schedule)
+		rep.Schedule = o.schedule.String()
 	}
 
 	tr := startDemoTraffic(rig, o)
@@ -379,7 +394,7 @@ func newDemoRig(o demoOptions) (_ *demoRig, err error) {
 		r.rec = trace.NewRecorder(o.traceCap)
 	}
 	// Simulated NICs need no hugepages: ordinary pages, and no warning.
-	pair, err := simpair.New(simpair.Config{Policy: dma.NoHugepages, Trace: r.rec, AB: &o.faults})
+	pair, err := simpair.New(simpair.Config{Policy: dma.NoHugepages, Trace: r.rec, AB: &o.faults, Schedule: o.schedule})
 	if err != nil {
 		return nil, err
 	}
