@@ -16,18 +16,31 @@ type rxQueue struct {
 	rdt, srrctl *atomic.Uint32 // the queue's RDT and SRRCTL cells (NIC.initHot)
 	// head is RDH during a burst of the engine (under mu): read when the
 	// burst takes the queue, stored back once when it lets go (endBurst),
-	// instead of an atomic store per descriptor.
-	head uint32
-	pend rxPend // a split write-back's second store, held back (schedule.go)
+	// instead of an atomic store per descriptor; si is the burst's
+	// statistics set, written the frames written back in it.
+	head    uint32
+	si      int
+	written int
+	pend    rxPend // a split write-back's second store, held back (schedule.go)
 }
 
-// beginBurst, with q.mu held, starts a burst of the engine on the queue.
-func (q *rxQueue) beginBurst() { q.head = q.n.reg(regs.RDH(q.idx)) }
+// beginBurst, with q.mu held, starts a burst of the engine on the queue:
+// its head and its statistics counter set (RQSMR, 8.2.3.8.11) are read
+// once.
+func (q *rxQueue) beginBurst() {
+	q.head = q.n.reg(regs.RDH(q.idx))
+	q.si = q.n.statIndex(regs.RQSMR, q.idx)
+	q.written = 0
+}
 
-// endBurst, with q.mu held, publishes the head the burst reached.
+// endBurst, with q.mu held, publishes the head the burst reached and raises
+// the queue's interrupt cause once if frames were written back (7.3.4).
 func (q *rxQueue) endBurst() {
 	if c := q.n.cell(regs.RDH(q.idx)); c.Load() != q.head {
 		c.Store(q.head)
+	}
+	if q.written > 0 {
+		q.n.raiseQueueInterrupt(q.idx, 0)
 	}
 }
 
@@ -462,8 +475,14 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 	}
 	legacy := srrctl&regs.SRRCTL_DESCTYPE_MASK == regs.SRRCTL_DESCTYPE_LEGACY
 	rxcsum := n.h.rxcsum.Load()
-	need := uint32((e.length + bufSize - 1) / bufSize)
-	avail := (tail + size - head) % size
+	need := uint32(1)
+	if e.length > bufSize {
+		need = uint32((e.length + bufSize - 1) / bufSize)
+	}
+	avail := tail - head // descriptors the device owns (7.1.9), without a division
+	if tail < head {
+		avail += size
+	}
 	if avail < need {
 		if srrctl&regs.SRRCTL_DROP_EN != 0 || need >= size {
 			// No free descriptor: drop and count (8.2.3.8.7 DROP_EN,
@@ -528,18 +547,19 @@ func (q *rxQueue) dmaFrame(e *pbEntry) bool {
 			storePlain32(d, regs.RXD_WB_LENGTH, uint32(chunk)|uint32(e.vlan)<<16)
 			store32(d, regs.RXD_WB_STATUS_ERROR, status)
 		}
-		head = (idx + 1) % size
+		if head = idx + 1; head == size {
+			head = 0
+		}
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevHead, Dir: trace.RX, Dev: n.dev, Queue: uint16(q.idx), Index: head})
 		}
 		q.head = head
 	}
-	si := n.statIndex(regs.RQSMR, q.idx)
 	st := &n.pb.st // pb.mu is held
 	st.dirty = true
-	st.qprc[si]++
-	st.qbrc[si] += uint64(e.length)
-	n.raiseQueueInterrupt(q.idx, 0)
+	st.qprc[q.si]++
+	st.qbrc[q.si] += uint64(e.length)
+	q.written++ // the interrupt is raised once per burst (endBurst)
 	n.pb.pop()
 	return true
 }

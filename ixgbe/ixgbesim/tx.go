@@ -345,7 +345,9 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		}
 		q.frameLen, q.inFrame, q.badFrame = 0, false, false
 	}
-	next = (head + 1) % size
+	if next = head + 1; next == size {
+		next = 0
+	}
 	if ctl&regs.TXD_DCMD_RS != 0 {
 		if q.npending == len(q.pending) {
 			q.flushWriteBacks(head)
