@@ -60,6 +60,13 @@ func BenchmarkVerifyMillionEvents(b *testing.B) {
 			}
 		}
 	})
+	b.Run("truth", func(b *testing.B) { // part of "rings" (ValidateRings runs it)
+		for b.Loop() {
+			if tr := CheckDeviceTruth(h, evs); !tr.Recorded() || !tr.OK() {
+				b.Fatalf("%+v", tr)
+			}
+		}
+	})
 	b.Run("ringFIFO", func(b *testing.B) {
 		for b.Loop() {
 			fr, err := CheckRingFIFO(evs, FIFOOptions{})

@@ -61,6 +61,9 @@ func TestLargeDriverTrace(t *testing.T) {
 	if rep.Violation != nil {
 		t.Fatalf("large trace rejected:\n%v", rep.Violation)
 	}
+	if !rep.Truth.OK() || rep.Truth.Descriptors < 2*frames {
+		t.Fatalf("device truth: %+v", *rep.Truth)
+	}
 	t.Logf("ring validation: %d ring events in %v", rep.Events, time.Since(start).Round(time.Millisecond))
 	for name, check := range map[string]func([]trace.Event, FIFOOptions) (*FIFOReport, error){
 		"ring": CheckRingFIFO, "wire": CheckWireFIFO,
