@@ -67,6 +67,9 @@ func TestDriverTraceValidates(t *testing.T) {
 			if rep.Violation != nil {
 				t.Fatalf("clean trace rejected:\n%v", rep.Violation)
 			}
+			if !rep.Truth.OK() || !rep.Truth.Recorded() {
+				t.Fatalf("device truth: %+v", *rep.Truth)
+			}
 			for k, st := range rep.Rings {
 				t.Logf("%s: %+v", k, *st)
 			}

@@ -16,6 +16,8 @@ import (
 // The driver writes TDT before the descriptor stores: nicctl verify fails
 // the device-truth check by name, with the descriptor and what the device
 // found there, and lists the device's own violations with their rule.
+// (The bug races with the device on purpose: under -race this test reports
+// the race it plants.)
 func TestVerifyDeviceTruthCatchesTailBeforeDescriptor(t *testing.T) {
 	o := demoOpts(2000)
 	o.queues = 1
