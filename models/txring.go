@@ -302,22 +302,38 @@ func (m *TxRing) DevWriteBack(s *TxState) bool {
 	return true
 }
 
+// recEnd is RecEnd: the slot whose buffer Reclaim frees, the data
+// descriptor after a context at clean.
+func (m *TxRing) recEnd(s *TxState) uint32 {
+	if s.Kind[s.Clean] == KindCtx {
+		return m.drvNext(s.Clean)
+	}
+	return s.Clean
+}
+
 // Reclaim: once an RS descriptor at or after slot clean has DD, the
-// buffer of slot clean (none for a context) returns to the pool.
+// buffer of slot clean returns to the pool; a context slot goes together
+// with the data descriptor after it.
 func (m *TxRing) Reclaim(s *TxState) bool {
 	if s.Clean == s.TXI || s.Clean >= m.N || s.Pend != m.N {
+		return false
+	}
+	end := m.recEnd(s)
+	if end == s.TXI {
 		return false
 	}
 	if !m.rsFrom(s, s.Clean, true) && m.Bug != BugReclaimWithoutDD && !(m.Bug == BugReclaimPastRS && anyDD(s)) {
 		return false
 	}
-	b := s.Slot[s.Clean]
+	b := s.Slot[end]
 	if b != NoBuf {
 		s.Pool.Add(b)
 	}
-	s.Slot[s.Clean] = NoBuf
-	s.CmdW[s.Clean] = false
-	s.Clean = m.drvNext(s.Clean)
+	s.Slot[s.Clean], s.CmdW[s.Clean] = NoBuf, false
+	if end < m.N {
+		s.Slot[end], s.CmdW[end] = NoBuf, false
+	}
+	s.Clean = m.drvNext(end)
 	s.Order = removeAll(s.Order, b)
 	return true
 }

@@ -322,16 +322,10 @@ func (r *txReplay) step(e trace.Event) string {
 		}
 	case trace.DrvReclaim:
 		r.catchUp(s.Clean, true)
-		// A context slot's reclaim is not recorded: it goes with the
-		// buffer after it.
-		for s.Clean != e.Index && s.Kind[s.Clean] == KindCtx && s.Clean != s.TXI {
-			if !m.Reclaim(s) {
-				return fmt.Sprintf("ReuseOnlyAfterDD: context descriptor %d reclaimed with no DD on an RS descriptor at or after it", s.Clean)
-			}
-			r.st.DriverSteps++
-		}
-		if e.Index != s.Clean {
-			return fmt.Sprintf("Reclaim: the next slot to clean is %d, not %d", s.Clean, e.Index)
+		// A context slot goes with the data descriptor after it, whose
+		// buffer the event names.
+		if end := m.recEnd(s); e.Index != end {
+			return fmt.Sprintf("Reclaim: the next slot to clean is %d, not %d", end, e.Index)
 		}
 		if s.Slot[e.Index] != id || id == NoBuf {
 			return fmt.Sprintf("Reclaim: slot %d holds %#x, not %#x", e.Index, r.addr(s.Slot[e.Index]), e.Buf)

@@ -38,8 +38,8 @@
 (*   "ctx"  an advanced context descriptor (7.2.3.2.3): no buffer, posted  *)
 (*          (PostCtx) just before the data descriptor that needs its       *)
 (*          offloads; the device fetches it, keeps its contents and writes  *)
-(*          nothing back; the driver reclaims its slot with the data       *)
-(*          descriptor after it.                                           *)
+(*          nothing back; the driver reclaims its slot in one step with    *)
+(*          the data descriptor after it (RecEnd).                         *)
 (* DevWriteBack is the device's completion of descriptor wb: DD is stored  *)
 (* only when the descriptor has RS.  With Kinds = {"rs"} (every config     *)
 (* without ctx or rs in its name) kind is constant and the spec is what   *)
@@ -183,20 +183,23 @@ DevWriteBack == /\ wb # tdh
                 /\ UNCHANGED <<slot, tdt, tdh, txi, clean, pool, app, order, cmdw, pend, kind>>
 
 \* TX cleaning: once an RS descriptor at or after slot clean has DD, the
-\* buffer of slot clean (none for a context) goes back to the pool.
-\* (Not between the two stores of a descriptor: one thread does both.)
+\* buffer of slot clean goes back to the pool; a context slot is reclaimed
+\* together with the data descriptor after it (RecEnd), whose buffer goes
+\* back.  (Not between the two stores of a descriptor: one thread does both.)
 \* "reclaim_past_rs": the driver trusts any DD'ed RS descriptor in the
 \* ring, also one it already reclaimed (a stale DD behind clean).
+RecEnd == IF kind[clean] = "ctx" THEN DrvNext(clean) ELSE clean
 Reclaim == /\ clean # txi
            /\ pend = N
+           /\ RecEnd # txi
            /\ \/ DDFrom(clean)
               \/ Bug = "reclaim_without_dd"
               \/ Bug = "reclaim_past_rs" /\ {j \in Slots : kind[j] = "rs" /\ desc[j].dd} # {}
-           /\ pool' = IF slot[clean] = NoBuf THEN pool ELSE pool \cup {slot[clean]}
-           /\ slot' = [slot EXCEPT ![clean] = NoBuf]
-           /\ cmdw' = [cmdw EXCEPT ![clean] = FALSE]
-           /\ clean' = DrvNext(clean)
-           /\ order' = Remove(order, slot[clean])
+           /\ pool' = IF slot[RecEnd] = NoBuf THEN pool ELSE pool \cup {slot[RecEnd]}
+           /\ slot' = [slot EXCEPT ![clean] = NoBuf, ![RecEnd] = NoBuf]
+           /\ cmdw' = [cmdw EXCEPT ![clean] = FALSE, ![RecEnd] = FALSE]
+           /\ clean' = DrvNext(RecEnd)
+           /\ order' = Remove(order, slot[RecEnd])
            /\ UNCHANGED <<desc, tdt, tdh, wb, txi, app, pend, kind>>
 
 Next == \/ \E b \in Bufs: Alloc(b) \/ Free(b) \/ \E k \in DataKinds: Post(b, k)

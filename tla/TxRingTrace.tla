@@ -18,8 +18,8 @@
 (* descriptor without RS, none a data descriptor with RS.  Steps nobody    *)
 (* records are composed in front of the event that implies them: the      *)
 (* device's completion of descriptors without RS (no write-back) before a *)
-(* write-back after them, and the reclaim of a context slot (the driver    *)
-(* records reclaims of buffers only) before the reclaim of a slot after it.*)
+(* write-back after them.  The driver records reclaims of buffers only: a  *)
+(* reclaim of the data descriptor after a context is Reclaim of both.      *)
 (***************************************************************************)
 EXTENDS TxRing, Json, TLC
 
@@ -76,7 +76,7 @@ TailE == Is("tail") /\ \/ Ev.index = tdt /\ UNCHANGED vars
                        \/ Ev.index = txi /\ WriteTail
 DDSeenE == Is("dd_seen") /\ Ev.index \in Slots /\ InRange(clean, txi, Ev.index) /\ desc[Ev.index].dd
            /\ UNCHANGED vars
-ReclaimE == Is("reclaim") /\ Ev.index = clean /\ slot[clean] = Ev.buf /\ Reclaim
+ReclaimE == Is("reclaim") /\ Ev.index = RecEnd /\ slot[RecEnd] = Ev.buf /\ Reclaim
 TailReadE == Is("dev_tail_read") /\ UNCHANGED vars
 FetchE == Is("dev_fetch") /\ Ev.index = tdh /\ DevFetch
           /\ \/ slot[tdh] # NoBuf /\ desc[tdh].buf = Ev.buf
@@ -95,10 +95,8 @@ NeedsDevice == \/ Is("dd_seen") /\ Ev.index \in Slots /\ ~desc[Ev.index].dd
 
 \* Unrecorded steps, composed in front of the event that implies them: the
 \* device's completion of a descriptor without RS or of a context before a
-\* write-back after it; the driver's reclaim of a context slot before the
-\* reclaim of a buffer after it.
+\* write-back after it.
 SilentDone == Is("dev_writeback") /\ Ev.index # wb /\ kind[wb] # "rs" /\ DevWriteBack
-ReclaimCtx == Is("reclaim") /\ Ev.index # clean /\ kind[clean] = "ctx" /\ Reclaim
 
 Done == l = Len(Trace) + 1 /\ UNCHANGED traceVars
 
@@ -112,7 +110,7 @@ TraceNext ==
     \/ /\ ~DeviceRecorded /\ NeedsDevice
        /\ IF wb # tdh THEN DevWriteBack ELSE DevFetch
        /\ UNCHANGED <<l, ctxq>>
-    \/ /\ SilentDone \/ ReclaimCtx
+    \/ /\ SilentDone
        /\ UNCHANGED <<l, ctxq>>
     \/ Done
 
