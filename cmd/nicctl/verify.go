@@ -22,7 +22,7 @@ import (
 func init() {
 	register(&command{
 		name:    "verify",
-		summary: "check a recorded trace: ring protocol against the TLA+ specs' Go transcription, FIFO linearizability with porcupine; TCP byte streams with porcupine and TCP protocol",
+		summary: "check a recorded trace: ring protocol against the TLA+ specs' Go transcription, the simulated device's view against the driver's posts (device truth), FIFO linearizability with porcupine; TCP byte streams with porcupine and TCP protocol",
 		usage:   "[--segment OPS] [--timeout D] [--html DIR] [--json] FILE",
 		run:     runVerify,
 	})
