@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # guest-deps.sh installs what the VFIO guest test tier (go test ./vfio/ -run TestGuest)
 # needs and caches the guest kernel parts outside the repository:
-#   - Debian packages qemu-system-x86 and busybox-static (when absent);
+#   - QEMU 8.0 or later (the igb NIC; Debian 12 has 7.2): when qemu-system-x86_64 is absent
+#     or older, qemu-system-x86 from Debian's bookworm-backports suite (10.0), adding the
+#     suite to the apt sources when no source names it;
+#   - Debian package busybox-static (when absent);
 #   - from Debian's linux-image-6.1.*-amd64: the kernel as an uncompressed ELF vmlinux
 #     (booted directly through PVH, about 3 s instead of 10 s) and the six VFIO modules.
 # Cache: $VERINIC_GUEST_CACHE, else $XDG_CACHE_HOME/verinic/guest, else
@@ -18,7 +21,9 @@ fi
 # Load order from each module's depends= (modinfo) in Debian's 6.1 kernel package; e1000e (no
 # module dependencies in 6.1) gives the guest NIC its kernel driver, so that nicctl bind
 # and unbind have a driver to take the device from and give it back to.
-modules=(irqbypass vfio_virqfd vfio vfio_iommu_type1 vfio-pci-core vfio-pci e1000e)
+# igb (the 82576; depends on dca and i2c-algo-bit, both modules in 6.1) is Linux's own driver
+# for the igb guest's NICs.
+modules=(irqbypass vfio_virqfd vfio vfio_iommu_type1 vfio-pci-core vfio-pci e1000e dca i2c-algo-bit igb)
 
 log() { echo "guest-deps: $*" >&2; }
 need_root() {
@@ -29,8 +34,36 @@ need_root() {
 apt_updated=
 apt_update() { [[ -n "$apt_updated" ]] || { apt-get update -qq >&2; apt_updated=1; }; }
 
+# QEMU: 8.0 or later, from bookworm-backports when the installed one is older or absent.
+qemu_ok() {
+  local v
+  v=$(qemu-system-x86_64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  [[ -n "$v" ]] && (( ${v% *} >= 8 ))
+}
+if ! qemu_ok; then
+  need_root "QEMU 8.0 or later (have: $(qemu-system-x86_64 --version 2>/dev/null | head -1 || echo none))"
+  codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  if [[ "$codename" != bookworm ]]; then
+    log "cannot install QEMU 8.0 or later: this is '$codename', not Debian 12 (bookworm) with bookworm-backports"; exit 3
+  fi
+  if ! grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    log "adding the bookworm-backports suite to /etc/apt/sources.list.d/bookworm-backports.sources"
+    cat > /etc/apt/sources.list.d/bookworm-backports.sources <<'EOF'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  fi
+  apt_update
+  log "installing qemu-system-x86 from bookworm-backports"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86 >&2
+  qemu_ok || { log "qemu-system-x86_64 is still older than 8.0 after the install: $(qemu-system-x86_64 --version | head -1)"; exit 4; }
+  log "$(qemu-system-x86_64 --version | head -1)"
+fi
+
 missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 # The initramfs needs the static busybox (the dynamic one from package busybox would not run there).
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
 command -v xz >/dev/null || missing+=(xz-utils)

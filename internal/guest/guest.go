@@ -1,7 +1,8 @@
 // Package guest boots a small Linux guest under QEMU to test VFIO against the
 // real kernel (docs/vfio.md, "Tests against the real kernel"): a q35
-// machine with an emulated Intel IOMMU and an emulated e1000e NIC (8086:10d3),
-// Debian's 6.1 kernel booted as an ELF vmlinux through PVH, and an initramfs
+// machine with an emulated Intel IOMMU and emulated Intel NICs (e1000e,
+// 8086:10d3, by default; or two igb, 8086:10c9, see MachineIGB), Debian's
+// 6.1 kernel booted as an ELF vmlinux through PVH, and an initramfs
 // of busybox, the VFIO modules and the project's statically built test
 // binaries. The guest's init runs the programs it is given and reports each
 // one's exit status on the serial console; Run reads them back.
@@ -44,8 +45,66 @@ const (
 	NICsEnv = "VERINIC_GUEST_NICS"
 )
 
-// E1000eVendorDevice is the NIC QEMU emulates for the guest.
+// E1000eVendorDevice is the NIC QEMU emulates for the default guest.
 const E1000eVendorDevice = "0x8086:0x10d3"
+
+// IGBVendorDevice is QEMU's igb, the Intel 82576 (QEMU 8.0 and later), which
+// the MachineIGB guest has two of.
+const IGBVendorDevice = "0x8086:0x10c9"
+
+// Environment variables of the MachineIGB guest: IGBNICsEnv lists its two
+// igb NICs in PCI address order (each alone in its IOMMU group behind its own
+// PCIe root port, wired to each other through a QEMU hub). The e1000e
+// variables (NICEnv, NICsEnv) are not set there, so the e1000e tests skip.
+// IOMMUBitsEnv is set in every guest to the emulated IOMMU's address width.
+const (
+	IGBNICsEnv   = "VERINIC_GUEST_IGB_NICS"
+	IOMMUBitsEnv = "VERINIC_GUEST_IOMMU_BITS"
+)
+
+// Machine selects the guest's NICs.
+type Machine int
+
+const (
+	// MachineE1000e (the default) has four e1000es in three IOMMU groups
+	// (see QEMUArgs) and an IOMMU with a 39-bit address width.
+	MachineE1000e Machine = iota
+	// MachineIGB has two igb NICs (Intel 82576), each alone in its IOMMU
+	// group behind a PCIe root port, joined by a QEMU hub, and an IOMMU with
+	// a 48-bit address width. It needs QEMU 8.0 or later (MinIGBQEMU).
+	MachineIGB
+)
+
+func (m Machine) String() string {
+	switch m {
+	case MachineE1000e:
+		return "e1000e"
+	case MachineIGB:
+		return "igb"
+	}
+	return fmt.Sprintf("Machine(%d)", int(m))
+}
+
+// vendorDevice is the NIC model's PCI ID as sysfs prints it.
+func (m Machine) vendorDevice() string {
+	if m == MachineIGB {
+		return IGBVendorDevice
+	}
+	return E1000eVendorDevice
+}
+
+// iommuBits is the address width the machine gives QEMU's intel-iommu
+// explicitly: QEMU 7.2 defaults to 39 bits and QEMU 10 to 48, and the e1000e
+// tests check the 39-bit limit, so the width does not depend on the version.
+func (m Machine) iommuBits() int {
+	if m == MachineIGB {
+		return 48
+	}
+	return 39
+}
+
+// MinIGBQEMU is the first QEMU version with the igb device (8.0).
+var MinIGBQEMU = [2]int{8, 0}
 
 // CacheDir returns where .ci/guest-deps.sh keeps the kernel parts:
 // $VERINIC_GUEST_CACHE, else $XDG_CACHE_HOME/verinic/guest, else
@@ -102,9 +161,9 @@ func LoadParts(dir string) (*Parts, error) {
 }
 
 // requiredModules are the modules the guest needs: VFIO for the tests, and
-// e1000e so that nicctl bind and unbind have a kernel driver to move the NIC
-// from and back to.
-var requiredModules = []string{"vfio", "vfio_iommu_type1", "vfio-pci", "e1000e"}
+// e1000e and igb so that nicctl bind and unbind have a kernel driver to move
+// the NIC from and back to (and, for igb, Linux's own driver to compare with).
+var requiredModules = []string{"vfio", "vfio_iommu_type1", "vfio-pci", "e1000e", "igb"}
 
 // EnsureParts returns the prepared parts, running the preparation script
 // first when they are missing and it can (as root with apt-get). The script
@@ -137,16 +196,55 @@ func EnsureParts(script string) (*Parts, error) {
 // ErrUnavailable reports that the guest cannot be run on this machine.
 var ErrUnavailable = errors.New("the QEMU guest cannot run here")
 
-// Available checks for the host tools: qemu-system-x86_64 and a static
-// busybox.
+// Available checks for the host tools: qemu-system-x86_64 (8.0 or later,
+// for the igb machine; .ci/guest-deps.sh installs it) and a static busybox.
 func Available() error {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		return fmt.Errorf("%w: qemu-system-x86_64 not found (apt-get install qemu-system-x86)", ErrUnavailable)
+		return fmt.Errorf("%w: qemu-system-x86_64 not found (run .ci/guest-deps.sh as root)", ErrUnavailable)
+	}
+	v, err := QEMUVersion()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if v[0] < MinIGBQEMU[0] || (v[0] == MinIGBQEMU[0] && v[1] < MinIGBQEMU[1]) {
+		return fmt.Errorf("%w: qemu-system-x86_64 is %d.%d; the guest tier needs %d.%d or later for igb (run .ci/guest-deps.sh as root: it installs it from bookworm-backports)",
+			ErrUnavailable, v[0], v[1], MinIGBQEMU[0], MinIGBQEMU[1])
 	}
 	if _, err := Busybox(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// QEMUVersion returns qemu-system-x86_64's major and minor version.
+func QEMUVersion() ([2]int, error) {
+	out, err := exec.Command("qemu-system-x86_64", "--version").Output()
+	if err != nil {
+		return [2]int{}, fmt.Errorf("qemu-system-x86_64 --version: %w", err)
+	}
+	return parseQEMUVersion(string(out))
+}
+
+// parseQEMUVersion reads "QEMU emulator version 10.0.2 (Debian ...)".
+func parseQEMUVersion(out string) ([2]int, error) {
+	const prefix = "QEMU emulator version "
+	i := strings.Index(out, prefix)
+	if i < 0 {
+		return [2]int{}, fmt.Errorf("qemu-system-x86_64 --version printed no version: %q", tail(out, 2))
+	}
+	f := strings.SplitN(strings.Fields(out[i+len(prefix):] + " ")[0], ".", 3)
+	var v [2]int
+	for k := range v {
+		n, err := -1, error(nil)
+		if k < len(f) {
+			n, err = strconv.Atoi(f[k])
+		}
+		if n < 0 || err != nil {
+			return [2]int{}, fmt.Errorf("qemu-system-x86_64 --version: cannot read a version from %q", tail(out, 2))
+		}
+		v[k] = n
+	}
+	return v, nil
 }
 
 // Busybox returns the path of a statically linked busybox.
@@ -186,6 +284,7 @@ type Program struct {
 
 // Config describes one guest run.
 type Config struct {
+	Machine  Machine // which NICs; MachineE1000e when zero
 	Parts    *Parts
 	Programs []Program
 	Extra    []Entry // more files for the initramfs
@@ -207,6 +306,9 @@ type Result struct {
 	Errors   []string // SentinelError lines
 	Serial   string   // the whole serial log
 	Duration time.Duration
+	// Boot is the time from QEMU's start to the booted sentinel (the kernel
+	// up, init running), before the modules load and the programs run.
+	Boot time.Duration
 }
 
 // Failed lists the programs that did not exit 0 or did not report.
@@ -223,7 +325,7 @@ func (r *Result) Failed(progs []Program) []string {
 }
 
 // initScript is the guest's /init: mount the pseudo file systems, load the
-// modules, find the e1000e, run the setup and the programs, power off.
+// modules, find the NICs, run the setup and the programs, power off.
 func initScript(cfg Config) string {
 	var b strings.Builder
 	b.WriteString(`#!/bin/busybox sh
@@ -240,13 +342,17 @@ for m in $(cat /lib/modules/order); do
 done
 NICS=
 for d in /sys/bus/pci/devices/*; do
-  if [ "$(cat $d/vendor):$(cat $d/device)" = "` + E1000eVendorDevice + `" ]; then NICS="$NICS ${d##*/}"; fi
+  if [ "$(cat $d/vendor):$(cat $d/device)" = "` + cfg.Machine.vendorDevice() + `" ]; then NICS="$NICS ${d##*/}"; fi
 done
 NIC=$(echo $NICS | cut -d" " -f1)
-[ -n "$NIC" ] || echo "` + SentinelError + ` no e1000e found"
-export ` + NICEnv + `=$NIC ` + NICsEnv + `="$(echo $NICS)" TMPDIR=/tmp HOME=/tmp PATH=/bin:/sbin:/usr/bin:/usr/sbin
-ip link set lo up
+[ -n "$NIC" ] || echo "` + SentinelError + ` no ` + cfg.Machine.String() + ` found"
 `)
+	if cfg.Machine == MachineIGB {
+		b.WriteString("export " + IGBNICsEnv + `="$(echo $NICS)"` + "\n")
+	} else {
+		b.WriteString("export " + NICEnv + "=$NIC " + NICsEnv + `="$(echo $NICS)"` + "\n")
+	}
+	fmt.Fprintf(&b, "export %s=%d TMPDIR=/tmp HOME=/tmp PATH=/bin:/sbin:/usr/bin:/usr/sbin\nip link set lo up\n", IOMMUBitsEnv, cfg.Machine.iommuBits())
 	b.WriteString(cfg.Setup + "\n")
 	for _, p := range cfg.Programs {
 		b.WriteString(p.Pre + "\n")
@@ -315,16 +421,40 @@ func BuildInitramfs(cfg Config, path string) error {
 // wired to each other through a QEMU hub, so that one can receive what the
 // other sends; nothing reaches a network outside QEMU. TCG (KVM is not
 // usable on the build machines); the serial console on standard output.
+//
+// MachineIGB instead has two igb NICs, each alone behind its own PCIe root
+// port (so each is alone in its IOMMU group), wired to each other through a
+// QEMU hub. The IOMMU's address width is given explicitly (aw-bits: 39 for
+// the e1000e machine, 48 for igb), since QEMU's default changed from 39 bits
+// (7.2) to 48 (10.0). Interrupt remapping under TCG needs no split irqchip
+// (that is a KVM requirement).
 func QEMUArgs(cfg Config, initramfs string) []string {
 	mem := cfg.Memory
 	if mem == 0 {
 		mem = 512
 	}
-	return []string{
+	args := []string{
 		"-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(mem),
 		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-no-reboot",
-		"-device", "intel-iommu,intremap=on",
+		"-device", fmt.Sprintf("intel-iommu,intremap=on,aw-bits=%d", cfg.Machine.iommuBits()),
+	}
+	kernel := []string{
+		"-kernel", cfg.Parts.Vmlinux, "-initrd", initramfs,
+		"-append", "console=ttyS0 intel_iommu=on panic=-1 quiet loglevel=3",
+	}
+	if cfg.Machine == MachineIGB {
+		args = append(args,
+			"-device", "pcie-root-port,id=rp0,chassis=1",
+			"-netdev", "hubport,id=hp0,hubid=0",
+			"-device", "igb,bus=rp0,netdev=hp0,mac=52:54:00:76:00:01",
+			"-device", "pcie-root-port,id=rp1,chassis=2",
+			"-netdev", "hubport,id=hp1,hubid=0",
+			"-device", "igb,bus=rp1,netdev=hp1,mac=52:54:00:76:00:02",
+		)
+		return append(args, kernel...)
+	}
+	args = append(args,
 		"-device", "pcie-root-port,id=rp0,chassis=1",
 		"-netdev", "hubport,id=hp0,hubid=0",
 		"-device", "e1000e,bus=rp0,netdev=hp0",
@@ -334,9 +464,8 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		"-device", "pcie-pci-bridge,id=br1",
 		"-netdev", "hubport,id=hp1,hubid=0",
 		"-device", "e1000e,bus=br1,addr=1,netdev=hp1",
-		"-kernel", cfg.Parts.Vmlinux, "-initrd", initramfs,
-		"-append", "console=ttyS0 intel_iommu=on panic=-1 quiet loglevel=3",
-	}
+	)
+	return append(args, kernel...)
 }
 
 // Run boots the guest and collects what it reports.
@@ -375,7 +504,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if cfg.Log != nil {
 			fmt.Fprintln(cfg.Log, line)
 		}
+		booted := res.Booted
 		parseLine(res, line)
+		if res.Booted && !booted {
+			res.Boot = time.Since(start)
+		}
 	}
 	werr := cmd.Wait()
 	res.Duration = time.Since(start)

@@ -140,3 +140,59 @@ func TestQEMUArgsPlaceTheIOMMUFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestIGBMachine(t *testing.T) {
+	a := QEMUArgs(Config{Machine: MachineIGB, Parts: &Parts{Vmlinux: "/k"}}, "/i")
+	args := strings.Join(a, " ")
+	if strings.Count(args, "-device igb,") != 2 || strings.Contains(args, "e1000e") {
+		t.Errorf("the igb machine wants two igb NICs and no e1000e: %s", args)
+	}
+	iommu := strings.Index(args, "intel-iommu,intremap=on,aw-bits=48")
+	if iommu < 0 || strings.Index(args, "igb,") < iommu || strings.Index(args, "pcie-root-port") < iommu {
+		t.Errorf("the 48-bit IOMMU must come before every PCI device: %s", args)
+	}
+	// Each igb behind its own root port (its own IOMMU group), both on hub 0.
+	for _, w := range []string{"igb,bus=rp0,netdev=hp0", "igb,bus=rp1,netdev=hp1", "pcie-root-port,id=rp0", "pcie-root-port,id=rp1",
+		"hubport,id=hp0,hubid=0", "hubport,id=hp1,hubid=0", "intel_iommu=on", "-machine q35"} {
+		if !strings.Contains(args, w) {
+			t.Errorf("igb machine arguments lack %q: %s", w, args)
+		}
+	}
+	for i, arg := range a {
+		if (arg == "-netdev" && !strings.HasPrefix(a[i+1], "hubport,")) || arg == "-nic" || arg == "-net" {
+			t.Errorf("network backend %s %s reaches outside QEMU", arg, a[i+1])
+		}
+	}
+	if e := strings.Join(QEMUArgs(Config{Parts: &Parts{Vmlinux: "/k"}}, "/i"), " "); !strings.Contains(e, "aw-bits=39") || strings.Contains(e, "igb") {
+		t.Errorf("the e1000e machine keeps its 39-bit IOMMU and no igb: %s", e)
+	}
+	s := initScript(Config{Machine: MachineIGB})
+	for _, w := range []string{IGBVendorDevice, IGBNICsEnv + `="$(echo $NICS)"`, IOMMUBitsEnv + "=48", "no igb found"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("igb init script lacks %q:\n%s", w, s)
+		}
+	}
+	if strings.Contains(s, NICEnv+"=") || strings.Contains(s, E1000eVendorDevice) {
+		t.Errorf("the igb init script sets the e1000e variables, so the e1000e tests would run against an igb:\n%s", s)
+	}
+	if s := initScript(Config{}); !strings.Contains(s, IOMMUBitsEnv+"=39") || strings.Contains(s, IGBNICsEnv) {
+		t.Errorf("e1000e init script:\n%s", s)
+	}
+}
+
+func TestParseQEMUVersion(t *testing.T) {
+	for in, want := range map[string][2]int{
+		"QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright": {10, 0},
+		"QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n":               {7, 2},
+		"QEMU emulator version 8.1.0\n":                                                  {8, 1},
+	} {
+		if got, err := parseQEMUVersion(in); err != nil || got != want {
+			t.Errorf("parseQEMUVersion(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "qemu 10", "QEMU emulator version x.y", "QEMU emulator version 10\n"} {
+		if v, err := parseQEMUVersion(in); err == nil {
+			t.Errorf("parseQEMUVersion(%q) = %v, want an error", in, v)
+		}
+	}
+}
