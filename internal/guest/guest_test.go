@@ -126,7 +126,7 @@ func TestQEMUArgsPlaceTheIOMMUFirst(t *testing.T) {
 	if iommu < 0 || strings.Index(args, "e1000e") < iommu || strings.Index(args, "pcie-root-port") < iommu {
 		t.Errorf("the IOMMU must come before every PCI device: %s", args)
 	}
-	for _, w := range []string{"-machine q35", "-accel tcg", "intel_iommu=on", "console=ttyS0", "-no-reboot", "-kernel /k", "-initrd /i"} {
+	for _, w := range []string{"-machine q35", "-accel tcg", "intel_iommu=on", "no_timer_check", "console=ttyS0", "-no-reboot", "-kernel /k", "-initrd /i"} {
 		if !strings.Contains(args, w) {
 			t.Errorf("QEMU arguments lack %q", w)
 		}
