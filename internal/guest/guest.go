@@ -290,11 +290,15 @@ type Config struct {
 	Extra    []Entry // more files for the initramfs
 	// Setup is shell run by init after the modules load and before the
 	// programs (e.g. reserving hugepages).
-	Setup   string
-	Memory  int // MiB, default 512
-	Timeout time.Duration
-	WorkDir string    // where the initramfs and the serial log go
-	Log     io.Writer // receives the serial console as it arrives (optional)
+	Setup string
+	// QEMUExtra are more QEMU arguments, placed before the kernel's (e.g.
+	// "-trace", "events=FILE,file=LOG" to record the device model's trace
+	// events).
+	QEMUExtra []string
+	Memory    int // MiB, default 512
+	Timeout   time.Duration
+	WorkDir   string    // where the initramfs and the serial log go
+	Log       io.Writer // receives the serial console as it arrives (optional)
 }
 
 // Result is what the guest reported.
@@ -458,7 +462,7 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 			"-netdev", "hubport,id=hp1,hubid=0",
 			"-device", "igb,bus=rp1,netdev=hp1,mac=52:54:00:76:00:02",
 		)
-		return append(args, kernel...)
+		return append(append(args, cfg.QEMUExtra...), kernel...)
 	}
 	args = append(args,
 		"-device", "pcie-root-port,id=rp0,chassis=1",
@@ -471,7 +475,7 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		"-netdev", "hubport,id=hp1,hubid=0",
 		"-device", "e1000e,bus=br1,addr=1,netdev=hp1",
 	)
-	return append(args, kernel...)
+	return append(append(args, cfg.QEMUExtra...), kernel...)
 }
 
 // Run boots the guest and collects what it reports.

@@ -196,3 +196,14 @@ func TestParseQEMUVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestQEMUExtraComesBeforeTheKernel(t *testing.T) {
+	for _, m := range []Machine{MachineE1000e, MachineIGB} {
+		a := QEMUArgs(Config{Machine: m, Parts: &Parts{Vmlinux: "/k"}, QEMUExtra: []string{"-trace", "events=/e,file=/f"}}, "/i")
+		args := strings.Join(a, " ")
+		extra, kernel := strings.Index(args, "-trace events=/e,file=/f"), strings.Index(args, "-kernel /k")
+		if extra < 0 || kernel < extra || !strings.HasSuffix(args, "quiet loglevel=3") {
+			t.Errorf("%v: extra arguments misplaced: %s", m, args)
+		}
+	}
+}
