@@ -130,6 +130,13 @@ func NewMempool(alloc *Allocator, cfg MempoolConfig) (*Mempool, error) {
 	return p, nil
 }
 
+// Layout returns the pool's buffer grid: buffer i starts at IOVA
+// base + i/perPage*page + i%perPage*stride (what trace headers record for
+// the checkers, trace.PoolInfo).
+func (p *Mempool) Layout() (base uint64, stride, perPage, page int) {
+	return p.iova, p.stride, p.perPage, p.page
+}
+
 // offset of buffer i from the start of the pool's memory. The division by
 // perPage is a multiplication by its precomputed reciprocal (perPageM;
 // Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019:

@@ -139,7 +139,8 @@ func (r *rig) close() {
 // header describes the rig's rings for the trace file.
 func (r *rig) header(note string) trace.Header {
 	qs := []trace.QueueInfo{{Dir: "rx", Queue: 0, Ring: uint32(r.ring)}, {Dir: "tx", Queue: 0, Ring: uint32(r.ring)}}
-	return trace.Header{Devices: []trace.DeviceInfo{{Dev: 0, Name: "simA", Queues: qs}, {Dev: 1, Name: "simB", Queues: qs}}, Note: note}
+	pools := append(append(r.a.TracePools(), r.b.TracePools()...), ixgbe.TracePool(0, r.pool))
+	return trace.Header{Devices: []trace.DeviceInfo{{Dev: 0, Name: "simA", Queues: qs}, {Dev: 1, Name: "simB", Queues: qs}}, Pools: pools, Note: note}
 }
 
 // events stops the engines and returns a copy of the trace.

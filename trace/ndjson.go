@@ -52,14 +52,54 @@ type DeviceInfo struct {
 	Queues []QueueInfo `json:"queues"`
 }
 
+// PoolInfo describes the buffer grid of one mempool whose buffers the
+// trace's rings carry (version 3, optional): buffer k (0 <= k < Count)
+// starts at Base + (k / PerPage) * Page + (k % PerPage) * Stride, with
+// Headroom bytes before its data room of Size bytes. PerPage 0 means all
+// buffers are Stride apart. Checkers use it to tell which buffer an
+// address belongs to (models.CheckObservations, BufferOnGrid).
+type PoolInfo struct {
+	Dev      uint16 `json:"dev"`            // the device whose driver or application allocated it
+	Name     string `json:"name,omitempty"` // the pool's name
+	Base     Hex64  `json:"base"`           // IOVA of buffer 0
+	Stride   uint32 `json:"stride"`
+	Count    uint32 `json:"count"`
+	Headroom uint32 `json:"headroom"`
+	Size     uint32 `json:"size"`
+	PerPage  uint32 `json:"per_page,omitempty"`
+	Page     uint32 `json:"page,omitempty"`
+}
+
+// Hex64 is a 64-bit value written in JSON as a hexadecimal string, like
+// the "buf" field of events.
+type Hex64 uint64
+
+// MarshalText writes h as 0x followed by hexadecimal digits.
+func (h Hex64) MarshalText() ([]byte, error) {
+	return strconv.AppendUint([]byte("0x"), uint64(h), 16), nil
+}
+
+// UnmarshalText reads a hexadecimal string with or without 0x.
+func (h *Hex64) UnmarshalText(b []byte) error {
+	v, err := parseHex64(string(b))
+	if err != nil {
+		return err
+	}
+	*h = Hex64(v)
+	return nil
+}
+
 // Header is the first line of a trace file.
 type Header struct {
 	Schema  string       `json:"schema"`
 	Version int          `json:"version"`
 	Devices []DeviceInfo `json:"devices"`
-	Events  uint64       `json:"events"`  // event lines that follow (0: not known when the header was written)
-	Dropped uint64       `json:"dropped"` // events the recorder could not keep
-	Clock   string       `json:"clock"`
+	// Pools are the buffer grids of the mempools the rings use (version
+	// 3; absent in older traces and where the recorder did not know them).
+	Pools   []PoolInfo `json:"pools,omitempty"`
+	Events  uint64     `json:"events"`  // event lines that follow (0: not known when the header was written)
+	Dropped uint64     `json:"dropped"` // events the recorder could not keep
+	Clock   string     `json:"clock"`
 	// Note is free text: what was run, with which faults or bugs.
 	Note string `json:"note,omitempty"`
 }

@@ -233,3 +233,22 @@ func TestTCPFastParserAgrees(t *testing.T) {
 		}
 	})
 }
+
+// The header's pool grids survive a write and a read, base as a hex string.
+func TestHeaderPoolsRoundTrip(t *testing.T) {
+	h := Header{Pools: []PoolInfo{{Dev: 1, Name: "rx0", Base: 0x7f0000200000, Stride: 2176, Count: 1024, Headroom: 128, Size: 2048, PerPage: 963, Page: 2 << 20}}}
+	var buf bytes.Buffer
+	if err := WriteEvents(&buf, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"base":"0x7f0000200000"`) {
+		t.Fatalf("header line: %s", buf.String())
+	}
+	r, err := NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Header().Pools; len(got) != 1 || got[0] != h.Pools[0] {
+		t.Fatalf("pools read back: %+v, want %+v", got, h.Pools)
+	}
+}

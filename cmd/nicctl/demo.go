@@ -467,7 +467,11 @@ func (r *demoRig) writeTrace(o demoOptions) error {
 			return err
 		}
 	}
-	if err := writeTrace(tmp, r.rec, []*ixgbe.NIC{r.nicA, r.nicB}); err != nil {
+	var pools []trace.PoolInfo // A's transmit pools
+	for _, p := range r.txPools {
+		pools = append(pools, ixgbe.TracePool(0, p))
+	}
+	if err := writeTrace(tmp, r.rec, []*ixgbe.NIC{r.nicA, r.nicB}, pools); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("--trace %s: %w", o.trace, err)
 	}

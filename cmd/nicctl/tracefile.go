@@ -10,8 +10,9 @@ import (
 
 // writeTrace writes the recorder's events to path with a header describing
 // the NICs' rings (device numbers are the NICs' positions in nics, which is
-// how the demo numbers them in its configs).
-func writeTrace(path string, rec *trace.Recorder, nics []*ixgbe.NIC) error {
+// how the demo numbers them in its configs) and the buffer grids of their
+// receive pools and of the application's pools (trace/SCHEMA.md "pools").
+func writeTrace(path string, rec *trace.Recorder, nics []*ixgbe.NIC, pools []trace.PoolInfo) error {
 	h := trace.Header{Schema: trace.SchemaName, Version: trace.SchemaVersion, Clock: trace.ClockMonotonicNS,
 		Note: "nicctl " + strings.Join(commandLine, " ")}
 	for i, n := range nics {
@@ -23,7 +24,9 @@ func writeTrace(path string, rec *trace.Recorder, nics []*ixgbe.NIC) error {
 			d.Queues = append(d.Queues, trace.QueueInfo{Dir: "tx", Queue: uint16(q), Ring: uint32(n.TxRingSize())})
 		}
 		h.Devices = append(h.Devices, d)
+		h.Pools = append(h.Pools, n.TracePools()...)
 	}
+	h.Pools = append(h.Pools, pools...)
 	if err := trace.WriteFile(path, h, rec); err != nil {
 		return fmt.Errorf("writing the trace: %w", err)
 	}
