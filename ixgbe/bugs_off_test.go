@@ -8,7 +8,7 @@ import "testing"
 // driver runs the correct ring protocol (bugs_test.go, with the tag, shows
 // the same scenario catching each bug).
 func TestBugsOffWithoutTag(t *testing.T) {
-	all := bugReclaimWithoutDD | bugTailBeforeDescriptor | bugDoublePost | bugWrapOffByOne | bugRefillOwnedSlot
+	all := bug(allBugs)
 	if all.has(all) {
 		t.Fatal("bug switches are live in a build without -tags ixgbebugs")
 	}

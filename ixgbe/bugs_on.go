@@ -17,6 +17,16 @@ const (
 	BugDoublePost           = bugDoublePost
 	BugWrapOffByOne         = bugWrapOffByOne
 	BugRefillOwnedSlot      = bugRefillOwnedSlot
+	BugLenBeforeDD          = bugLenBeforeDD
+	BugLenMinusFCS          = bugLenMinusFCS
+	BugRxAddrNoHeadroom     = bugRxAddrNoHeadroom
+	BugRefillHandedUp       = bugRefillHandedUp
+	BugRxTailEqualsHead     = bugRxTailEqualsHead
+	BugLostTailWrite        = bugLostTailWrite
+	BugCleanOffByOne        = bugCleanOffByOne
+	BugDoubleFreeNow        = bugDoubleFreeNow
+	BugDoubleFreeLater      = bugDoubleFreeLater
+	BugReclaimWhenFull      = bugReclaimWhenFull
 )
 
 // WithBugs returns cfg with the driver told to commit bugs (0: none).

@@ -58,6 +58,9 @@ type rxQueue struct {
 // trace event comes before the stores; the RDT write publishes them.
 func (q *rxQueue) post(i, b uint32) {
 	addr := q.dataIOVA[b]
+	if q.bugs.has(bugRxAddrNoHeadroom) {
+		addr -= uint64(q.headroom)
+	}
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: q.bufSize, Buf: addr})
 	}
@@ -110,11 +113,20 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	got := 0
 	seen := 0
 	for got < len(pkts) {
+		var lenVLAN uint32
+		if q.bugs.has(bugLenBeforeDD) {
+			lenVLAN = q.load(i, 3)
+		}
 		status := atomic.LoadUint32(&r.w32[4*i+2])
 		if status&regs.RXD_STAT_DD == 0 {
 			break
 		}
-		lenVLAN := atomic.LoadUint32(&r.w32[4*i+3])
+		if q.trace != nil { // only loads that saw DD: idle polls record nothing
+			q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: 2, Len: status})
+		}
+		if !q.bugs.has(bugLenBeforeDD) {
+			lenVLAN = q.load(i, 3)
+		}
 		length := lenVLAN & 0xFFFF
 		if length == 0 {
 			// DD but no length yet: the device has stored the status word
@@ -124,6 +136,9 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 			// a descriptor with no data in one-buffer mode: the write-back
 			// is not finished, so come back on the next poll.
 			break
+		}
+		if q.bugs.has(bugLenMinusFCS) {
+			length -= 4
 		}
 		if q.trace != nil {
 			q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length})
@@ -153,6 +168,10 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 		p := &pkts[got]
 		p.Pool, p.Index, p.Off, p.Len, p.Meta = q.pool, old, q.headroom, uint16(length), q.meta(i, status, lenVLAN)
 		got++
+		if q.bugs.has(bugRefillHandedUp) {
+			_ = q.pool.FreeIndex(nb)
+			nb = old
+		}
 		q.post(i, nb)
 		seen++
 		i = r.next(i)
@@ -173,11 +192,27 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	// means "no descriptors for the device", so the slot at RDT always
 	// stays with the driver (datasheet 7.1.9; ixy's off-by-one).
 	tail := r.prev(i)
+	if q.bugs.has(bugRxTailEqualsHead) {
+		tail = i
+	}
+	if q.bugs.has(bugLostTailWrite) && got < len(pkts) {
+		return got, nil
+	}
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: tail})
 	}
 	q.dev.Write32(q.rdt, tail)
 	return got, nil
+}
+
+// load returns dword w of descriptor i (the length word, 3, after DD was
+// seen in the status word: datasheet 7.1.6.2), recording the value read.
+func (q *rxQueue) load(i, w uint32) uint32 {
+	v := atomic.LoadUint32(&q.ring.w32[4*i+w])
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: uint64(w), Len: v})
+	}
+	return v
 }
 
 // meta turns descriptor i's write-back (datasheet 7.1.6.2) into the

@@ -99,10 +99,12 @@ func (q *txQueue) reclaim() uint32 {
 	for q.rsN > 0 {
 		last := q.rs[q.rsHead]
 		if !q.bugs.has(bugReclaimWithoutDD) {
-			if atomic.LoadUint32(&r.w32[4*last+3])&regs.TXD_STAT_DD == 0 {
+			st := atomic.LoadUint32(&r.w32[4*last+3])
+			if st&regs.TXD_STAT_DD == 0 {
 				return freed
 			}
-			if q.trace != nil {
+			if q.trace != nil { // only loads that saw DD: idle polls record nothing
+				q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: last, Aux: 3, Len: st})
 				q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: last})
 			}
 		}
@@ -111,6 +113,9 @@ func (q *txQueue) reclaim() uint32 {
 		}
 		q.rsN--
 		end := r.next(last)
+		if q.bugs.has(bugCleanOffByOne) && end != q.next {
+			end = r.next(end) // frees the descriptor after the one whose DD it saw
+		}
 		i := q.clean
 		for ; i != end; i = r.next(i) {
 			s := &q.slots[i]
@@ -121,7 +126,11 @@ func (q *txQueue) reclaim() uint32 {
 				if s.pool.FreeIndex(s.index) != nil {
 					q.freeErrors.Add(1)
 				}
-				s.pool = nil
+				if q.bugs.has(bugDoubleFreeNow | bugDoubleFreeLater) {
+					q.freeAgain(s)
+				} else {
+					s.pool = nil
+				}
 			}
 			freed++
 		}
@@ -184,6 +193,9 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 	known := false // pkts[sent] was found valid by rsNow
 	for sent < len(pkts) {
 		ni := r.next(i)
+		if ni == q.clean && q.bugs.has(bugReclaimWhenFull) {
+			q.reclaimOldest()
+		}
 		if ni == q.clean {
 			break // full: one slot always stays empty
 		}
@@ -254,6 +266,9 @@ func (q *txQueue) post(i uint32, p *dma.Packet, rs bool) {
 	}
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
+	}
+	if q.bugs.has(bugDoubleFreeLater) {
+		q.freeLeftover(i)
 	}
 	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
 	if rs {

@@ -77,7 +77,8 @@ func isRingEvent(k trace.Kind) bool { return k >= trace.DrvPost && k <= trace.De
 // device events for a ring, as recorded against real hardware) are
 // inserted when a driver event needs them; application steps (mempool
 // alloc and free) are never recorded and are inserted when a post needs
-// them. It reports the first event no action explains.
+// them. It reports the first event no action explains, or the first
+// violation of CheckObservations (loads.go) when that comes earlier.
 func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 	if h.Dropped > 0 {
 		return nil, fmt.Errorf("models: trace is incomplete: the recorder dropped %d events", h.Dropped)
@@ -132,7 +133,12 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 		}
 	}
 	ctx := map[RingKey][]trace.Event{}
+	obs := CheckObservations(h, events) // loads.go: the driver's loads, the buffer grid, device-wide ownership
 	fail := func(k RingKey, pos int, e trace.Event, reason string) *RingReport {
+		if obs != nil && obs.Pos < pos {
+			rep.Violation = obs
+			return rep
+		}
 		rep.Violation = &TraceViolation{Ring: k, Pos: pos, Event: e, Reason: reason,
 			Context: ctx[k], State: replays[k].state()}
 		return rep
@@ -165,6 +171,10 @@ func ValidateRings(h trace.Header, events []trace.Event) (*RingReport, error) {
 			c = c[1:]
 		}
 		ctx[k] = c
+	}
+	if obs != nil {
+		rep.Violation = obs
+		return rep, nil
 	}
 	keys := make([]RingKey, 0, len(replays))
 	for k := range replays {
