@@ -29,7 +29,7 @@ func TestLargeDriverTrace(t *testing.T) {
 			frames = 20_000
 		}
 	}
-	r := newRig(t, rigOpts{mode: ixgbesim.Stepped, ring: 512, capacity: frames*24 + 4096})
+	r := newRig(t, rigOpts{mode: ixgbesim.Stepped, ring: 512, capacity: frames*32 + 4096})
 	start := time.Now()
 	r.run(t, frames, 64)
 	if r.recv != frames {
