@@ -67,6 +67,13 @@ func BenchmarkVerifyMillionEvents(b *testing.B) {
 			}
 		}
 	})
+	b.Run("observations", func(b *testing.B) { // part of rings (loads.go)
+		for b.Loop() {
+			if v := CheckObservations(h, evs); v != nil {
+				b.Fatal(v)
+			}
+		}
+	})
 	b.Run("ringFIFO", func(b *testing.B) {
 		for b.Loop() {
 			fr, err := CheckRingFIFO(evs, FIFOOptions{})

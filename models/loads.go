@@ -52,6 +52,32 @@ const (
 	CheckDeviceOwnedOnce = "DeviceOwnedOnce"
 )
 
+// ObservationChecks names the checks of CheckObservations a trace gives
+// material for (for reports): the load checks need drv_load events, the
+// grid check the header's pools; LoadSeesStore also dev_store events.
+func ObservationChecks(h trace.Header, events []trace.Event) string {
+	loads, stores := false, false
+	for _, e := range events {
+		loads = loads || e.Kind == trace.DrvLoad
+		stores = stores || e.Kind == trace.DevStore
+		if loads && stores {
+			break
+		}
+	}
+	var names []string
+	if loads && stores {
+		names = append(names, CheckLoadSeesStore)
+	}
+	if loads {
+		names = append(names, CheckLengthAfterDD, CheckDDBeforeUse, CheckLengthHandedUp)
+	}
+	if len(h.Pools) > 0 {
+		names = append(names, CheckBufferOnGrid)
+	}
+	names = append(names, CheckDeviceOwnedOnce)
+	return strings.Join(names, ", ")
+}
+
 // descDD is the DD bit, bit 0 of the RX status word (dword 2, datasheet
 // 7.1.6.2) and of the TX status word (dword 3, 7.2.3.2.4).
 const descDD = 1

@@ -212,8 +212,8 @@ func verifyTraceTo(w io.Writer, path string, opt models.FIFOOptions, vr *verifyR
 		return false, err
 	}
 	if rep.Violation == nil {
-		fmt.Fprintf(w, "HELD   ring protocol (tla/TxRing.tla, tla/RxRing.tla via models/): %d ring events on %d rings replayed in %v\n",
-			rep.Events, len(rep.Rings), time.Since(t0).Round(time.Millisecond))
+		fmt.Fprintf(w, "HELD   ring protocol (tla/TxRing.tla, tla/RxRing.tla via models/; driver observations %s): %d ring events on %d rings replayed in %v\n",
+			models.ObservationChecks(h, evs), rep.Events, len(rep.Rings), time.Since(t0).Round(time.Millisecond))
 	} else {
 		all = false
 		fmt.Fprintf(w, "FAILED ring protocol: after %d ring events, no action of the spec explains\n  %v\n", rep.Events, rep.Violation)
