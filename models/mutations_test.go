@@ -26,6 +26,8 @@ import (
 //     by its action or invariant (Post, WriteTail, Reclaim, Refill,
 //     ReuseOnlyAfterDD, TypeOK for an index outside the ring, ...) or by
 //     its observation check (LengthAfterDD, DDBeforeUse, ...);
+//   - "device truth: NAME": the device-truth checks of devtruth.go
+//     (DescriptorMatchesPost, HandedOverOnlyPosted, NoDeviceViolation);
 //   - "observations: NAME": CheckObservations alone (loads.go), which
 //     shows what the driver-observation checks catch on their own;
 //   - "simulator": the simulated devices' ownership and IOMMU checks
@@ -155,6 +157,13 @@ func runChecks(t *testing.T, r *rig, note string) (caught []string, detail map[s
 	if rep.Violation != nil {
 		add("trace: "+checkName(rep.Violation.Reason), rep.Violation.Error())
 	}
+	if tr := rep.Truth; tr != nil && !tr.OK() {
+		for _, c := range []string{CheckDescriptorMatchesPost, CheckHandedOverOnlyPosted, CheckNoDeviceViolation} {
+			if tr.ByCheck[c] > 0 {
+				add("device truth: "+c, fmt.Sprintf("%d failures, first %v", tr.ByCheck[c], tr.Failures))
+			}
+		}
+	}
 	if v := CheckObservations(h, evs); v != nil {
 		add("observations: "+checkName(v.Reason), v.Error())
 	}
@@ -241,6 +250,11 @@ func TestDriverMutations(t *testing.T) {
 				t.Fatalf("%s not caught by %s; caught by %v\n%v", m.name, m.want, caught, detail)
 			}
 			t.Logf("caught by %v; %s: %s", caught, m.want, firstLine(detail[matching(caught, m.want)]))
+			if testing.Verbose() {
+				for _, c := range caught {
+					t.Logf("  %s: %s", c, firstLine(detail[c]))
+				}
+			}
 		})
 	}
 	t.Logf("mutation | must be caught by | caught by\n%s", strings.Join(table, "\n"))
