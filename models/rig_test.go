@@ -50,6 +50,8 @@ type rigOpts struct {
 	// allows, which opens the window between a tail write and later
 	// descriptor writes.
 	eagerTx bool
+	// schedule is both devices' adversarial schedule (ixgbesim.Schedule).
+	schedule ixgbesim.Schedule
 }
 
 // eagerDevice is a stepped simulator that runs its TX engine to
@@ -84,7 +86,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		r.rec = trace.NewRecorder(o.capacity)
 	}
 	var err error
-	r.sims, err = simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, Trace: r.rec, AB: o.faults})
+	r.sims, err = simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, Trace: r.rec, AB: o.faults, Schedule: o.schedule})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +221,26 @@ func (r *rig) step() {
 	}
 	for r.sa.Drain(0)+r.sb.Drain(0) > 0 {
 	}
+}
+
+// runInterleaved is run with the stepped devices moving one unit of work
+// at a time and B's driver polling between units, so that it meets
+// write-backs half done (under a Split schedule) and loads between the
+// device's stores.
+func (r *rig) runInterleaved(t testing.TB, total, batch int) {
+	for i := 0; i < 100*total && r.recv < total; i++ {
+		r.send(t, batch, total)
+		for s := 0; s < 8; s++ {
+			movedA := r.sa.Step()
+			if !r.sb.Step() && !movedA {
+				break
+			}
+			r.receive(t)
+		}
+		r.receive(t)
+	}
+	r.step()
+	r.receive(t)
 }
 
 // run sends total frames in batches, receiving as it goes, until every
