@@ -51,6 +51,7 @@ type pairOpts struct {
 	ab, ba       *ixgbesim.Faults
 	wrapA, wrapB func(Device) Device
 	schedule     ixgbesim.Schedule // both devices' (schedule_sim_test.go)
+	doorbell     ixgbesim.DoorbellMode
 }
 
 // newSimPair builds and initializes the pair; everything is torn down at
@@ -58,7 +59,7 @@ type pairOpts struct {
 // happened.
 func newSimPair(t testing.TB, o pairOpts) *simPair {
 	t.Helper()
-	sims, err := simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, AB: o.ab, BA: o.ba, Schedule: o.schedule})
+	sims, err := simpair.New(simpair.Config{Mode: o.mode, Policy: dma.NoHugepages, AB: o.ab, BA: o.ba, Schedule: o.schedule, Doorbell: o.doorbell})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	// NoCable leaves the NICs unconnected, for a caller that attaches its
 	// own links (a pcap tap, say).
 	NoCable bool
+	// Doorbell is both devices' ixgbesim.Config.Doorbell.
+	Doorbell ixgbesim.DoorbellMode
 }
 
 // Pair is two simulated NICs of one domain; A has trace Dev 0, B Dev 1.
@@ -51,7 +53,7 @@ func New(cfg Config) (*Pair, error) {
 	p := &Pair{Domain: ixgbesim.NewDomain()}
 	for i, sp := range []**ixgbesim.NIC{&p.A, &p.B} {
 		n, err := ixgbesim.New(ixgbesim.Config{Name: names[i], Mode: cfg.Mode, Domain: p.Domain,
-			Policy: cfg.Policy, Trace: cfg.Trace, DevID: uint16(i), Schedule: cfg.Schedule})
+			Policy: cfg.Policy, Trace: cfg.Trace, DevID: uint16(i), Schedule: cfg.Schedule, Doorbell: cfg.Doorbell})
 		if err != nil {
 			p.Close()
 			return nil, err

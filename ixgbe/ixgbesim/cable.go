@@ -123,11 +123,15 @@ func (t *wireTally) flush() {
 	if d == nil || t.offered == 0 {
 		return
 	}
+	delivered := t.accepted > 0
 	d.ctlDelivered.Add(t.delivered)
 	d.ctlAcc.Add(t.accepted)
 	d.ctlLinkDown.Add(t.linkDwn)
 	d.ctlOffered.Add(t.offered)
 	*t = wireTally{d: d}
+	if delivered {
+		d.to.rxDoorbell() // the burst's frames are in the packet buffer
+	}
 }
 
 // fcsState is what is known of a frame's last four bytes, its FCS, as it
@@ -173,8 +177,8 @@ func (e *cableEnd) transmitFCS(frame []byte, st fcsState, t *wireTally) {
 		return
 	}
 	t.delivered++
-	if d.to.receive(frame, st) {
-		t.accepted++
+	if d.to.receive(frame, st, false) {
+		t.accepted++ // the receiver's doorbell rings at flush
 	}
 }
 
@@ -406,7 +410,7 @@ func (d *direction) deliver(b []byte) { d.deliverFCS(b, fcsCheck) }
 
 func (d *direction) deliverFCS(b []byte, st fcsState) {
 	d.stats.Delivered++
-	if d.to.receive(b, st) {
+	if d.to.receive(b, st, true) {
 		d.stats.Accepted++
 	}
 }

@@ -78,6 +78,14 @@ type Config struct {
 	// expose drivers relying on one timing (schedule.go); zero: none.
 	Schedule Schedule
 
+	// Doorbell says who does a free-running NIC's DMA work when a tail
+	// write or a cable's frames wake it (run.go): DoorbellAuto, the
+	// default, the caller (the driver's goroutine, or the sending NIC's
+	// engine) except under the race detector; DoorbellInline the caller
+	// always; DoorbellEngine the engine goroutine always. Tracing and a
+	// Schedule leave it to the engine goroutine whatever this says.
+	Doorbell DoorbellMode
+
 	// Timing of device events (defaults in parentheses).
 	ResetDelay    time.Duration // CTRL.RST set to cleared (1 ms)
 	AutoReadDelay time.Duration // reset done to EEC.ARD/RDRXCTL.DMAIDONE (1 ms)
@@ -128,6 +136,7 @@ type NIC struct {
 	closed    atomic.Bool
 	wake      chan struct{}
 	sleeping  atomic.Bool // the free-running engine is about to block on wake
+	engineOn  atomic.Bool // the free-running engine runs (Start)
 	runMu     sync.Mutex
 	running   bool
 	stop      chan struct{}
@@ -554,14 +563,14 @@ func (n *NIC) writeSpecial(d *regDef, c *atomic.Uint32, v uint32) {
 		n.rxq[d.queue].writeHead(c, v)
 	case spRDT:
 		n.rxq[d.queue].writeTail(c, v)
-		n.kick()
+		n.rxDoorbell()
 	case spRXDCTL:
 		n.writeRXDCTL(int(d.queue), c, v)
 	case spTDH:
 		n.txq[d.queue].writeHead(c, v)
 	case spTDT:
 		n.txq[d.queue].writeTail(c, v)
-		n.kick()
+		n.txDoorbell(int(d.queue))
 	case spTXDCTL:
 		n.writeTXDCTL(int(d.queue), c, v)
 	case spUnmodelled:

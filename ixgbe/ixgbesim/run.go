@@ -135,6 +135,7 @@ func (n *NIC) Start() {
 		return
 	}
 	n.running = true
+	n.engineOn.Store(true)
 	n.stop = make(chan struct{})
 	n.done = make(chan struct{})
 	go n.engine(n.stop, n.done)
@@ -150,6 +151,7 @@ func (n *NIC) Stop() {
 	close(n.stop)
 	<-n.done
 	n.running = false
+	n.engineOn.Store(false)
 }
 
 const (
@@ -236,4 +238,81 @@ func (n *NIC) idleWait() time.Duration {
 		wait = 0
 	}
 	return time.Duration(wait)
+}
+
+// Doorbells on the caller's goroutine. A free-running NIC's engine blocks
+// when idle, and waking it costs a goroutine hand-off (and, with every
+// processor busy, a wait for one) per doorbell. So a tail write, and the
+// end of a burst of frames a cable delivers, first do the engines' work
+// themselves: the TX queue's descriptors up to the new tail, the frames the
+// packet buffer holds; the engine is kicked only for what is left (a
+// transmitter held by the link or a PAUSE). The work is the engines' own
+// code under the engines' locks, so it interleaves with the engine
+// goroutine as two engines would; the order of the device's steps is one
+// the engine could have taken (the device fast). By default not under the
+// race detector (Config.Doorbell): there the engine goroutine does all
+// device work, so that `go test -race` sees the driver's and the device's
+// accesses on different goroutines and checks their ordering; never while
+// tracing or under a device schedule (schedule.go), whose interleavings the
+// engine goroutine gives.
+
+// DoorbellMode is Config.Doorbell.
+type DoorbellMode uint8
+
+const (
+	// DoorbellAuto: DoorbellInline, or DoorbellEngine under the race
+	// detector (so that `go test -race` sees the driver's and the
+	// device's accesses on different goroutines).
+	DoorbellAuto DoorbellMode = iota
+	// DoorbellInline: a doorbell does the engines' work on its caller's
+	// goroutine, the engine goroutine what is left.
+	DoorbellInline
+	// DoorbellEngine: the engine goroutine does all the work; a doorbell
+	// only wakes it.
+	DoorbellEngine
+)
+
+// inlineOK reports whether doorbells may do the engines' work.
+func (n *NIC) inlineOK() bool {
+	switch n.cfg.Doorbell {
+	case DoorbellEngine:
+		return false
+	case DoorbellAuto:
+		if raceEnabled {
+			return false
+		}
+	}
+	return n.engineOn.Load() && n.tr == nil && !n.sched.on
+}
+
+// txDoorbell follows a write of TX queue qi's tail.
+func (n *NIC) txDoorbell(qi int) {
+	if n.inlineOK() {
+		for {
+			k := n.stepTxBurst(qi, engineBatch, true)
+			if k < 0 {
+				break // the engine is on the queue: kick it
+			}
+			if k == 0 {
+				if n.reg(regs.TDH(qi)) == n.txq[qi].tdt.Load() {
+					return // all sent
+				}
+				break // held (link down, paused): the engine waits for it
+			}
+		}
+	}
+	n.kick()
+}
+
+// rxDoorbell follows a write of an RX tail and a cable's burst of frames
+// into the packet buffer: it moves the frames the receive queues have
+// descriptors for. What is left waits for descriptors, which only a tail
+// write brings, so the engine has nothing to do for it.
+func (n *NIC) rxDoorbell() {
+	if n.inlineOK() {
+		for n.stepRxN(-1, engineBatch) > 0 {
+		}
+		return
+	}
+	n.kick()
 }

@@ -50,13 +50,14 @@ func (q *rxQueue) endBurst() {
 // queue moves it to host memory. It returns false when the frame is not
 // accepted: link down, receiver off, bad, filtered out, or the packet
 // buffer full (counted in MPC). The frame is not kept.
-func (n *NIC) Receive(frame []byte) bool { return n.receive(frame, fcsCheck) }
+func (n *NIC) Receive(frame []byte) bool { return n.receive(frame, fcsCheck, true) }
 
 // receive is Receive; fcs says what is known of the frame's FCS: good (a
 // simulated MAC computed it and the wire changed nothing), so the check
 // need not compute it again, or lazy (not computed yet: computed here only
-// if the MAC stores it).
-func (n *NIC) receive(frame []byte, fcs fcsState) bool {
+// if the MAC stores it). With doorbell false the caller rings the RX
+// doorbell (rxDoorbell) itself once for a burst of frames.
+func (n *NIC) receive(frame []byte, fcs fcsState, doorbell bool) bool {
 	if n.removed.Load() || n.closed.Load() || !n.macLinkUp.Load() {
 		return false
 	}
@@ -183,7 +184,9 @@ func (n *NIC) receive(frame []byte, fcs fcsState) bool {
 		n.count(regs.MPC(0), 1) // missed: packet buffer full (8.2.3.23.4)
 		return false
 	}
-	n.kick()
+	if doorbell {
+		n.rxDoorbell()
+	}
 	return true
 }
 

@@ -194,7 +194,11 @@ func (n *NIC) stepTx(qi int) bool { return n.stepTxN(qi, 1) > 0 }
 // 7.2.3.4), and returns how many units of work it did: descriptors
 // processed, plus one for a flush of pending write-backs once the ring is
 // idle. stepTxN(q, 1) is exactly one Step's worth of work.
-func (n *NIC) stepTxN(qi, budget int) int {
+func (n *NIC) stepTxN(qi, budget int) int { return n.stepTxBurst(qi, budget, false) }
+
+// stepTxBurst is stepTxN; with try it returns -1 at once if another
+// goroutine holds the queue (a doorbell leaving the work to the engine).
+func (n *NIC) stepTxBurst(qi, budget int, try bool) int {
 	if n.removed.Load() || n.stalled.Load() || n.closed.Load() {
 		return 0
 	}
@@ -202,7 +206,11 @@ func (n *NIC) stepTxN(qi, budget int) int {
 	if !q.enabled.Load() {
 		return 0
 	}
-	q.mu.Lock()
+	if !try {
+		q.mu.Lock()
+	} else if !q.mu.TryLock() {
+		return -1
+	}
 	defer q.mu.Unlock()
 	if !q.enabled.Load() || q.halted || n.reg(regs.DMATXCTL)&regs.DMATXCTL_TE == 0 {
 		return 0
