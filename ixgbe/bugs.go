@@ -1,6 +1,8 @@
 package ixgbe
 
 import (
+	"sync/atomic"
+
 	"github.com/verinic/verinic/trace"
 )
 
@@ -118,4 +120,14 @@ func (q *txQueue) reclaimOldest() {
 		q.rsN--
 	}
 	q.clean = q.ring.next(i)
+}
+
+// loadEarly is bugLenBeforeDD: the length word loaded (and recorded)
+// before the status word.
+func (q *rxQueue) loadEarly(i uint32) uint32 {
+	v := atomic.LoadUint32(&q.ring.w32[4*i+3])
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: 3, Len: v})
+	}
+	return v
 }

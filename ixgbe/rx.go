@@ -115,17 +115,20 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	for got < len(pkts) {
 		var lenVLAN uint32
 		if q.bugs.has(bugLenBeforeDD) {
-			lenVLAN = q.load(i, 3)
+			lenVLAN = q.loadEarly(i)
 		}
 		status := atomic.LoadUint32(&r.w32[4*i+2])
 		if status&regs.RXD_STAT_DD == 0 {
 			break
 		}
-		if q.trace != nil { // only loads that saw DD: idle polls record nothing
-			q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: 2, Len: status})
-		}
 		if !q.bugs.has(bugLenBeforeDD) {
-			lenVLAN = q.load(i, 3)
+			lenVLAN = atomic.LoadUint32(&r.w32[4*i+3])
+		}
+		if q.trace != nil { // what the two loads saw; a poll that finds no DD records nothing
+			q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: 2, Len: status})
+			if !q.bugs.has(bugLenBeforeDD) {
+				q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: 3, Len: lenVLAN})
+			}
 		}
 		length := lenVLAN & 0xFFFF
 		if length == 0 {
@@ -203,16 +206,6 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	}
 	q.dev.Write32(q.rdt, tail)
 	return got, nil
-}
-
-// load returns dword w of descriptor i (the length word, 3, after DD was
-// seen in the status word: datasheet 7.1.6.2), recording the value read.
-func (q *rxQueue) load(i, w uint32) uint32 {
-	v := atomic.LoadUint32(&q.ring.w32[4*i+w])
-	if q.trace != nil {
-		q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: uint64(w), Len: v})
-	}
-	return v
 }
 
 // meta turns descriptor i's write-back (datasheet 7.1.6.2) into the
