@@ -87,7 +87,7 @@ type obsDesc struct {
 	posted   bool
 	buf      uint64 // the owned buffer's key (0: none)
 	postPos  int
-	vals     [4][]uint32 // values stored in each dword since the post (RX: 0 by the post)
+	vals     [4]wordVals // values stored in each dword since the post (RX: 0 by the post)
 	ddStored bool        // the device stored DD since the post
 	devLen   uint32      // the device's length-word store, when made before DD
 	hasLen   bool
@@ -112,7 +112,54 @@ type obsRing struct {
 	// many of the oldest a DD load covers.
 	inflight []uint32
 	done     int
-	ctx      []trace.Event
+	// ctx is the ring's last contextEvents events, a circular buffer from
+	// ctxNext (filled once nctx == contextEvents).
+	ctx           [contextEvents]trace.Event
+	ctxNext, nctx int
+}
+
+// context returns the ring's last events, oldest first.
+func (r *obsRing) context() []trace.Event {
+	out := make([]trace.Event, 0, r.nctx)
+	for k := 0; k < r.nctx; k++ {
+		out = append(out, r.ctx[(r.ctxNext-r.nctx+k+contextEvents)%contextEvents])
+	}
+	return out
+}
+
+// wordVals is the set of values stored in a descriptor word since its
+// post: a device stores each word once per write-back, so a few slots do;
+// past them any value is taken as possible (many).
+type wordVals struct {
+	v    [3]uint32
+	n    uint8
+	many bool
+}
+
+func (w *wordVals) add(v uint32) {
+	if int(w.n) == len(w.v) {
+		w.many = true
+		return
+	}
+	w.v[w.n] = v
+	w.n++
+}
+
+func (w *wordVals) has(v uint32) bool {
+	for _, x := range w.v[:w.n] {
+		if x == v {
+			return true
+		}
+	}
+	return w.many
+}
+
+func (w wordVals) String() string {
+	s := fmt.Sprintf("%#x", w.v[:w.n])
+	if w.many {
+		s += " and more"
+	}
+	return s
 }
 
 // owner is where a device-owned buffer sits.
@@ -155,12 +202,11 @@ func CheckObservations(h trace.Header, events []trace.Event) *TraceViolation {
 			continue
 		}
 		if reason := c.step(r, pos, e); reason != "" {
-			return &TraceViolation{Ring: r.key, Pos: pos, Event: e, Reason: reason, Context: r.ctx, State: c.state(r, e.Index)}
+			return &TraceViolation{Ring: r.key, Pos: pos, Event: e, Reason: reason, Context: r.context(), State: c.state(r, e.Index)}
 		}
-		r.ctx = append(r.ctx, e)
-		if len(r.ctx) > contextEvents {
-			r.ctx = r.ctx[1:]
-		}
+		r.ctx[r.ctxNext] = e
+		r.ctxNext = (r.ctxNext + 1) % contextEvents
+		r.nctx = min(r.nctx+1, contextEvents)
 	}
 	return nil
 }
@@ -191,7 +237,7 @@ func (c *obsChecker) state(r *obsRing, i uint32) string {
 		fmt.Fprintf(&b, " (event #%d)", d.postPos)
 	}
 	for w := 2; w < 4; w++ {
-		fmt.Fprintf(&b, ", dword %d stored %#x", w, d.vals[w])
+		fmt.Fprintf(&b, ", dword %d stored %v", w, d.vals[w])
 	}
 	fmt.Fprintf(&b, ", DD loaded %v", d.ddLoaded)
 	if d.lenLoad {
@@ -215,7 +261,7 @@ func (c *obsChecker) step(r *obsRing, pos int, e trace.Event) string {
 		return c.post(r, d, pos, e)
 	case trace.DevStore:
 		if e.Aux < 4 {
-			d.vals[e.Aux] = append(d.vals[e.Aux], e.Len)
+			d.vals[e.Aux].add(e.Len)
 			statusWord := uint64(3)
 			if rx {
 				statusWord = 2
@@ -263,7 +309,8 @@ func (c *obsChecker) post(r *obsRing, d *obsDesc, pos int, e trace.Event) string
 	if r.key.Dir == trace.RX {
 		// The read format's second quadword is the header address, 0
 		// (ixgbe/rx.go post): dwords 2 and 3 read 0 until the write-back.
-		d.vals[2], d.vals[3] = []uint32{0}, []uint32{0}
+		d.vals[2].add(0)
+		d.vals[3].add(0)
 	} else {
 		r.inflight = append(r.inflight, e.Index)
 		if e.Aux&trace.PostContext != 0 {
@@ -363,14 +410,11 @@ func (c *obsChecker) load(r *obsRing, d *obsDesc, pos int, e trace.Event) string
 	}
 	rx := r.key.Dir == trace.RX
 	if r.stores && (rx && w >= 2 || !rx && w == 3) {
-		found := false
-		for _, v := range d.vals[w] {
-			found = found || v == e.Len
-		}
+		found := d.vals[w].has(e.Len)
 		// A TX post's status word holds no DD; any other value there
 		// comes from the device.
 		if !found && (rx || e.Len&descDD != 0) {
-			return fmt.Sprintf("%s: the driver loaded %#x from dword %d of descriptor %d, a value nobody stored there since its post (stored: %#x)",
+			return fmt.Sprintf("%s: the driver loaded %#x from dword %d of descriptor %d, a value nobody stored there since its post (stored: %v)",
 				CheckLoadSeesStore, e.Len, w, e.Index, d.vals[w])
 		}
 	}
