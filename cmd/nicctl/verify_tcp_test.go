@@ -33,6 +33,7 @@ func recordTCPExchange(t *testing.T) []trace.Event {
 	defer la.Close()
 	defer lb.Close()
 	var tps [2]*tcp.Protocol
+	var stacks []*stack.Stack
 	for i, x := range []struct {
 		l    *memlink.Endpoint
 		addr string
@@ -45,6 +46,7 @@ func recordTCPExchange(t *testing.T) []trace.Event {
 		st.AddAddress(1, netip.MustParsePrefix(x.addr))
 		st.Start()
 		defer st.Close()
+		stacks = append(stacks, st)
 	}
 	ln, err := tps[1].Listen(netip.MustParseAddrPort("10.0.0.2:80"), 0)
 	if err != nil {
@@ -84,6 +86,11 @@ func recordTCPExchange(t *testing.T) []trace.Event {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // the last ACKs
+	// Stop the loops (they record timer and segment events) before
+	// reading the recorder: Events is for recorders whose actors stopped.
+	for _, st := range stacks {
+		st.Close()
+	}
 	return append([]trace.Event(nil), rec.Events()...)
 }
 
