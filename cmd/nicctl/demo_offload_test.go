@@ -12,7 +12,8 @@ import (
 )
 
 // demo --offload sends with checksum offloads, so A's driver posts context
-// descriptors; its trace records them (trace.PostContext) and nicctl verify
+// descriptors (and, as always, data descriptors with and without RS); its
+// trace records them (trace.PostContext, trace.PostNoRS) and nicctl verify
 // holds: the Go ring validation replays them against tla/TxRing.tla's
 // transcription, and, when TLA2TOOLS_JAR is set, TLC with TxRingTrace.tla
 // accepts A's TX ring too.
@@ -30,7 +31,7 @@ func TestDemoOffloadTraceVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ctx, data, fetchCtx int
+	var ctx, data, noRS, fetchCtx int
 	ctxq := map[uint64]bool{}
 	for _, e := range evs {
 		if e.Dev != 0 || e.Dir != trace.TX {
@@ -42,6 +43,9 @@ func TestDemoOffloadTraceVerifies(t *testing.T) {
 			ctxq[e.Buf] = true
 		case e.Kind == trace.DrvPost:
 			data++
+			if e.Aux&trace.PostNoRS != 0 {
+				noRS++
+			}
 		case e.Kind == trace.DevFetch && ctxq[e.Buf]:
 			fetchCtx++
 		}
@@ -52,11 +56,16 @@ func TestDemoOffloadTraceVerifies(t *testing.T) {
 		t.Fatalf("A's TX ring: %d data posts, %d context posts, %d device fetches of a context; want 100, >= %d, >= the context posts",
 			data, ctx, fetchCtx, 2*100/5)
 	}
+	// The driver sets RS on one data descriptor in 32 and on the last of
+	// each TxBatch call: the trace holds data descriptors without RS too.
+	if noRS == 0 || noRS == data {
+		t.Fatalf("A's TX ring: %d of %d data posts without RS; want some, not all", noRS, data)
+	}
 	code, out, errOut = runCaptured(t, "verify", tf)
 	if code != 0 || !strings.Contains(out, "HELD   ring protocol") {
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
-	t.Logf("%d context and %d data posts on A's TX ring; verify:\n%s", ctx, data, out)
+	t.Logf("%d context and %d data posts (%d without RS) on A's TX ring; verify:\n%s", ctx, data, noRS, out)
 
 	jar := os.Getenv("TLA2TOOLS_JAR")
 	if jar == "" || testing.Short() {
