@@ -49,4 +49,17 @@ func TestWriteSampleTraces(t *testing.T) {
 			writeEvents(t, filepath.Join(*samplesDir, "clean-driver-only.ndjson"), h, drv)
 		}
 	}
+	// A hand-built TX trace (txkinds_test.go): RS on slot 0 only, the
+	// driver reclaims slot 1 (no RS) on slot 0's DD. (offload.ndjson is
+	// recorded by nicctl: see tla/README.md.)
+	for _, c := range kindTraces() {
+		if c.name == "reclaim-past-rs" {
+			evs := append([]trace.Event(nil), c.evs...)
+			for i := range evs {
+				evs[i].Seq, evs[i].T = uint64(i), int64(i)
+			}
+			h := genHeader(trace.TX, 8, "sample bug-reclaim-past-rs: hand-built, RS on slot 0 only, slot 1 reclaimed on its DD")
+			writeEvents(t, filepath.Join(*samplesDir, "bug-reclaim-past-rs.ndjson"), h, evs)
+		}
+	}
 }
