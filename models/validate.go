@@ -250,8 +250,19 @@ func (r *txReplay) state() string {
 		r.rev = reverse(r.ids)
 	}
 	s := r.s
-	return fmt.Sprintf("tdt=%d tdh=%d wb=%d txi=%d clean=%d slots %s", s.TDT, s.TDH, s.WB, s.TXI, s.Clean,
-		summarizeSlots(s.Slot, s.Desc, r.rev, s.Clean, s.TXI))
+	// The descriptors in flight that are not data with RS, up to a few.
+	var kinds []string
+	for i := s.Clean; i != s.TXI && len(kinds) < 8; i = (i + 1) % r.m.N {
+		if s.Kind[i] != KindRS {
+			kinds = append(kinds, fmt.Sprintf("[%d]=%s", i, s.Kind[i]))
+		}
+	}
+	k := ""
+	if len(kinds) > 0 {
+		k = " kinds " + strings.Join(kinds, " ")
+	}
+	return fmt.Sprintf("tdt=%d tdh=%d wb=%d txi=%d clean=%d slots %s%s", s.TDT, s.TDH, s.WB, s.TXI, s.Clean,
+		summarizeSlots(s.Slot, s.Desc, r.rev, s.Clean, s.TXI), k)
 }
 
 func (r *txReplay) check() string {
