@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -289,4 +290,26 @@ func TestGeneratedKindTracesSameVerdictAsTLC(t *testing.T) {
 	for k, v := range byKind {
 		t.Logf("  %-40s %s", k, v)
 	}
+}
+
+// EventuallyReturned is stated for buffers with an RS descriptor at or
+// after them: without that condition it fails once descriptors without RS
+// exist (a buffer behind the last RS descriptor waits for the next one,
+// which the driver need never post), and holds with it (TxRing_rs).
+func TestLivenessNeedsRSCoverage(t *testing.T) {
+	m := &TxRing{N: 3, B: 2, Bug: BugNone, NoRS: true}
+	spec := m.Spec()
+	res, err := Explore(spec, 0, (*TxState).String)
+	if err != nil || res.Violation != nil {
+		t.Fatalf("with RS coverage: %v %v", err, res.Violation)
+	}
+	spec.Liveness[0].Pending = func(s *TxState, k int) bool { return slices.Contains(s.Slot, uint32(k+1)) }
+	res, err = Explore(spec, 0, (*TxState).String)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Violation == nil || !strings.HasPrefix(res.Violation.Property, "liveness EventuallyReturned") {
+		t.Fatalf("without RS coverage: want a liveness violation, got %+v", res.Violation)
+	}
+	t.Logf("%s: %s", res.Violation.Property, res.Violation.Trace[len(res.Violation.Trace)-1])
 }
