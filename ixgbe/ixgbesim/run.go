@@ -307,12 +307,19 @@ func (n *NIC) txDoorbell(qi int) {
 // rxDoorbell follows a write of an RX tail and a cable's burst of frames
 // into the packet buffer: it moves the frames the receive queues have
 // descriptors for. What is left waits for descriptors, which only a tail
-// write brings, so the engine has nothing to do for it.
+// write brings, so the engine has nothing to do for it. The caller does at
+// most rxDoorbellBursts full bursts (frames may keep arriving from other
+// goroutines, and a queue that drops, SRRCTL.DROP_EN, takes them all); the
+// engine is woken for the rest.
 func (n *NIC) rxDoorbell() {
 	if n.inlineOK() {
-		for n.stepRxN(-1, engineBatch) > 0 {
+		for i := 0; i < rxDoorbellBursts; i++ {
+			if n.stepRxN(-1, engineBatch) < engineBatch {
+				return
+			}
 		}
-		return
 	}
 	n.kick()
 }
+
+const rxDoorbellBursts = 4
