@@ -54,9 +54,9 @@ func TestDriverTraceValidates(t *testing.T) {
 				frames = 1500
 			}
 			r.run(t, frames, 32)
-			// Stepped, nothing is lost; free-running, B's ring may fill
-			// and the device drops (datasheet 7.1.1: no descriptor).
-			if r.recv != frames && (mode == ixgbesim.Stepped || r.recv < frames*4/5) {
+			// Nothing is lost: the rig keeps the frames in flight within
+			// B's ring (free-running) or moves B in time (stepped).
+			if r.recv != frames {
 				t.Fatalf("received %d of %d", r.recv, frames)
 			}
 			path, h, evs := saveTrace(t, r, "clean "+mode.String())
