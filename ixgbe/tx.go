@@ -206,8 +206,18 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			break
 		}
 		if p.Meta&txOffloadFlags == 0 {
-			var rs bool
-			rs, known = q.rsNow(pkts[sent+1:], ni)
+			// rs, known = q.rsNow(pkts[sent+1:], ni), written out: rsNow
+			// is too large for the compiler to inline, and a call per
+			// packet costs a few cycles.
+			q.sinceRS++
+			rs := true
+			known = false
+			if q.sinceRS < txRSThresh && sent+1 < len(pkts) && r.next(ni) != q.clean {
+				if np := &pkts[sent+1]; np.Meta&txOffloadFlags == 0 {
+					known = q.valid(np)
+					rs = !known
+				}
+			}
 			q.post(i, p, rs)
 			sent++
 			i = ni
@@ -265,7 +275,7 @@ func (q *txQueue) post(i uint32, p *dma.Packet, rs bool) {
 		cmd, aux = txCmdNoRS, trace.PostNoRS
 	}
 	if q.trace != nil {
-		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
+		q.tracePost(i, length, addr, aux)
 	}
 	if q.bugs.has(bugDoubleFreeLater) {
 		q.freeLeftover(i)
@@ -275,6 +285,12 @@ func (q *txQueue) post(i uint32, p *dma.Packet, rs bool) {
 		q.setRS(i)
 	}
 	q.ring.setDesc(i, addr, uint64(cmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32) // published by the TDT write (ring.go)
+}
+
+// tracePost records post's event (out of line: it is rare, and it would
+// make post larger).
+func (q *txQueue) tracePost(i, length uint32, addr, aux uint64) {
+	q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
 }
 
 // sendBuggy is send with bugTailBeforeDescriptor and/or bugDoublePost.
