@@ -87,6 +87,7 @@ type direction struct {
 	// engine's bursts (transmitFCS with a wireTally). Those are counted
 	// here, without the lock, and added in snapshot.
 	faultFree                        bool
+	whole                            []byte // a fcsAbsent frame with its FCS (sendLocked)
 	ctlOffered, ctlDelivered, ctlAcc atomic.Uint64
 	ctlLinkDown                      atomic.Uint64
 }
@@ -106,6 +107,9 @@ func (e *cableEnd) Transmit(frame []byte) { e.out.send(frame, fcsCheck) }
 type fcsTransmitter interface {
 	Link
 	transmitFCS(frame []byte, st fcsState, t *wireTally)
+	// direct reports whether transmitFCS takes fcsAbsent frames: the
+	// frame goes straight to the receiving MAC, unchanged and not held.
+	direct() bool
 }
 
 // wireTally counts, under the sending TX queue's lock, the frames of a
@@ -150,6 +154,14 @@ const (
 	// needs them. The buffer is the sending engine's, writable while it
 	// transmits.
 	fcsLazy
+	// fcsAbsent: as fcsLazy, but the frame slice ends before the FCS: it
+	// is the packet data in host memory, read-only to the device, which a
+	// single-descriptor frame's TX DMA hands to a fault-free cable
+	// directly instead of copying it into the engine's buffer first. The
+	// frame on the wire is len(frame)+4 bytes; a receiving MAC that keeps
+	// the FCS computes it into its packet buffer. Only transmitFCS on a
+	// fault-free direction with a tally carries it (fcsTransmitter.direct).
+	fcsAbsent
 )
 
 // fillFCS writes the FCS of frame (its last four bytes) over the rest
@@ -158,6 +170,8 @@ func fillFCS(frame []byte) {
 	l := len(frame) - 4
 	binary.LittleEndian.PutUint32(frame[l:], crc32.ChecksumIEEE(frame[:l]))
 }
+
+func (e *cableEnd) direct() bool { return e.out.faultFree }
 
 func (e *cableEnd) transmitFCS(frame []byte, st fcsState, t *wireTally) {
 	d := e.out
@@ -336,6 +350,13 @@ func (d *direction) trySend(frame []byte) bool {
 // on delivery only if the frame goes straight through unchanged (a lazy
 // FCS is computed first on a cable with faults).
 func (d *direction) sendLocked(frame []byte, now time.Time, st fcsState) {
+	if st == fcsAbsent {
+		// Not sent this way (direct() is false with faults); should it be,
+		// the frame is completed with its FCS in a buffer of the cable's.
+		d.whole = append(d.whole[:0], frame...)
+		d.whole = binary.LittleEndian.AppendUint32(d.whole, crc32.ChecksumIEEE(frame))
+		frame, st = d.whole, fcsGood
+	}
 	if st == fcsLazy && !d.faultFree {
 		fillFCS(frame)
 		st = fcsGood

@@ -113,3 +113,67 @@ func TestSteppedIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestCableDirectKeepsFCS sends frames of one descriptor each over a
+// fault-free cable, which carries them from the sender's host memory
+// without their FCS bytes (fcsAbsent), to a receiver that keeps the FCS
+// (HLREG0.RXCRCSTRP clear): each must arrive with its correct FCS, the
+// byte counters must count it, and the sender's buffers must not be
+// written.
+func TestCableDirectKeepsFCS(t *testing.T) {
+	dom := NewDomain()
+	a := newStepped(t, "a", dom)
+	b := newStepped(t, "b", dom)
+	Connect(a, b, nil, nil)
+	da := initDriver(t, a, 1)
+	db := initDriver(t, b, 1)
+	da.waitLink()
+	db.waitLink()
+	db.clr(regs.HLREG0, regs.HLREG0_RXCRCSTRP)
+	db.clr(regs.RDRXCTL, regs.RDRXCTL_CRCSTRIP)
+	tq := &da.tx[0]
+	for i := 0; i < tRing; i++ {
+		for j := range tq.buf(i) {
+			tq.buf(i)[j] = 0xA5
+		}
+	}
+	var sent, got [][]byte
+	var bytesOnWire uint32
+	for i := 0; i < 40; i++ {
+		f := testFrame(b.MAC(), a.MAC(), 60+i*37, uint32(i))
+		slot := tq.next
+		if da.send(0, f) != 1 {
+			t.Fatalf("frame %d not posted", i)
+		}
+		a.Drain(0)
+		b.Drain(0)
+		got = append(got, db.recv(0)...)
+		sent = append(sent, withFCS(f))
+		bytesOnWire += uint32(len(f) + 4)
+		if tail := tq.buf(slot)[len(f) : len(f)+4]; !bytes.Equal(tail, []byte{0xA5, 0xA5, 0xA5, 0xA5}) {
+			t.Fatalf("frame %d: the sender's buffer was written after the frame: % x", i, tail)
+		}
+	}
+	if len(got) != len(sent) {
+		t.Fatalf("received %d frames, sent %d", len(got), len(sent))
+	}
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i]) {
+			t.Fatalf("frame %d differs: got %d bytes, want %d with the FCS", i, len(got[i]), len(sent[i]))
+		}
+	}
+	if v := a.Read32(regs.GOTCL); v != bytesOnWire {
+		t.Errorf("GOTCL = %d, want %d", v, bytesOnWire)
+	}
+	if v := b.Read32(regs.GORCL); v != bytesOnWire {
+		t.Errorf("GORCL = %d, want %d", v, bytesOnWire)
+	}
+	if v := b.Read32(regs.CRCERRS); v != 0 {
+		t.Errorf("CRCERRS = %d", v)
+	}
+	for _, n := range []*NIC{a, b} {
+		if v := n.Violations(); len(v) > 0 {
+			t.Fatalf("violations on %s: %v", n.Name(), v)
+		}
+	}
+}

@@ -159,7 +159,13 @@ type NIC struct {
 	vdropped   int
 }
 
-type linkHolder struct{ l Link }
+type linkHolder struct {
+	l Link
+	// ft is l as an fcsTransmitter (nil if it is not one), and direct
+	// ft.direct(): worked out once at Attach, not per frame.
+	ft     fcsTransmitter
+	direct bool
+}
 
 // hotRegs are the cells of the registers the receive MAC reads for every
 // frame, looked up once when the NIC is made (cells never move), so that
@@ -315,7 +321,11 @@ func (n *NIC) Faults() []Fault {
 // Attach connects the NIC to a wire. The link trains (LINKS.UP after
 // LinkUpDelay) once the wire is up.
 func (n *NIC) Attach(l Link) {
-	n.link.Store(&linkHolder{l: l})
+	h := &linkHolder{l: l}
+	if ft, ok := l.(fcsTransmitter); ok {
+		h.ft, h.direct = ft, ft.direct()
+	}
+	n.link.Store(h)
 	n.pollLink()
 }
 

@@ -87,16 +87,16 @@ func (p *packetBuffer) init() {
 
 // push appends a frame if capacity bytes allow; the caller holds p.mu.
 func (p *packetBuffer) push(frame []byte, capacity int, e pbEntry) bool {
-	return p.push2(frame, nil, capacity, e)
+	return p.push2(frame, nil, nil, capacity, e)
 }
 
-// push2 is push of the frame made of a followed by b (a frame whose VLAN tag
-// the MAC stripped).
-func (p *packetBuffer) push2(a, b []byte, capacity int, e pbEntry) bool {
+// push2 is push of the frame made of a followed by b and c (a frame whose
+// VLAN tag the MAC stripped; an FCS the MAC computed, c).
+func (p *packetBuffer) push2(a, b, c []byte, capacity int, e pbEntry) bool {
 	if capacity > len(p.arena) {
 		capacity = len(p.arena)
 	}
-	l := len(a) + len(b)
+	l := len(a) + len(b) + len(c)
 	if p.used+l > capacity || p.en == len(p.entries) {
 		return false
 	}
@@ -108,6 +108,11 @@ func (p *packetBuffer) push2(a, b []byte, capacity int, e pbEntry) bool {
 		off := (e.off + len(a)) & arenaMask
 		k = copy(p.arena[off:], b)
 		copy(p.arena, b[k:])
+	}
+	if len(c) > 0 {
+		off := (e.off + len(a) + len(b)) & arenaMask
+		k = copy(p.arena[off:], c)
+		copy(p.arena, c[k:])
 	}
 	p.used += l
 	p.entries[(p.eh+p.en)&entryMask] = e

@@ -67,6 +67,9 @@ func (n *NIC) receive(frame []byte, fcs fcsState, doorbell bool) bool {
 		return false
 	}
 	l := len(frame)
+	if fcs == fcsAbsent {
+		l += 4 // the FCS follows on the wire (cable.go)
+	}
 	// TPR/TOR count every frame the MAC sees (8.2.3.23.26, .28): with the
 	// other per-frame counters under the packet buffer's lock on the way
 	// in (seen), atomically on the rare ways out (reject).
@@ -132,12 +135,20 @@ func (n *NIC) receive(frame []byte, fcs fcsState, doorbell bool) bool {
 		}
 	}
 	stored := frame
-	if hl&regs.HLREG0_RXCRCSTRP != 0 {
+	var fcsBytes [4]byte
+	var fcsTail []byte
+	switch {
+	case hl&regs.HLREG0_RXCRCSTRP != 0:
 		// The MAC strips the FCS (8.2.3.22.8); RDRXCTL.CRCSTRIP must be
 		// programmed to match (8.2.3.8.8).
 		stored = frame[:l-4]
-	} else if fcs == fcsLazy {
+	case fcs == fcsLazy:
 		fillFCS(frame) // the FCS goes to host memory
+	case fcs == fcsAbsent:
+		// The frame is the sender's host memory: the FCS goes to the
+		// packet buffer after it.
+		binary.LittleEndian.PutUint32(fcsBytes[:], crc32.ChecksumIEEE(frame))
+		fcsTail = fcsBytes[:]
 	}
 	var e pbEntry
 	q, hash, rssType, ptype := n.classify(stored)
@@ -158,7 +169,7 @@ func (n *NIC) receive(frame []byte, fcs fcsState, doorbell bool) bool {
 	pbCap := int(n.h.rxpbsize0.Load() & 0x000FFC00)
 	p := &n.pb
 	p.mu.Lock()
-	ok = p.push2(head, rest, pbCap, e)
+	ok = p.push2(head, rest, fcsTail, pbCap, e)
 	used := p.used
 	st := &p.st
 	st.dirty = true

@@ -316,6 +316,7 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		}
 	}
 	eop := ctl&regs.TXD_DCMD_EOP != 0
+	var direct []byte
 	if bad != "" {
 		n.violate(Violation{Kind: BadDescriptor, Dir: trace.TX, Queue: qi, Index: head, Buf: addr,
 			Detail: fmt.Sprintf("%s (cmd_type_len %#08x)", bad, ctl)})
@@ -337,8 +338,12 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 		// IFCS: drivers (ixy, DPDK) set it on every descriptor of a frame;
 		// the model inserts the FCS if any descriptor of the frame asks.
 		q.ifcs = q.ifcs || ctl&regs.TXD_DCMD_IFCS != 0
-		copy(q.frame[q.frameLen:], src)
-		q.frameLen += length
+		if eop && q.frameLen == 0 && q.directOK(length) {
+			direct = src // sent from host memory below, not copied
+		} else {
+			copy(q.frame[q.frameLen:], src)
+			q.frameLen += length
+		}
 		if n.tr != nil {
 			n.tr.Record(trace.Event{Kind: trace.DevDMA, Dir: trace.TX, Dev: n.dev, Queue: uint16(qi), Index: head, Buf: addr, Len: uint32(length)})
 		}
@@ -346,6 +351,8 @@ func (q *txQueue) txOne(head uint32, wthresh int) (next uint32, ok bool) {
 	if isData && eop {
 		switch {
 		case q.badFrame:
+		case direct != nil:
+			q.sendDirect(direct)
 		case q.offloads():
 			q.sendOffloaded(head)
 		default:
@@ -391,8 +398,12 @@ func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 		l = 60
 	}
 	fcs := q.ifcs && hl&regs.HLREG0_TXCRCEN != 0
-	w := n.wire()
-	ft, lazy := w.(fcsTransmitter)
+	var w Link
+	var ft fcsTransmitter
+	if h := n.link.Load(); h != nil {
+		w, ft = h.l, h.ft
+	}
+	lazy := ft != nil
 	if fcs {
 		// A cable takes the FCS lazily (fcsLazy): it is computed only if
 		// something reads those bytes (a faulty cable, a receiver that
@@ -403,17 +414,7 @@ func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 		l += 4
 	}
 	frame := buf[:l]
-	s := &q.st
-	s.pkts++
-	s.bytes += uint64(l)
-	s.ptc[sizeBucket(l)]++
-	if l >= 6 && frame[0]&1 != 0 {
-		if frame[0]&frame[1]&frame[2]&frame[3]&frame[4]&frame[5] == 0xFF {
-			s.bptc++
-		} else {
-			s.mptc++
-		}
-	}
+	q.countSent(frame, l)
 	switch {
 	case w == nil:
 	case lazy:
@@ -429,6 +430,49 @@ func (q *txQueue) sendBuf(buf []byte, l int, vle bool, tci uint16) {
 	default:
 		w.Transmit(frame)
 	}
+}
+
+// countSent counts a frame of l bytes on the wire (FCS included), frame
+// its first bytes, in the queue's statistics (added per burst).
+func (q *txQueue) countSent(frame []byte, l int) {
+	s := &q.st
+	s.pkts++
+	s.bytes += uint64(l)
+	s.ptc[sizeBucket(l)]++
+	if len(frame) >= 6 && frame[0]&1 != 0 {
+		if frame[0]&frame[1]&frame[2]&frame[3]&frame[4]&frame[5] == 0xFF {
+			s.bptc++
+		} else {
+			s.mptc++
+		}
+	}
+}
+
+// directOK reports whether a frame of one data descriptor of length bytes
+// may go to the wire straight from host memory (sendDirect): sendBuf would
+// change nothing in it (no offload, no VLAN insertion, no padding at 60
+// bytes or more) but append the FCS, and the wire is a fault-free cable
+// that takes a frame without its FCS bytes.
+func (q *txQueue) directOK(length int) bool {
+	if length < 60 || !q.ifcs || q.offloads() || q.n.h.hlreg0.Load()&regs.HLREG0_TXCRCEN == 0 {
+		return false
+	}
+	h := q.n.link.Load()
+	return h != nil && h.direct
+}
+
+// sendDirect sends a frame that directOK admitted: src is its data in host
+// memory (the FCS follows on the wire, fcsAbsent). What reaches the
+// receiver is what sendBuf would send from a copy.
+func (q *txQueue) sendDirect(src []byte) {
+	h := q.n.link.Load()
+	if h == nil || !h.direct {
+		// The wire changed since directOK: the frame goes the usual way.
+		q.sendBuf(q.frame, copy(q.frame, src), false, 0)
+		return
+	}
+	q.countSent(src, len(src)+4)
+	h.ft.transmitFCS(src, fcsAbsent, &q.wt)
 }
 
 // flushWriteBacks writes back every pending descriptor: DD in its status
