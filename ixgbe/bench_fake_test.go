@@ -55,7 +55,7 @@ func threadCPU() time.Duration {
 // instantly (DD|EOP, 60 bytes), then TxBatch of the same buffers on a TX
 // queue whose descriptors it completes instantly, with TX cleaning freeing
 // them back to the RX pool. The stand-in does two 32-bit stores per RX
-// descriptor and one per TX descriptor, at tail writes. Reported: ns/pkt
+// descriptor and one per TX descriptor with RS (one in 32), at tail writes. Reported: ns/pkt
 // (wall), cpu-ns/pkt (CPU time of the benchmark's locked OS thread, which
 // excludes time spent waiting for a CPU on a shared machine) and cycles/pkt
 // (cpu-ns x the CPU MHz of /proc/cpuinfo; perf's cycle counter is not

@@ -15,7 +15,8 @@ import (
 // with the few behaviours the init sequence waits for (self-clearing reset,
 // EEPROM and DMA init done, queue enables reading back, link up), and
 // descriptor rings that complete instantly when their tail is written:
-//   - TX: every descriptor between TDH and the new TDT gets DD at once;
+//   - TX: every descriptor between TDH and the new TDT completes at once,
+//     and those with RS get DD (the device's write-back with WTHRESH 0);
 //   - RX (when autoRx is set): every descriptor handed to the device gets a
 //     frame of rxLen bytes (DD|EOP) at once, as if the wire were infinitely
 //     fast. Without autoRx, deliver() writes frames on demand.
@@ -160,7 +161,12 @@ func (f *fakeDev) Write32(reg, v uint32) {
 			}
 			n := uint64(0)
 			for h != t {
-				w[4*h+3] = regs.TXD_STAT_DD
+				// DD only where RS asks for it: with WTHRESH 0 the
+				// device writes back RS descriptors only (datasheet
+				// 7.2.3.5, 8.2.3.9.10).
+				if w[4*h+2]&regs.TXD_DCMD_RS != 0 {
+					w[4*h+3] = regs.TXD_STAT_DD
+				}
 				if h++; h == size {
 					h = 0
 				}
