@@ -55,11 +55,11 @@ func threadCPU() time.Duration {
 // instantly (DD|EOP, 60 bytes), then TxBatch of the same buffers on a TX
 // queue whose descriptors it completes instantly, with TX cleaning freeing
 // them back to the RX pool. The stand-in does two 32-bit stores per RX
-// descriptor and one per TX descriptor with RS (one in 32), at tail writes. Reported: ns/pkt
-// (wall), cpu-ns/pkt (CPU time of the benchmark's locked OS thread, which
-// excludes time spent waiting for a CPU on a shared machine) and cycles/pkt
-// (cpu-ns x the CPU MHz of /proc/cpuinfo; perf's cycle counter is not
-// available in this VM).
+// descriptor and one per TX descriptor with RS (one in 32), at tail writes.
+// Reported: ns/pkt (wall), cpu-ns/pkt (CPU time of the benchmark's locked
+// OS thread, which excludes time spent waiting for a CPU on a shared
+// machine) and cycles/pkt (cpu-ns x the CPU MHz of /proc/cpuinfo; perf's
+// cycle counter is not available in this VM).
 func BenchmarkDriverForwardFake(b *testing.B) {
 	for _, batch := range []int{1, 4, 16, 32, 64, 256} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
