@@ -72,7 +72,10 @@ func TestDemoMutations(t *testing.T) {
 		{"DoubleFreeNow", 0, ixgbe.BugDoubleFreeNow, 0, []string{"FAIL no TX free errors"}},
 		// Batches of 256 with a window of 128: never a full batch, so B
 		// never writes RDT after its first fill and the ring runs dry.
-		{"LostTailWrite", 1, ixgbe.BugLostTailWrite, 256, []string{"stalled", "RX ring 0: head = tail"}},
+		// The unpublished refills either run the ring dry (a stall) or,
+		// when the batch fills first, cost B a frame on a full ring: which
+		// one depends on how the device and the driver interleave.
+		{"LostTailWrite", 1, ixgbe.BugLostTailWrite, 256, []string{"stalled || FAIL every frame in order", "RX ring 0: head = tail || first deviation: flow"}},
 		{"LenBeforeDD", 1, ixgbe.BugLenBeforeDD, 0, []string{"FAILED ring protocol", "LengthAfterDD"}},
 		{"LenMinusFCS", 1, ixgbe.BugLenMinusFCS, 0, []string{"FAIL no corrupt or foreign frame delivered", "LengthHandedUp"}},
 		{"RxAddrNoHeadroom", 1, ixgbe.BugRxAddrNoHeadroom, 0, []string{"FAIL no corrupt or foreign frame delivered", "BufferOnGrid"}},
@@ -136,7 +139,12 @@ func TestDemoMutations(t *testing.T) {
 				}
 			}
 			for _, w := range c.want {
-				if !strings.Contains(text, w) {
+				// "a || b": either text will do.
+				found := false
+				for _, alt := range strings.Split(w, " || ") {
+					found = found || strings.Contains(text, alt)
+				}
+				if !found {
 					t.Errorf("%s: no %q in:\n%s", c.name, w, text)
 				}
 			}
