@@ -42,23 +42,7 @@ func (n *NIC) readEEPROM() error {
 		cache[i] = v
 		return v
 	}
-	var sum uint16
-	for i := 0; i < regs.EEPROMChecksum; i++ {
-		sum += word(i)
-	}
-	for p := regs.EEPROMPCIeAnalogPtr; p < regs.EEPROMFirmwarePtr && rerr == nil; p++ {
-		ptr := int(word(p))
-		if ptr == 0 || ptr == 0xFFFF {
-			continue
-		}
-		length := int(word(ptr))
-		if length == 0 || length == 0xFFFF {
-			continue
-		}
-		for j := ptr + 1; j <= ptr+length && rerr == nil; j++ {
-			sum += word(j)
-		}
-	}
+	sum := regs.EEPROMWordSum(func(i int) (uint16, bool) { return word(i), rerr == nil })
 	stored := word(regs.EEPROMChecksum)
 	if rerr != nil {
 		return rerr

@@ -104,33 +104,15 @@ func BuildEEPROM(mac [6]byte, lanID int) []uint16 {
 	return img
 }
 
-// EEPROMSum is the sum the checksum word completes to 0xBABA: words
-// 0x00-0x3E and the sections pointed to by words 0x03-0x0E.
+// EEPROMSum is the sum the checksum word completes to 0xBABA
+// (regs.EEPROMWordSum over img; words past its end read 0xFFFF).
 func EEPROMSum(img []uint16) uint16 {
-	word := func(i int) uint16 {
+	return regs.EEPROMWordSum(func(i int) (uint16, bool) {
 		if i < len(img) {
-			return img[i]
+			return img[i], true
 		}
-		return 0xFFFF
-	}
-	var sum uint16
-	for i := 0; i < regs.EEPROMChecksum; i++ {
-		sum += word(i)
-	}
-	for p := regs.EEPROMPCIeAnalogPtr; p < regs.EEPROMFirmwarePtr; p++ {
-		ptr := int(word(p))
-		if ptr == 0 || ptr == 0xFFFF {
-			continue
-		}
-		length := int(word(ptr))
-		if length == 0 || length == 0xFFFF {
-			continue
-		}
-		for j := ptr + 1; j <= ptr+length; j++ {
-			sum += word(j)
-		}
-	}
-	return sum
+		return 0xFFFF, true
+	})
 }
 
 // nvmMAC returns the MAC address of port lanID in img.

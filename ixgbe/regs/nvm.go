@@ -47,6 +47,50 @@ const (
 	EEPROMSum           = 0xBABA // words 0x00-0x3F plus the pointed sections sum to this
 )
 
+// EEPROMWordSum adds the words the checksum covers (datasheet 6.3,
+// EEPROM checksum; Linux's ixgbe_calc_eeprom_checksum_generic): words
+// 0x00-0x3E and the sections pointed to by words 0x03-0x0E (a pointer or
+// a length of 0 or 0xFFFF names no section). The checksum word is what
+// makes this sum plus itself EEPROMSum. word reads one word; when it
+// reports false (a read failed) the sum stops there, and the caller has the
+// error.
+func EEPROMWordSum(word func(i int) (uint16, bool)) uint16 {
+	var sum uint16
+	for i := 0; i < EEPROMChecksum; i++ {
+		v, ok := word(i)
+		if !ok {
+			return sum
+		}
+		sum += v
+	}
+	for p := EEPROMPCIeAnalogPtr; p < EEPROMFirmwarePtr; p++ {
+		v, ok := word(p)
+		if !ok {
+			return sum
+		}
+		ptr := int(v)
+		if ptr == 0 || ptr == 0xFFFF {
+			continue
+		}
+		v, ok = word(ptr)
+		if !ok {
+			return sum
+		}
+		length := int(v)
+		if length == 0 || length == 0xFFFF {
+			continue
+		}
+		for j := ptr + 1; j <= ptr+length; j++ {
+			v, ok := word(j)
+			if !ok {
+				return sum
+			}
+			sum += v
+		}
+	}
+	return sum
+}
+
 // Software/firmware semaphores (datasheet 8.2.3.2.5, 10.5.4 "shared
 // resources"): SWSM.SMBI, then SW_FW_SYNC's software bit of the resource.
 const (
