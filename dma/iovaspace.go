@@ -90,17 +90,23 @@ func (s *IOVASpace) UnmapDMA(iova, size uint64) error {
 // Translate returns the host memory behind [iova, iova+n), or false when any
 // byte of the range is not mapped. The range must lie within one mapping.
 func (s *IOVASpace) Translate(iova uint64, n int) ([]byte, bool) {
-	ms := *s.mappings.Load()
+	_, b, ok := find(*s.mappings.Load(), iova, n)
+	return b, ok
+}
+
+// find returns the mapping of table ms holding [iova, iova+n) and that
+// range's host memory.
+func find(ms []mapping, iova uint64, n int) (mapping, []byte, bool) {
 	i := sort.Search(len(ms), func(i int) bool { return ms[i].iova > iova }) - 1
 	if i < 0 || n < 0 {
-		return nil, false
+		return mapping{}, nil, false
 	}
 	m := ms[i]
 	off := iova - m.iova
 	if off+uint64(n) > uint64(len(m.mem)) || off+uint64(n) < off {
-		return nil, false
+		return mapping{}, nil, false
 	}
-	return m.mem[off : off+uint64(n) : off+uint64(n)], true
+	return m, m.mem[off : off+uint64(n) : off+uint64(n)], true
 }
 
 // TranslateCache remembers the mapping found by the last Translate through
@@ -130,18 +136,11 @@ func (s *IOVASpace) TranslateCached(c *TranslateCache, iova uint64, n int) ([]by
 // translateMiss is TranslateCached's search, which refills the cache.
 func (s *IOVASpace) translateMiss(c *TranslateCache, iova uint64, n int) ([]byte, bool) {
 	t := s.mappings.Load()
-	ms := *t
-	i := sort.Search(len(ms), func(i int) bool { return ms[i].iova > iova }) - 1
-	if i < 0 || n < 0 {
-		return nil, false
+	m, b, ok := find(*t, iova, n)
+	if ok {
+		c.table, c.iova, c.mem = t, m.iova, m.mem
 	}
-	m := ms[i]
-	off := iova - m.iova
-	if off+uint64(n) > uint64(len(m.mem)) || off+uint64(n) < off {
-		return nil, false
-	}
-	c.table, c.iova, c.mem = t, m.iova, m.mem
-	return m.mem[off : off+uint64(n) : off+uint64(n)], true
+	return b, ok
 }
 
 // Mappings returns how many ranges are mapped.
