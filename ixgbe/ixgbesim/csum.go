@@ -42,13 +42,7 @@ func rxChecksum(frame []byte, rxcsum uint32) rxCsum {
 	if len(frame) < 14 {
 		return r
 	}
-	off := 12
-	etype := binary.BigEndian.Uint16(frame[off:])
-	if etype == 0x8100 && len(frame) >= 18 {
-		off += 4
-		etype = binary.BigEndian.Uint16(frame[off:])
-	}
-	l3 := off + 2
+	l3, etype := l3Start(frame)
 	switch etype {
 	case 0x0800:
 		if len(frame) < l3+20 || frame[l3]>>4 != 4 {

@@ -57,6 +57,19 @@ func keyByte(key []byte, i int) byte {
 	return 0
 }
 
+// l3Start returns where the network header of frame (at least 14 bytes,
+// Ethernet header first) begins and its ether type, after at most one
+// 802.1Q tag (the checksum and RSS parsers recognise 0x8100 only).
+func l3Start(frame []byte) (l3 int, etype uint16) {
+	off := 12
+	etype = binary.BigEndian.Uint16(frame[off:])
+	if etype == 0x8100 && len(frame) >= 18 {
+		off += 4
+		etype = binary.BigEndian.Uint16(frame[off:])
+	}
+	return off + 2, etype
+}
+
 // rssTuple extracts the RSS hash input of a frame (Ethernet header first,
 // FCS absent or ignored) as the datasheet defines it (7.1.2.8.2): source
 // address, destination address, then source and destination port for TCP
@@ -67,13 +80,7 @@ func rssTuple(frame []byte, mrqc uint32, buf *[36]byte) (n int, rssType uint8, p
 	if len(frame) < 14 {
 		return 0, RSSTypeNone, 0
 	}
-	off := 12
-	etype := binary.BigEndian.Uint16(frame[off:])
-	if etype == 0x8100 && len(frame) >= 18 {
-		off += 4
-		etype = binary.BigEndian.Uint16(frame[off:])
-	}
-	l3 := off + 2
+	l3, etype := l3Start(frame)
 	switch etype {
 	case 0x0800:
 		if len(frame) < l3+20 || frame[l3]>>4 != 4 {
