@@ -1,13 +1,10 @@
 package stack
 
 import (
-	"net/netip"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/verinic/verinic/dma"
-	"github.com/verinic/verinic/internal/simpair"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 )
@@ -18,48 +15,19 @@ import (
 // Each tune runs on both drivers after EnableInterrupts.
 func newIRQSimPair(t testing.TB, irq bool, cfg Config, tune ...func(*ixgbe.NIC) error) *simPair {
 	t.Helper()
-	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &simPair{simA: sims.A, simB: sims.B, cable: sims.Cable}
-	var drivers []*ixgbe.NIC
-	for _, sn := range []*ixgbesim.NIC{p.simA, p.simB} {
-		d, err := ixgbe.New(sn, ixgbe.Config{Mempool: dma.MempoolConfig{Buffers: 2048}})
-		if err != nil {
-			t.Fatalf("driver on %s: %v", sn.Name(), err)
+	return newSimPairWith(t, nil, nil, cfg, 1, func(sn *ixgbesim.NIC, d *ixgbe.NIC) {
+		if !irq {
+			return
 		}
-		if irq {
-			if err := d.EnableInterrupts(sn.Interrupts(), 10*time.Microsecond); err != nil {
+		if err := d.EnableInterrupts(sn.Interrupts(), 10*time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range tune {
+			if err := f(d); err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range tune {
-				if err := f(d); err != nil {
-					t.Fatal(err)
-				}
-			}
 		}
-		drivers = append(drivers, d)
-	}
-	p.a, p.b = New(cfg), New(cfg)
-	for i, st := range []*Stack{p.a, p.b} {
-		if _, err := st.AddNIC(drivers[i], NICConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.AddAddress(1, netip.PrefixFrom([]netip.Addr{addrA, addrB}[i], 24)); err != nil {
-			t.Fatal(err)
-		}
-		st.Start()
-	}
-	t.Cleanup(func() {
-		p.a.Close()
-		p.b.Close()
-		for _, d := range drivers {
-			d.Close()
-		}
-		sims.Close()
 	})
-	return p
 }
 
 // With the driver in interrupt mode the stack's loops are notified (they

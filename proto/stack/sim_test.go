@@ -29,6 +29,12 @@ func newSimPair(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config) *simPair {
 }
 
 func newSimPairQ(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config, queues int) *simPair {
+	return newSimPairWith(t, ab, ba, cfg, queues, nil)
+}
+
+// newSimPairWith is newSimPairQ with setup run on each driver (and its
+// simulated NIC) before the stacks take them.
+func newSimPairWith(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config, queues int, setup func(*ixgbesim.NIC, *ixgbe.NIC)) *simPair {
 	t.Helper()
 	sims, err := simpair.New(simpair.Config{Names: [2]string{"sa", "sb"}, Policy: dma.NoHugepages, AB: ab, BA: ba})
 	if err != nil {
@@ -40,6 +46,9 @@ func newSimPairQ(t testing.TB, ab, ba *ixgbesim.Faults, cfg Config, queues int) 
 		d, err := ixgbe.New(sn, ixgbe.Config{RxQueues: queues, TxQueues: queues, Mempool: dma.MempoolConfig{Buffers: 2048}})
 		if err != nil {
 			t.Fatalf("driver on %s: %v", sn.Name(), err)
+		}
+		if setup != nil {
+			setup(sn, d)
 		}
 		drivers = append(drivers, d)
 	}
