@@ -42,27 +42,7 @@ func forwardSim(b *testing.B, mode ixgbesim.Mode, batch int, yield bool) {
 	p.waitLinks(b)
 	nics := []*NIC{p.a, p.b}
 	// Inject the population: 512 frames from A.
-	const population = 512
-	seed := make([]dma.Packet, population)
-	if n := p.a.RxPool(0).AllocBatch(seed); n != population {
-		b.Fatal("pool too small")
-	}
-	spec := frameSpec{srcMAC: p.a.MAC(), dstMAC: p.b.MAC(), srcPort: 7}
-	for i := range seed {
-		seed[i].Len = 60
-		buildFrame(seed[i].Data(), &spec, 0, 0, i)
-	}
-	for off := 0; off < population; {
-		k, err := p.a.TxBatch(0, seed[off:])
-		if err != nil {
-			b.Fatal(err)
-		}
-		off += k
-		if mode == ixgbesim.Stepped {
-			p.sa.Drain(0)
-			p.sb.Drain(0)
-		}
-	}
+	p.injectFrames(b, 512, mode == ixgbesim.Stepped)
 	pkts := make([]dma.Packet, batch)
 	forwarded := 0
 	if mode == ixgbesim.Stepped {
@@ -115,5 +95,32 @@ func BenchmarkForwardSimYield(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			forwardSim(b, ixgbesim.FreeRunning, batch, true)
 		})
+	}
+}
+
+// injectFrames sends n 60-byte frames from A to B on queue 0 (the
+// population a forwarding loop keeps bouncing), draining both stepped
+// simulators after each TxBatch when drain is set.
+func (p *simPair) injectFrames(tb testing.TB, n int, drain bool) {
+	tb.Helper()
+	seed := make([]dma.Packet, n)
+	if got := p.a.RxPool(0).AllocBatch(seed); got != n {
+		tb.Fatal("pool too small")
+	}
+	spec := frameSpec{srcMAC: p.a.MAC(), dstMAC: p.b.MAC(), srcPort: 7}
+	for i := range seed {
+		seed[i].Len = 60
+		buildFrame(seed[i].Data(), &spec, 0, 0, i)
+	}
+	for off := 0; off < n; {
+		k, err := p.a.TxBatch(0, seed[off:])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		off += k
+		if drain {
+			p.sa.Drain(0)
+			p.sb.Drain(0)
+		}
 	}
 }

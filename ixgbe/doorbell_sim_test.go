@@ -27,22 +27,7 @@ func TestForwardDoorbellsSim(t *testing.T) {
 			})
 			p.waitLinks(t)
 			const population = 256
-			seed := make([]dma.Packet, population)
-			if n := p.a.RxPool(0).AllocBatch(seed); n != population {
-				t.Fatal("pool too small")
-			}
-			spec := frameSpec{srcMAC: p.a.MAC(), dstMAC: p.b.MAC(), srcPort: 7}
-			for i := range seed {
-				seed[i].Len = 60
-				buildFrame(seed[i].Data(), &spec, 0, 0, i)
-			}
-			for off := 0; off < population; {
-				k, err := p.a.TxBatch(0, seed[off:])
-				if err != nil {
-					t.Fatal(err)
-				}
-				off += k
-			}
+			p.injectFrames(t, population, false)
 			pkts := make([]dma.Packet, 32)
 			forwarded := 0
 			deadline := time.Now().Add(20 * time.Second)
