@@ -100,9 +100,15 @@ func TestIOVASpaceAddressWidth(t *testing.T) {
 	}
 }
 
-// TestHugepages exercises the real hugepage path. As root it reserves four
+// TestHugepages exercises the real hugepage path. As root it reserves
 // hugepages for the duration of the test (and restores the previous count);
 // otherwise it runs only where hugepages are already reserved.
+//
+// Other packages' tests run in parallel with this one and their simulators
+// use dma.PreferHugepages, so they take any free hugepage they see: the pages
+// this test reserves may be gone before it maps them. As root it therefore
+// reserves with headroom and, when the allocation still finds none free,
+// reserves more and tries again (a bounded number of times).
 func TestHugepages(t *testing.T) {
 	const sysctl = "/proc/sys/vm/nr_hugepages"
 	raw, err := os.ReadFile(sysctl)
@@ -110,21 +116,47 @@ func TestHugepages(t *testing.T) {
 		t.Skipf("no hugepage support in this kernel: %v", err)
 	}
 	before, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if os.Geteuid() == 0 {
-		if err := os.WriteFile(sysctl, []byte(strconv.Itoa(before+4)), 0); err != nil {
-			t.Skipf("cannot reserve hugepages: %v", err)
-		}
-		defer os.WriteFile(sysctl, []byte(strconv.Itoa(before)), 0)
-	} else if before == 0 {
+	root := os.Geteuid() == 0
+	if !root && before == 0 {
 		t.Skip("no hugepages reserved and not root: reserve some with `echo 2 > /proc/sys/vm/nr_hugepages` to run this test")
 	}
-	m, err := AllocHost(HugepageSize+1, RequireHugepages)
-	if err != nil {
-		if errors.Is(err, ErrNoHugepages) && os.Geteuid() != 0 {
-			t.Skipf("hugepages reserved but none free: %v", err)
-		}
-		t.Fatalf("hugepage allocation: %v", err)
+	if root {
+		defer os.WriteFile(sysctl, []byte(strconv.Itoa(before)), 0)
 	}
+	const attempts, headroom = 4, 32
+	reserved := before
+	// withPages runs alloc, reserving headroom more pages first (as root)
+	// and again each time alloc finds no free hugepage.
+	withPages := func(what string, alloc func() error) {
+		t.Helper()
+		for attempt := 1; ; attempt++ {
+			if root {
+				reserved += headroom
+				if err := os.WriteFile(sysctl, []byte(strconv.Itoa(reserved)), 0); err != nil {
+					t.Skipf("cannot reserve hugepages: %v", err)
+				}
+			}
+			err := alloc()
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, ErrNoHugepages) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if !root {
+				t.Skipf("hugepages reserved but none free: %v", err)
+			}
+			if attempt == attempts {
+				t.Fatalf("%s: %v (after reserving %d hugepages in %d steps; other tests took them as fast)", what, err, reserved-before, attempts)
+			}
+		}
+	}
+
+	var m *HostMemory
+	withPages("hugepage allocation", func() (err error) {
+		m, err = AllocHost(HugepageSize+1, RequireHugepages)
+		return err
+	})
 	defer m.Release()
 	if !m.Hugepages() || len(m.Bytes()) != 2*HugepageSize || m.PageSize() != HugepageSize {
 		t.Fatalf("hugepage mapping: huge=%v len=%d", m.Hugepages(), len(m.Bytes()))
@@ -134,10 +166,11 @@ func TestHugepages(t *testing.T) {
 	// A mempool on hugepages keeps buffers within a page.
 	a := NewAllocator(NewIOVASpace(0x40_0000_0000, 48), RequireHugepages)
 	defer a.Close()
-	p, err := NewMempool(a, MempoolConfig{Buffers: 900})
-	if err != nil {
-		t.Fatalf("mempool on hugepages: %v", err)
-	}
+	var p *Mempool
+	withPages("mempool on hugepages", func() (err error) {
+		p, err = NewMempool(a, MempoolConfig{Buffers: 900})
+		return err
+	})
 	if !p.region.Hugepages() {
 		t.Fatal("mempool region is not on hugepages")
 	}
