@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -93,7 +94,7 @@ func runDemo(args []string) error {
 	// The default is about what NIC B's 128 KB receive packet buffer
 	// (RXPBSIZE[0], datasheet 4.6.7) holds in frames of mixed size, so that
 	// a receive engine that is descheduled for a moment loses nothing.
-	fs.IntVar(&o.window, "window", 128, "most frames in flight from generator to counter (0: no limit: B drops what it cannot take, and the check counts the drops instead of wanting none)")
+	fs.IntVar(&o.window, "window", defaultDemoWindow, "most frames in flight from generator to counter; default 128, or ring-1 for smaller rings, so that any one of B's rings can hold them all (0: no limit: B drops what it cannot take, and the check counts the drops instead of wanting none)")
 	fs.BoolVar(&o.flowCtl, "flow-control", false, "turn on 802.3x link flow control on both NICs: B's MAC pauses A instead of dropping (try with --window 0)")
 	fs.BoolVar(&o.offload, "offload", false, "A asks its device for IPv4 and UDP checksum insertion and 802.1Q tag insertion, varying per frame (context descriptors, datasheet 7.2.3.2.3, 7.2.4, 7.2.5); B strips the tags and checks every checksum")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
@@ -103,6 +104,15 @@ func runDemo(args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected argument %q: demo takes flags only", fs.Arg(0))
+	}
+	windowSet := false
+	fs.Visit(func(f *flag.Flag) { windowSet = windowSet || f.Name == "window" })
+	if !windowSet {
+		// Every frame in flight may hash to the same queue of B, whose
+		// ring holds ring-1 frames (the 82599 keeps one descriptor
+		// unused, 7.1.3.1): a larger default window would make a small
+		// --ring a drop test.
+		o.window = min(defaultDemoWindow, o.ring-1)
 	}
 	if err := o.validate(); err != nil {
 		return err
@@ -143,6 +153,10 @@ func runDemo(args []string) error {
 	}
 	return nil
 }
+
+// defaultDemoWindow is --window's default for rings of 129 descriptors or
+// more.
+const defaultDemoWindow = 128
 
 // validate checks every numeric flag against its range.
 func (o *demoOptions) validate() error {
