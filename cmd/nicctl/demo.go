@@ -94,7 +94,7 @@ func runDemo(args []string) error {
 	// The default is about what NIC B's 128 KB receive packet buffer
 	// (RXPBSIZE[0], datasheet 4.6.7) holds in frames of mixed size, so that
 	// a receive engine that is descheduled for a moment loses nothing.
-	fs.IntVar(&o.window, "window", defaultDemoWindow, "most frames in flight from generator to counter; default 128, or ring-1 for smaller rings, so that any one of B's rings can hold them all (0: no limit: B drops what it cannot take, and the check counts the drops instead of wanting none)")
+	fs.IntVar(&o.window, "window", defaultDemoWindow, "most frames in flight from generator to counter; default 256, or ring-1 for smaller rings, so that any one of B's rings can hold them all (0: no limit: B drops what it cannot take, and the check counts the drops instead of wanting none)")
 	fs.BoolVar(&o.flowCtl, "flow-control", false, "turn on 802.3x link flow control on both NICs: B's MAC pauses A instead of dropping (try with --window 0)")
 	fs.BoolVar(&o.offload, "offload", false, "A asks its device for IPv4 and UDP checksum insertion and 802.1Q tag insertion, varying per frame (context descriptors, datasheet 7.2.3.2.3, 7.2.4, 7.2.5); B strips the tags and checks every checksum")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
@@ -154,9 +154,9 @@ func runDemo(args []string) error {
 	return nil
 }
 
-// defaultDemoWindow is --window's default for rings of 129 descriptors or
+// defaultDemoWindow is --window's default for rings of 257 descriptors or
 // more.
-const defaultDemoWindow = 128
+const defaultDemoWindow = 256
 
 // validate checks every numeric flag against its range.
 func (o *demoOptions) validate() error {
