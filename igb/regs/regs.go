@@ -188,8 +188,8 @@ const (
 	RXCSUM_CRCOFL = 1 << 11 // SCTP CRC offload
 	RXCSUM_PCSD   = 1 << 13 // packet checksum disable: the write-back's second dword is the RSS hash
 
-	MRQC_ENABLE_MASK = 7        // multiple receive queues mode, bits 2:0
-	MRQC_ENABLE_RSS  = 2        // RSS only (no VMDq)
+	MRQC_ENABLE_MASK = 7 // multiple receive queues mode, bits 2:0
+	MRQC_ENABLE_RSS  = 2 // RSS only (no VMDq)
 	MRQC_FIELDS_MASK = 0xFFFF0000
 	// Hash field enables (Linux e1000_82575.h; QEMU e1000x_regs.h).
 	MRQC_RSS_FIELD_IPV4_TCP    = 1 << 16
