@@ -6,7 +6,7 @@
 #     suite to the apt sources when no source names it;
 #   - Debian package busybox-static (when absent);
 #   - from Debian's linux-image-6.1.*-amd64: the kernel as an uncompressed ELF vmlinux
-#     (booted directly through PVH, about 3 s instead of 10 s) and the six VFIO modules.
+#     (booted directly through PVH, about 3 s instead of 10 s) and the modules listed below.
 # Cache: $VERINIC_GUEST_CACHE, else $XDG_CACHE_HOME/verinic/guest, else
 # /var/cache/verinic/guest (root) or ~/.cache/verinic/guest. A second run with a complete
 # cache does nothing. Needs root and apt-get for the installs; exits 0 when all is in place.
@@ -23,7 +23,12 @@ fi
 # and unbind have a driver to take the device from and give it back to.
 # igb (the 82576; depends on dca and i2c-algo-bit, both modules in 6.1) is Linux's own driver
 # for the igb guest's NICs.
-modules=(irqbypass vfio_virqfd vfio vfio_iommu_type1 vfio-pci-core vfio-pci e1000e dca i2c-algo-bit igb)
+# virtio_blk (after virtio_ring, virtio, the two virtio PCI transport helpers and virtio_pci,
+# all modules in 6.1) drives the raw output disk through which guest programs return files
+# (guest.Config.Outputs). pktgen (a module, no dependencies) is the kernel's packet generator,
+# Linux's side of the frames-per-second comparison on the igb guest.
+modules=(irqbypass vfio_virqfd vfio vfio_iommu_type1 vfio-pci-core vfio-pci e1000e dca i2c-algo-bit igb
+  virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk pktgen)
 
 log() { echo "guest-deps: $*" >&2; }
 need_root() {

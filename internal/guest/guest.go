@@ -12,6 +12,7 @@
 package guest
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -21,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -61,6 +63,24 @@ const (
 	IGBNICsEnv   = "VERINIC_GUEST_IGB_NICS"
 	IOMMUBitsEnv = "VERINIC_GUEST_IOMMU_BITS"
 )
+
+// Files out of the guest (Config.Outputs): the guest's programs leave files
+// under the directory named by OutDirEnv (/out), ring traces under the one
+// named by TraceDirEnv (/out/traces); after the last program the guest's init
+// archives /out (an uncompressed tar) onto a raw virtio-blk disk, and Run
+// unpacks it into Config.Outputs on the host. Neither is set when
+// Config.Outputs is empty.
+const (
+	OutDirEnv   = "VERINIC_GUEST_OUT"
+	TraceDirEnv = "VERINIC_GUEST_TRACE_DIR"
+	guestOutDir = "/out"
+)
+
+// SentinelWait is how a guest program asks the host to act while it waits
+// (Config.Wait, WaitForHost): "VERINIC-GUEST-WAIT <name>" on the console;
+// the guest then reads a line from the serial port, which Run writes once
+// the host's hook has returned.
+const SentinelWait = "VERINIC-GUEST-WAIT"
 
 // Machine selects the guest's NICs.
 type Machine int
@@ -163,7 +183,10 @@ func LoadParts(dir string) (*Parts, error) {
 // requiredModules are the modules the guest needs: VFIO for the tests, and
 // e1000e and igb so that nicctl bind and unbind have a kernel driver to move
 // the NIC from and back to (and, for igb, Linux's own driver to compare with).
-var requiredModules = []string{"vfio", "vfio_iommu_type1", "vfio-pci", "e1000e", "igb"}
+//
+// virtio_blk drives the output disk (Config.Outputs) and pktgen is Linux's
+// packet generator for the igb guest's frame-rate comparison.
+var requiredModules = []string{"vfio", "vfio_iommu_type1", "vfio-pci", "e1000e", "igb", "virtio_pci", "virtio_blk", "pktgen"}
 
 // EnsureParts returns the prepared parts, running the preparation script
 // first when they are missing and it can (as root with apt-get). The script
@@ -299,6 +322,37 @@ type Config struct {
 	Timeout   time.Duration
 	WorkDir   string    // where the initramfs and the serial log go
 	Log       io.Writer // receives the serial console as it arrives (optional)
+
+	// Outputs, when set, is a host directory (created if needed) that
+	// receives the files the guest's programs leave under $VERINIC_GUEST_OUT
+	// (traces under $VERINIC_GUEST_TRACE_DIR): the machine gets a raw
+	// virtio-blk disk of OutputMiB (default 256, sparse on the host) that the
+	// guest's init writes a tar of /out to after the last program; Run
+	// unpacks it (Result.Files). An archive larger than the disk is an
+	// error.
+	Outputs   string
+	OutputMiB int
+
+	// Wait holds host hooks by name: a guest program that prints
+	// "VERINIC-GUEST-WAIT <name>" (WaitForHost, or vn_wait NAME in Setup or
+	// Pre shell) stops until Run has called Wait[name] and written a line to
+	// the serial port. A hook's error is kept in Result.HookErrors; a name
+	// without a hook is one too (and the guest goes on).
+	Wait map[string]func() error
+
+	// TAP, for MachineIGB, wires the second igb (0000:02:00.0) to a TAP
+	// device instead of the hub: QEMU runs inside the named network
+	// namespace (ip netns exec) and creates the TAP device there, so the
+	// host's Linux in that namespace is the igb's peer and nothing else is
+	// reachable. The first igb stays alone on the hub.
+	TAP *TAPPeer
+}
+
+// TAPPeer names the network namespace (created by the caller, e.g. with
+// hostlink.NewNetns) and the TAP device QEMU creates in it.
+type TAPPeer struct {
+	Netns  string
+	Ifname string
 }
 
 // Result is what the guest reported.
@@ -313,6 +367,13 @@ type Result struct {
 	// Boot is the time from QEMU's start to the booted sentinel (the kernel
 	// up, init running), before the modules load and the programs run.
 	Boot time.Duration
+	// Files are the guest's output files (Config.Outputs), relative paths
+	// under Config.Outputs in archive order.
+	Files []string
+	// Waits lists the wait names the guest asked the host for, in order;
+	// HookErrors the hooks' errors ("name: error").
+	Waits      []string
+	HookErrors []string
 }
 
 // Failed lists the programs that did not exit 0 or did not report.
@@ -357,6 +418,13 @@ NIC=$(echo $NICS | cut -d" " -f1)
 		b.WriteString("export " + NICEnv + "=$NIC " + NICsEnv + `="$(echo $NICS)"` + "\n")
 	}
 	fmt.Fprintf(&b, "export %s=%d TMPDIR=/tmp HOME=/tmp PATH=/bin:/sbin:/usr/bin:/usr/sbin\nip link set lo up\n", IOMMUBitsEnv, cfg.Machine.iommuBits())
+	// vn_wait NAME: let the host act (Config.Wait). The console is opened
+	// for reading before the sentinel goes out, so that the host's answer
+	// cannot arrive before anyone reads.
+	b.WriteString(`vn_wait() { exec 3</dev/console; echo "` + SentinelWait + ` $1"; read -r _ <&3; exec 3<&-; }` + "\n")
+	if cfg.Outputs != "" {
+		fmt.Fprintf(&b, "mkdir -p %[1]s/traces\nexport %[2]s=%[1]s %[3]s=%[1]s/traces\n", guestOutDir, OutDirEnv, TraceDirEnv)
+	}
 	b.WriteString(cfg.Setup + "\n")
 	for _, p := range cfg.Programs {
 		b.WriteString(p.Pre + "\n")
@@ -366,8 +434,21 @@ NIC=$(echo $NICS | cut -d" " -f1)
 		}
 		fmt.Fprintf(&b, " 2>&1 </dev/null\necho \"%s %s $?\"\n", SentinelResult, p.Name)
 	}
+	if cfg.Outputs != "" {
+		// The output disk is the only virtio disk: /dev/vda. sync before
+		// the power-off, which does not flush anything itself.
+		fmt.Fprintf(&b, "cd /\nif [ -b /dev/vda ]; then tar -c -f /dev/vda -C %[1]s . || echo \"%[2]s outputs: tar of %[1]s to /dev/vda failed (larger than the %[3]d MiB disk?)\"; sync; else echo \"%[2]s outputs: no /dev/vda (virtio_blk not loaded?)\"; fi\n",
+			guestOutDir, SentinelError, cfg.outputMiB())
+	}
 	b.WriteString("echo " + SentinelDone + "\npoweroff -f\n")
 	return b.String()
+}
+
+func (cfg Config) outputMiB() int {
+	if cfg.OutputMiB > 0 {
+		return cfg.OutputMiB
+	}
+	return 256
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -454,14 +535,21 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		"-append", "console=ttyS0 intel_iommu=on no_timer_check panic=-1 quiet loglevel=3",
 	}
 	if cfg.Machine == MachineIGB {
+		second := "hubport,id=hp1,hubid=0"
+		if cfg.TAP != nil {
+			// QEMU opens the TAP device itself (no helper scripts), inside
+			// the namespace it was started in.
+			second = "tap,id=hp1,ifname=" + cfg.TAP.Ifname + ",script=no,downscript=no"
+		}
 		args = append(args,
 			"-device", "pcie-root-port,id=rp0,chassis=1",
 			"-netdev", "hubport,id=hp0,hubid=0",
 			"-device", "igb,bus=rp0,netdev=hp0,mac=52:54:00:76:00:01",
 			"-device", "pcie-root-port,id=rp1,chassis=2",
-			"-netdev", "hubport,id=hp1,hubid=0",
+			"-netdev", second,
 			"-device", "igb,bus=rp1,netdev=hp1,mac=52:54:00:76:00:02",
 		)
+		args = append(args, cfg.outputDiskArgs(initramfs)...)
 		return append(append(args, cfg.QEMUExtra...), kernel...)
 	}
 	args = append(args,
@@ -475,7 +563,29 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		"-netdev", "hubport,id=hp1,hubid=0",
 		"-device", "e1000e,bus=br1,addr=1,netdev=hp1",
 	)
+	args = append(args, cfg.outputDiskArgs(initramfs)...)
 	return append(append(args, cfg.QEMUExtra...), kernel...)
+}
+
+// outputImage is the host file behind the output disk, beside the
+// initramfs.
+func outputImage(initramfs string) string {
+	return filepath.Join(filepath.Dir(initramfs), "outputs.img")
+}
+
+// outputDiskArgs adds the output disk (Config.Outputs): a raw image on a
+// virtio-blk PCI device on the root bus, after the NICs so that their
+// addresses stay as they were. Without VIRTIO_F_IOMMU_PLATFORM (the default)
+// QEMU's virtio devices and Linux's virtio drivers both bypass the IOMMU, so
+// the disk needs no mapping and no IOMMU group work.
+func (cfg Config) outputDiskArgs(initramfs string) []string {
+	if cfg.Outputs == "" {
+		return nil
+	}
+	return []string{
+		"-drive", "file=" + outputImage(initramfs) + ",format=raw,if=none,id=vnout",
+		"-device", "virtio-blk-pci,drive=vnout",
+	}
 }
 
 // Run boots the guest and collects what it reports.
@@ -487,13 +597,35 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := BuildInitramfs(cfg, initramfs); err != nil {
 		return nil, err
 	}
+	if cfg.Outputs != "" {
+		if err := createOutputImage(outputImage(initramfs), cfg.outputMiB()); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TAP != nil && (cfg.Machine != MachineIGB || cfg.TAP.Netns == "" || cfg.TAP.Ifname == "") {
+		return nil, fmt.Errorf("guest: a TAP peer needs the igb machine, a network namespace and an interface name (have %v, %+v)", cfg.Machine, *cfg.TAP)
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", QEMUArgs(cfg, initramfs)...)
+	name, args := "qemu-system-x86_64", QEMUArgs(cfg, initramfs)
+	if cfg.TAP != nil {
+		// Only the project's own namespace: QEMU and its TAP device live
+		// there and go away with the process.
+		name, args = "ip", append([]string{"netns", "exec", cfg.TAP.Netns, name}, args...)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = 5 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
+	}
+	// The serial port's input: the host's answers to the guest's waits.
+	// Without waits QEMU reads /dev/null, as before.
+	var stdin io.WriteCloser
+	if len(cfg.Wait) > 0 {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -503,22 +635,49 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Exit: map[string]int{}}
 	var serial bytes.Buffer
-	var mu sync.Mutex
+	var mu sync.Mutex // guards res.HookErrors against the hooks' goroutines
+	var hooks sync.WaitGroup
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		mu.Lock()
 		serial.WriteString(line + "\n")
-		mu.Unlock()
 		if cfg.Log != nil {
 			fmt.Fprintln(cfg.Log, line)
 		}
-		booted := res.Booted
+		booted, waits := res.Booted, len(res.Waits)
 		parseLine(res, line)
 		if res.Booted && !booted {
 			res.Boot = time.Since(start)
 		}
+		if len(res.Waits) > waits {
+			// The hook runs while the console goes on being read (the
+			// guest's kernel may print meanwhile); the guest goes on once
+			// the answer line is written.
+			wname := res.Waits[len(res.Waits)-1]
+			hooks.Add(1)
+			go func() {
+				defer hooks.Done()
+				var herr error
+				if hook, ok := cfg.Wait[wname]; !ok {
+					herr = errors.New("no host hook by that name")
+				} else {
+					herr = hook()
+				}
+				if herr != nil {
+					mu.Lock()
+					res.HookErrors = append(res.HookErrors, wname+": "+herr.Error())
+					mu.Unlock()
+				}
+				if stdin != nil {
+					io.WriteString(stdin, "go\n")
+				}
+			}()
+		}
+	}
+	hooks.Wait()
+	if stdin != nil {
+		stdin.Close()
 	}
 	werr := cmd.Wait()
 	res.Duration = time.Since(start)
@@ -529,7 +688,98 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if werr != nil {
 		return res, fmt.Errorf("qemu: %w\n%s", werr, tail(stderr.String(), 20))
 	}
+	if cfg.Outputs != "" && res.Done {
+		files, err := unpackOutputs(outputImage(initramfs), cfg.Outputs)
+		res.Files = files
+		if err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// createOutputImage makes the output disk's image: a sparse file of mib MiB.
+func createOutputImage(path string, mib int) error {
+	if strings.ContainsAny(path, ",") {
+		return fmt.Errorf("guest: output image path %q has a comma, which QEMU's -drive cannot take", path)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("guest: output image: %w", err)
+	}
+	if err := f.Truncate(int64(mib) << 20); err != nil {
+		f.Close()
+		return fmt.Errorf("guest: output image: %w", err)
+	}
+	return f.Close()
+}
+
+// unpackOutputs reads the tar the guest wrote at the start of the image and
+// writes its regular files under dir. Only regular files and directories are
+// taken, at relative paths that stay inside dir; anything else is an error,
+// as is a disk the guest never wrote (all zeroes: the init did not reach its
+// archive step).
+func unpackOutputs(image, dir string) ([]string, error) {
+	f, err := os.Open(image)
+	if err != nil {
+		return nil, fmt.Errorf("guest outputs: %w", err)
+	}
+	defer f.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("guest outputs: %w", err)
+	}
+	tr := tar.NewReader(bufio.NewReaderSize(f, 1<<20))
+	var files []string
+	entries := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return files, fmt.Errorf("guest outputs: reading the archive on the output disk: %w", err)
+		}
+		entries++
+		rel := path.Clean(strings.TrimPrefix(h.Name, "./"))
+		if rel == "." && h.Typeflag == tar.TypeDir {
+			continue
+		}
+		if path.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") {
+			return files, fmt.Errorf("guest outputs: archive entry %q leaves the output directory", h.Name)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(rel))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return files, fmt.Errorf("guest outputs: %w", err)
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return files, fmt.Errorf("guest outputs: %w", err)
+			}
+			out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return files, fmt.Errorf("guest outputs: %w", err)
+			}
+			n, err := io.Copy(out, tr)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return files, fmt.Errorf("guest outputs: %s: %w", rel, err)
+			}
+			if n != h.Size {
+				return files, fmt.Errorf("guest outputs: %s: %d bytes of %d", rel, n, h.Size)
+			}
+			files = append(files, rel)
+		default:
+			return files, fmt.Errorf("guest outputs: archive entry %q is of type %q: only files and directories are taken", h.Name, h.Typeflag)
+		}
+	}
+	if entries == 0 {
+		return nil, errors.New("guest outputs: the output disk holds no archive (the guest's init did not reach its archive step)")
+	}
+	return files, nil
 }
 
 func parseLine(res *Result, line string) {
@@ -543,6 +793,10 @@ func parseLine(res *Result, line string) {
 		res.Booted = true
 	case SentinelDone:
 		res.Done = true
+	case SentinelWait:
+		if len(f) == 2 {
+			res.Waits = append(res.Waits, f[1])
+		}
 	case SentinelError:
 		res.Errors = append(res.Errors, strings.Join(f[1:], " "))
 	case SentinelResult:
@@ -561,4 +815,37 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// WaitForHost is the guest side of Config.Wait, for a program running inside
+// the guest: it prints "VERINIC-GUEST-WAIT <name>" on the console and
+// returns once the host's hook has run and Run has answered with a line on
+// the serial port (or after timeout). The console is opened before the
+// sentinel goes out, so the answer cannot arrive before anyone reads it.
+func WaitForHost(name string, timeout time.Duration) error {
+	if strings.ContainsAny(name, " \t\n") || name == "" {
+		return fmt.Errorf("guest: wait name %q: want one word", name)
+	}
+	con, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("guest: wait for host: %w", err)
+	}
+	defer con.Close()
+	if _, err := fmt.Fprintf(con, "\n%s %s\n", SentinelWait, name); err != nil {
+		return fmt.Errorf("guest: wait for host: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := bufio.NewReader(con).ReadString('\n')
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("guest: wait for host %s: %w", name, err)
+		}
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("guest: the host did not answer wait %s within %v", name, timeout)
+	}
 }

@@ -1,12 +1,15 @@
 package guest
 
 import (
+	"archive/tar"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readCPIO parses a newc archive (the inverse of WriteCPIO) for the test.
@@ -205,5 +208,141 @@ func TestQEMUExtraComesBeforeTheKernel(t *testing.T) {
 		if extra < 0 || kernel < extra || !strings.HasSuffix(args, "quiet loglevel=3") {
 			t.Errorf("%v: extra arguments misplaced: %s", m, args)
 		}
+	}
+}
+
+func TestOutputsAndWaitInInitScriptAndArgs(t *testing.T) {
+	cfg := Config{Machine: MachineIGB, Parts: &Parts{Vmlinux: "/k"}, Outputs: "/host/out", Programs: []Program{{Name: "p", Path: "/x/p"}}}
+	s := initScript(cfg)
+	for _, w := range []string{OutDirEnv + "=/out", TraceDirEnv + "=/out/traces", "mkdir -p /out/traces", "tar -c -f /dev/vda -C /out .", "sync", "vn_wait()", SentinelWait} {
+		if !strings.Contains(s, w) {
+			t.Errorf("init script with outputs lacks %q:\n%s", w, s)
+		}
+	}
+	// The archive is written after the last program, before the done sentinel.
+	if p, a, d := strings.Index(s, "/bin/p"), strings.Index(s, "tar -c"), strings.Index(s, "echo "+SentinelDone); !(p < a && a < d) {
+		t.Errorf("archive step misplaced (program %d, tar %d, done %d):\n%s", p, a, d, s)
+	}
+	if s := initScript(Config{}); strings.Contains(s, OutDirEnv) || strings.Contains(s, "/dev/vda") {
+		t.Errorf("init script without outputs archives:\n%s", s)
+	}
+	args := strings.Join(QEMUArgs(cfg, "/w/initramfs.cpio"), " ")
+	disk := strings.Index(args, "-drive file=/w/outputs.img,format=raw,if=none,id=vnout -device virtio-blk-pci,drive=vnout")
+	if disk < 0 || disk < strings.LastIndex(args, "-device igb,") || disk > strings.Index(args, "-kernel") {
+		t.Errorf("output disk missing or not after the NICs: %s", args)
+	}
+	if a := strings.Join(QEMUArgs(Config{Parts: &Parts{Vmlinux: "/k"}, Outputs: "/o"}, "/w/i"), " "); !strings.Contains(a, "virtio-blk-pci") {
+		t.Errorf("e1000e machine without the output disk: %s", a)
+	}
+	if a := strings.Join(QEMUArgs(Config{Machine: MachineIGB, Parts: &Parts{Vmlinux: "/k"}}, "/w/i"), " "); strings.Contains(a, "virtio") {
+		t.Errorf("an output disk without Outputs: %s", a)
+	}
+}
+
+func TestTAPPeerArgs(t *testing.T) {
+	a := QEMUArgs(Config{Machine: MachineIGB, Parts: &Parts{Vmlinux: "/k"}, TAP: &TAPPeer{Netns: "ns", Ifname: "vtap0"}}, "/i")
+	var netdevs []string
+	for i, arg := range a {
+		if arg == "-netdev" {
+			netdevs = append(netdevs, a[i+1])
+		}
+	}
+	want := []string{"hubport,id=hp0,hubid=0", "tap,id=hp1,ifname=vtap0,script=no,downscript=no"}
+	if strings.Join(netdevs, " ") != strings.Join(want, " ") {
+		t.Errorf("netdevs %q, want %q: the second igb on the TAP device, no helper scripts", netdevs, want)
+	}
+	if _, err := Run(context.Background(), Config{Parts: &Parts{Vmlinux: "/k"}, TAP: &TAPPeer{Netns: "ns", Ifname: "t"}, WorkDir: t.TempDir()}); err == nil {
+		t.Error("a TAP peer on the e1000e machine was accepted")
+	}
+}
+
+func TestParseWait(t *testing.T) {
+	res := &Result{Exit: map[string]int{}}
+	for _, l := range []string{"[ 1.2] " + SentinelWait + " peer", SentinelWait, SentinelWait + " a b"} {
+		parseLine(res, l)
+	}
+	if strings.Join(res.Waits, ",") != "peer" {
+		t.Errorf("waits %q, want [peer]", res.Waits)
+	}
+	if err := WaitForHost("two words", time.Second); err == nil {
+		t.Error("a wait name with a space was accepted")
+	}
+}
+
+// writeImage writes a tar of entries at the start of a zeroed image, as the
+// guest's init does on its output disk.
+func writeImage(t *testing.T, hdrs []*tar.Header, bodies [][]byte) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "outputs.img")
+	if err := createOutputImage(img, 1); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hdrs != nil {
+		tw := tar.NewWriter(f)
+		for i, h := range hdrs {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if bodies[i] != nil {
+				if _, err := tw.Write(bodies[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestUnpackOutputs(t *testing.T) {
+	big := bytes.Repeat([]byte("verinic\n"), 40000)
+	img := writeImage(t, []*tar.Header{
+		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./traces/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./traces/demo.ndjson", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(big))},
+		{Name: "./empty", Typeflag: tar.TypeReg, Mode: 0o644},
+	}, [][]byte{nil, nil, big, nil})
+	dir := filepath.Join(t.TempDir(), "out")
+	files, err := unpackOutputs(img, dir)
+	if err != nil || strings.Join(files, ",") != "traces/demo.ndjson,empty" {
+		t.Fatalf("unpacked %q, %v", files, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "traces/demo.ndjson")); err != nil || !bytes.Equal(b, big) {
+		t.Errorf("trace file: %d bytes, %v; want %d", len(b), err, len(big))
+	}
+	// A disk the guest never wrote.
+	if _, err := unpackOutputs(writeImage(t, nil, nil), t.TempDir()); err == nil || !strings.Contains(err.Error(), "no archive") {
+		t.Errorf("blank disk: %v", err)
+	}
+	// Entries that would leave the directory, or are not plain files.
+	for _, h := range []*tar.Header{
+		{Name: "../escape", Typeflag: tar.TypeReg, Mode: 0o644},
+		{Name: "/etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644},
+		{Name: "./link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"},
+	} {
+		dir := t.TempDir()
+		if _, err := unpackOutputs(writeImage(t, []*tar.Header{h}, [][]byte{nil}), filepath.Join(dir, "out")); err == nil {
+			t.Errorf("entry %q (type %q) was taken", h.Name, h.Typeflag)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "escape")); err == nil {
+			t.Errorf("entry %q was written outside the output directory", h.Name)
+		}
+	}
+	// A truncated archive (the disk was too small) is an error, not a short file.
+	trunc := writeImage(t, []*tar.Header{{Name: "./f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1 << 21}}, [][]byte{make([]byte, 1<<21)})
+	if err := os.Truncate(trunc, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unpackOutputs(trunc, t.TempDir()); err == nil {
+		t.Error("an archive cut short by the end of the disk was accepted")
 	}
 }
