@@ -74,6 +74,9 @@ const (
 	OutDirEnv   = "VERINIC_GUEST_OUT"
 	TraceDirEnv = "VERINIC_GUEST_TRACE_DIR"
 	guestOutDir = "/out"
+	// TraceDir is $VERINIC_GUEST_TRACE_DIR, for arguments of guest programs
+	// (which the init quotes, so variables in them are not expanded).
+	TraceDir = guestOutDir + "/traces"
 )
 
 // SentinelWait is how a guest program asks the host to act while it waits

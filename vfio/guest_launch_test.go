@@ -1,0 +1,198 @@
+package vfio
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/verinic/verinic/internal/guest"
+)
+
+// Host side of the igb guest's launchers (TestGuestIGB and the Linux-peer
+// test): building the guest's static binaries, and verifying on the host the
+// ring traces the guest's programs left in $VERINIC_GUEST_TRACE_DIR.
+
+// buildStatic runs the go command for the guest (static, linux/amd64) in the
+// repository root and checks that out was produced.
+func buildStatic(t *testing.T, root, out string, args ...string) {
+	t.Helper()
+	// go test puts its own toolchain's bin directory first in PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building the guest's binaries needs the go command on PATH: %v", err)
+	}
+	cmd := exec.Command(goTool, args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("go %s produced no %s", strings.Join(args, " "), out)
+	}
+}
+
+// igbGuestPackages are the packages whose TestInGuestIGB tests run in the
+// igb guest; a package that does not exist (yet) or has no such test is
+// left out.
+var igbGuestPackages = []string{"vfio", "igb", "advring", "cmd/nicctl"}
+
+var inGuestIGBTest = regexp.MustCompile(`(?m)^func TestInGuestIGB`)
+
+// igbGuestPrograms builds a test binary for each package in
+// igbGuestPackages that has TestInGuestIGB tests and returns the programs
+// that run them (^TestInGuestIGB) in the guest.
+func igbGuestPrograms(t *testing.T, root, work string) []guest.Program {
+	t.Helper()
+	var progs []guest.Program
+	for _, pkg := range igbGuestPackages {
+		files, _ := filepath.Glob(filepath.Join(root, pkg, "*_test.go"))
+		found := false
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && inGuestIGBTest.Match(b) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			continue
+		}
+		name := strings.ReplaceAll(pkg, "/", "-")
+		bin := filepath.Join(work, name+".test")
+		buildStatic(t, root, bin, "test", "-c", "-o", bin, "./"+pkg+"/")
+		progs = append(progs, guest.Program{Name: name + "-igb", Path: bin, Args: []string{"-test.v", "-test.run", "^TestInGuestIGB", "-test.timeout", "240s"}})
+	}
+	if len(progs) == 0 {
+		t.Fatalf("no package among %v has TestInGuestIGB tests", igbGuestPackages)
+	}
+	return progs
+}
+
+// verifyGuestTraces runs `nicctl verify --json` on the host over every
+// *.ndjson trace the guest left under dir (ring protocol against the TLA+
+// specs' transcriptions, device truth where recorded, FIFO linearizability
+// with porcupine) and fails the test on any failed check; want names traces
+// that must be among them.
+func verifyGuestTraces(t *testing.T, nicctl, dir string, want ...string) {
+	t.Helper()
+	logs, errs := checkTraces(nicctl, dir, want...)
+	for _, l := range logs {
+		t.Log(l)
+	}
+	for _, e := range errs {
+		t.Error(e)
+	}
+}
+
+// checkTraces is verifyGuestTraces' work: what held (logs) and what failed
+// (errs).
+func checkTraces(nicctl, dir string, want ...string) (logs, errs []string) {
+	traces, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	sort.Strings(traces)
+	have := map[string]bool{}
+	for _, tr := range traces {
+		have[filepath.Base(tr)] = true
+	}
+	for _, w := range want {
+		if !have[w] {
+			errs = append(errs, fmt.Sprintf("the guest left no trace %s in %s (have %v)", w, dir, traces))
+		}
+	}
+	for _, tr := range traces {
+		out, err := exec.Command(nicctl, "verify", "--json", "--html", filepath.Dir(tr), tr).Output()
+		var rep struct {
+			Events int  `json:"events"`
+			OK     bool `json:"ok"`
+			Checks []struct {
+				Name, Result, Detail string
+			} `json:"checks"`
+		}
+		if jerr := json.Unmarshal(out, &rep); jerr != nil {
+			errs = append(errs, fmt.Sprintf("nicctl verify %s: %v (%v)\n%s", filepath.Base(tr), err, jerr, out))
+			continue
+		}
+		var held, failed []string
+		for _, c := range rep.Checks {
+			first, _, _ := strings.Cut(c.Detail, "\n")
+			switch c.Result {
+			case "held":
+				held = append(held, c.Name)
+			case "failed":
+				failed = append(failed, c.Name+": "+first)
+			}
+		}
+		if !rep.OK || err != nil || len(failed) > 0 || len(held) == 0 {
+			errs = append(errs, fmt.Sprintf("nicctl verify %s (recorded in the guest): ok %v, %v; failed: %s", filepath.Base(tr), rep.OK, err, strings.Join(failed, "; ")))
+			continue
+		}
+		logs = append(logs, fmt.Sprintf("nicctl verify %s (recorded in the guest, %d events): %d checks held", filepath.Base(tr), rep.Events, len(held)))
+	}
+	return logs, errs
+}
+
+// TestCheckTracesFailsOnABadTrace runs the host-side check over a trace that
+// verifies and over the same trace with one RX post's buffer address
+// changed (the device's view at the doorbell then disagrees with the post),
+// and over a directory missing a wanted trace: only the first passes.
+func TestCheckTracesFailsOnABadTrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds nicctl")
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("builds nicctl for the guest (linux/amd64); this is %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	root := repoRoot(t)
+	work := t.TempDir()
+	nicctl := filepath.Join(work, "nicctl")
+	buildStatic(t, root, nicctl, "build", "-o", nicctl, "./cmd/nicctl/")
+	good := filepath.Join(work, "good")
+	if err := os.Mkdir(good, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr := filepath.Join(good, "demo.ndjson")
+	if out, err := exec.Command(nicctl, "demo", "--frames", "300", "--quiet", "--trace-events", "100000", "--trace", tr).CombinedOutput(); err != nil {
+		t.Fatalf("nicctl demo: %v\n%s", err, out)
+	}
+	if logs, errs := checkTraces(nicctl, good, "demo.ndjson"); len(errs) > 0 || len(logs) != 1 {
+		t.Fatalf("a good trace: logs %q, errors %q", logs, errs)
+	}
+	if _, errs := checkTraces(nicctl, good, "demo.ndjson", "igb.ndjson"); len(errs) != 1 || !strings.Contains(errs[0], "no trace igb.ndjson") {
+		t.Errorf("a missing trace: errors %q", errs)
+	}
+	b, err := os.ReadFile(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	changed := false
+	post := regexp.MustCompile(`"kind":"post","dev":1,"dir":"rx",(.*)"buf":"0x([0-9a-f]+)"`)
+	for i, l := range lines {
+		if m := post.FindStringSubmatchIndex(l); m != nil {
+			lines[i] = l[:m[4]] + "dead0" + l[m[4]:]
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		t.Fatal("no RX post of device 1 in the demo's trace")
+	}
+	bad := filepath.Join(work, "bad")
+	if err := os.Mkdir(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "demo.ndjson"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs := checkTraces(nicctl, bad, "demo.ndjson"); len(errs) != 1 || !strings.Contains(errs[0], "failed:") {
+		t.Errorf("a trace with a changed post: errors %q", errs)
+	} else {
+		t.Logf("caught: %s", errs[0])
+	}
+}
