@@ -541,8 +541,10 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		second := "hubport,id=hp1,hubid=0"
 		if cfg.TAP != nil {
 			// QEMU opens the TAP device itself (no helper scripts), inside
-			// the namespace it was started in.
-			second = "tap,id=hp1,ifname=" + cfg.TAP.Ifname + ",script=no,downscript=no"
+			// the namespace it was started in. Without a virtio-net header
+			// the kernel segments and checksums what it sends there, as a
+			// real wire would carry it (no 64 KiB GSO frames for the igb).
+			second = "tap,id=hp1,ifname=" + cfg.TAP.Ifname + ",script=no,downscript=no,vnet_hdr=off"
 		}
 		args = append(args,
 			"-device", "pcie-root-port,id=rp0,chassis=1",

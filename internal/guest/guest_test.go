@@ -247,7 +247,7 @@ func TestTAPPeerArgs(t *testing.T) {
 			netdevs = append(netdevs, a[i+1])
 		}
 	}
-	want := []string{"hubport,id=hp0,hubid=0", "tap,id=hp1,ifname=vtap0,script=no,downscript=no"}
+	want := []string{"hubport,id=hp0,hubid=0", "tap,id=hp1,ifname=vtap0,script=no,downscript=no,vnet_hdr=off"}
 	if strings.Join(netdevs, " ") != strings.Join(want, " ") {
 		t.Errorf("netdevs %q, want %q: the second igb on the TAP device, no helper scripts", netdevs, want)
 	}

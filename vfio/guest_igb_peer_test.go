@@ -1,0 +1,375 @@
+package vfio
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/verinic/verinic/internal/guest"
+	"github.com/verinic/verinic/internal/hostlink"
+)
+
+// Linux as peer through the independent device (issue 15): the igb guest's
+// second igb (0000:02:00.0) is wired to a TAP device in a private network
+// namespace on the host (QEMU runs inside it), and the host's Linux there
+// talks to what runs on that igb in the guest: ARP, ping, UDP echo, and HTTP
+// with sha256-equal bodies. Nothing outside the namespace is addressed.
+//
+// Stage "linux-igb": Linux's own igb driver in the guest, with a UDP echo and
+// an HTTP server on the kernel's sockets (TestInGuestLinuxPeer), proves the
+// plumbing; the project's stack on the same igb through VFIO is the next
+// stage once nicctl drives an 82576.
+
+const (
+	peerNIC     = "0000:02:00.0" // the igb on the TAP device (guest.Config.TAP)
+	peerGuestIP = "10.9.86.2"
+	peerHostIP  = "10.9.86.1"
+	peerPrefix  = 24
+	peerTAP     = "vnigb0"
+	peerMAC     = "52:54:00:76:00:02" // guest.QEMUArgs gives the second igb this MAC
+	peerUDPPort = 7
+	peerEnv     = "VERINIC_GUEST_PEER" // set by the launcher for TestInGuestLinuxPeer
+)
+
+// TestGuestIGBLinuxPeer boots the igb guest with its second igb on a TAP
+// device in a namespace of its own and checks each stage from the host's
+// Linux. Needs root (namespaces, TAP) and QEMU; runs in CI.
+func TestGuestIGBLinuxPeer(t *testing.T) {
+	if os.Getenv(guestEnv) != "" || os.Getenv(guest.IGBNICsEnv) != "" {
+		t.Skip("already inside the guest")
+	}
+	if !guestRequested() {
+		t.Skip("the QEMU igb guest with a Linux peer runs when asked for: go test ./vfio/ -run TestGuestIGBLinuxPeer -v (root; or VERINIC_GUEST=1; always in CI)")
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	if err := hostlink.CheckNetns(); err != nil {
+		t.Skipf("the Linux peer lives in a private network namespace: %v", err)
+	}
+	for _, tool := range []string{"ping", "arping", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the Linux peer needs %s (apt-get install iputils-ping arping curl; .ci/run installs them): %v", tool, err)
+		}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skipf("QEMU's TAP backend needs /dev/net/tun: %v", err)
+	}
+	start := time.Now()
+	root := repoRoot(t)
+	parts, err := guest.EnsureParts(filepath.Join(root, ".ci/guest-deps.sh"))
+	if errors.Is(err, guest.ErrUnavailable) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := hostlink.NewNetns("vnigbpeer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ns.Close(); err != nil {
+			t.Errorf("delete namespace: %v", err)
+		}
+	})
+	work := t.TempDir()
+	vfioTest := filepath.Join(work, "vfio.test")
+	buildStatic(t, root, vfioTest, "test", "-c", "-o", vfioTest, "./vfio/")
+	progs := []guest.Program{{
+		Name: "linux-igb", Path: vfioTest,
+		Args: []string{"-test.v", "-test.run", "^TestInGuestLinuxPeer$", "-test.timeout", "240s"},
+		Pre:  "export " + peerEnv + "=linux-igb",
+	}}
+	log, err := os.Create(filepath.Join(work, "serial.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	var stages []string
+	res, err := guest.Run(context.Background(), guest.Config{
+		Machine:  guest.MachineIGB,
+		Parts:    parts,
+		Programs: progs,
+		TAP:      &guest.TAPPeer{Netns: ns.Name(), Ifname: peerTAP},
+		Wait: map[string]func() error{
+			"linux-igb": func() error {
+				stages = append(stages, "linux-igb")
+				return checkLinuxPeer(t, ns, "Linux's igb driver in the guest")
+			},
+		},
+		Timeout: 5 * time.Minute,
+		WorkDir: work,
+		Log:     log,
+	})
+	if res != nil {
+		reportGuest(t, res)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Errors {
+		t.Errorf("guest init: %s", e)
+	}
+	for _, e := range res.HookErrors {
+		t.Errorf("from the host's Linux: %s", e)
+	}
+	if !res.Done {
+		t.Error("the igb guest did not finish its programs")
+	}
+	if bad := res.Failed(progs); len(bad) > 0 {
+		t.Errorf("failed inside the igb guest: %s", strings.Join(bad, ", "))
+	}
+	if strings.Join(stages, ",") != "linux-igb" {
+		t.Errorf("stages checked from the host: %q, want linux-igb", stages)
+	}
+	t.Logf("igb guest with a Linux peer: booted after %v, ran in %v; whole test %v",
+		res.Boot.Round(time.Millisecond), res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// checkLinuxPeer is the host's side of a stage: it gives the TAP device in
+// the namespace its address, then checks from there, as Linux's own tools
+// and sockets: ARP (arping, and the neighbour entry holding the igb's MAC),
+// ping, UDP echo of several sizes, and HTTP with curl: a generated body
+// whose sha256 matches the one the server sent with it, and a random body
+// POSTed to /sha256 and /echo whose hash and echo match what was sent.
+func checkLinuxPeer(t *testing.T, ns *hostlink.Netns, who string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := ns.IP("addr", "show", "dev", peerTAP); err != nil || !strings.Contains(string(out), peerHostIP+"/") {
+		if _, err := ns.IP("addr", "add", fmt.Sprintf("%s/%d", peerHostIP, peerPrefix), "dev", peerTAP); err != nil {
+			return err
+		}
+	}
+	if _, err := ns.IP("link", "set", peerTAP, "up"); err != nil {
+		return err
+	}
+	// ARP: the guest's answer, and the neighbour entry it leaves.
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, err = ns.Exec(ctx, "arping", "-c", "2", "-w", "3", "-I", peerTAP, peerGuestIP)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: ARP: %w\n%s", who, err, out)
+	}
+	if !strings.Contains(strings.ToLower(string(out)), peerMAC) {
+		return fmt.Errorf("%s: arping got no answer from %s:\n%s", who, peerMAC, out)
+	}
+	if out, err := ns.Exec(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "2", peerGuestIP); err != nil {
+		return fmt.Errorf("%s: ping: %w\n%s", who, err, out)
+	}
+	if out, err := ns.IP("neigh", "show", peerGuestIP, "dev", peerTAP); err != nil || !strings.Contains(strings.ToLower(string(out)), peerMAC) {
+		return fmt.Errorf("%s: the host's neighbour entry for %s is %q (%v), want %s", who, peerGuestIP, out, err, peerMAC)
+	}
+	if err := ns.Do(func() error { return udpEchoCheck(peerGuestIP, peerUDPPort) }); err != nil {
+		return fmt.Errorf("%s: UDP echo: %w", who, err)
+	}
+	if err := httpCheck(ctx, ns); err != nil {
+		return fmt.Errorf("%s: HTTP: %w", who, err)
+	}
+	t.Logf("%s answered the host's Linux: ARP from %s, ping, UDP echo, HTTP with sha256-equal bodies", who, peerMAC)
+	return nil
+}
+
+// udpEchoCheck sends datagrams of several sizes (one more than a 1500-byte
+// MTU carries, so IP fragments) and wants each back unchanged. Called inside
+// the namespace (ns.Do).
+func udpEchoCheck(ip string, port int) error {
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 65536)
+	for _, size := range []int{1, 18, 512, 1472, 4000} {
+		msg := make([]byte, size)
+		rand.Read(msg)
+		got := false
+		for try := 0; try < 3 && !got; try++ {
+			if _, err := c.Write(msg); err != nil {
+				return err
+			}
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				continue
+			}
+			if !bytes.Equal(buf[:n], msg) {
+				return fmt.Errorf("%d-byte datagram came back as %d different bytes", size, n)
+			}
+			got = true
+		}
+		if !got {
+			return fmt.Errorf("no echo of a %d-byte datagram after 3 tries", size)
+		}
+	}
+	return nil
+}
+
+// httpCheck runs curl in the namespace against the guest's server.
+func httpCheck(ctx context.Context, ns *hostlink.Netns) error {
+	dir, err := os.MkdirTemp("", "vnigbpeer")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	base := "http://" + peerGuestIP
+	curl := func(args ...string) ([]byte, error) {
+		return ns.Exec(ctx, "curl", append([]string{"-sS", "--fail", "--max-time", "60"}, args...)...)
+	}
+	// A generated body and the server's hash of it.
+	const n = 1 << 20
+	body, hdrs := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
+	if out, err := curl("-D", hdrs, "-o", body, fmt.Sprintf("%s/bytes/%d", base, n)); err != nil {
+		return fmt.Errorf("GET /bytes/%d: %w\n%s", n, err, out)
+	}
+	got, err := os.ReadFile(body)
+	if err != nil {
+		return err
+	}
+	h, _ := os.ReadFile(hdrs)
+	want := ""
+	for _, l := range strings.Split(string(h), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "X-Sha256") {
+			want = strings.TrimSpace(v)
+		}
+	}
+	if sum := sha256.Sum256(got); len(got) != n || hex.EncodeToString(sum[:]) != want {
+		return fmt.Errorf("GET /bytes/%d: %d bytes with sha256 %x; the server sent sha256 %q", n, len(got), sum, want)
+	}
+	// A random body: its hash, and the body echoed back.
+	post := make([]byte, 300_000)
+	rand.Read(post)
+	sent := filepath.Join(dir, "post")
+	if err := os.WriteFile(sent, post, 0o644); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(post)
+	if out, err := curl("--data-binary", "@"+sent, base+"/sha256"); err != nil || strings.TrimSpace(string(out)) != hex.EncodeToString(sum[:]) {
+		return fmt.Errorf("POST /sha256: %q, %v; want %x", out, err, sum)
+	}
+	echoed := filepath.Join(dir, "echoed")
+	if out, err := curl("--data-binary", "@"+sent, "-o", echoed, base+"/echo"); err != nil {
+		return fmt.Errorf("POST /echo: %w\n%s", err, out)
+	}
+	if back, err := os.ReadFile(echoed); err != nil || sha256.Sum256(back) != sum {
+		return fmt.Errorf("POST /echo: %d bytes back (%v), not the %d sent", len(back), err, len(post))
+	}
+	return nil
+}
+
+// TestInGuestLinuxPeer runs inside the igb guest for TestGuestIGBLinuxPeer's
+// stage "linux-igb": Linux's igb driver takes the address on the TAP-wired
+// igb, the kernel's sockets serve UDP echo and HTTP, and the host checks
+// them while the guest waits.
+func TestInGuestLinuxPeer(t *testing.T) {
+	if os.Getenv(peerEnv) != "linux-igb" {
+		t.Skip("runs only inside the igb guest of TestGuestIGBLinuxPeer")
+	}
+	ifs, err := os.ReadDir("/sys/bus/pci/devices/" + peerNIC + "/net")
+	if err != nil || len(ifs) != 1 {
+		t.Fatalf("%s has no network interface (is Linux's igb driving it?): %v", peerNIC, err)
+	}
+	ifname := ifs[0].Name()
+	for _, args := range [][]string{
+		{"addr", "add", fmt.Sprintf("%s/%d", peerGuestIP, peerPrefix), "dev", ifname},
+		{"link", "set", ifname, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	carrier := ""
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile("/sys/class/net/" + ifname + "/carrier")
+		if carrier = strings.TrimSpace(string(b)); carrier == "1" {
+			break
+		}
+	}
+	if carrier != "1" {
+		t.Fatalf("%s (%s): no carrier 30 s after link up", ifname, peerNIC)
+	}
+	t.Logf("%s (%s, Linux's igb) up at %s/%d", ifname, peerNIC, peerGuestIP, peerPrefix)
+
+	uc, err := net.ListenPacket("udp4", ":"+strconv.Itoa(peerUDPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo(buf[:n], from)
+		}
+	}()
+	ln, err := net.Listen("tcp4", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: peerHTTPHandler()}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if err := guest.WaitForHost("linux-igb", 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// peerHTTPHandler serves what checkLinuxPeer asks for, on the kernel's
+// sockets: GET /bytes/N (random bytes with their sha256 in X-Sha256), POST
+// /sha256 and POST /echo, as nicctl serve does on the project's stack.
+func peerHTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.PathValue("n"))
+		if err != nil || n < 0 || n > 64<<20 {
+			http.Error(w, "bad size", http.StatusBadRequest)
+			return
+		}
+		b := make([]byte, n)
+		rand.Read(b)
+		sum := sha256.Sum256(b)
+		w.Header().Set("X-Sha256", hex.EncodeToString(sum[:]))
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.Write(b)
+	})
+	mux.HandleFunc("POST /sha256", func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		if _, err := io.Copy(h, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%x\n", h.Sum(nil))
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Write(b)
+	})
+	return mux
+}
