@@ -290,23 +290,14 @@ func TestInGuestLinuxPeer(t *testing.T) {
 		t.Fatalf("%s has no network interface (is Linux's igb driving it?): %v", peerNIC, err)
 	}
 	ifname := ifs[0].Name()
-	for _, args := range [][]string{
-		{"addr", "add", fmt.Sprintf("%s/%d", peerGuestIP, peerPrefix), "dev", ifname},
-		{"link", "set", ifname, "up"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	if err := runIP("addr", "add", fmt.Sprintf("%s/%d", peerGuestIP, peerPrefix), "dev", ifname); err != nil {
+		t.Fatal(err)
 	}
-	carrier := ""
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		b, _ := os.ReadFile("/sys/class/net/" + ifname + "/carrier")
-		if carrier = strings.TrimSpace(string(b)); carrier == "1" {
-			break
-		}
+	if err := runIP("link", "set", ifname, "up"); err != nil {
+		t.Fatal(err)
 	}
-	if carrier != "1" {
-		t.Fatalf("%s (%s): no carrier 30 s after link up", ifname, peerNIC)
+	if err := waitCarrier(ifname, 30*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("%s (%s, Linux's igb) up at %s/%d", ifname, peerNIC, peerGuestIP, peerPrefix)
 

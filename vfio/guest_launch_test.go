@@ -196,3 +196,31 @@ func TestCheckTracesFailsOnABadTrace(t *testing.T) {
 		t.Logf("caught: %s", errs[0])
 	}
 }
+
+// reportRates logs the frame rates the in-guest tests measured
+// (VERINIC-RATE lines) and, when both families of driver were measured, the
+// ratio of the project's driver to Linux's igb: the figure BENCHMARKS.md
+// reports (TCG bounds both; an absolute rate here means nothing).
+func reportRates(t *testing.T, serial string) {
+	t.Helper()
+	rates := parseRates(serial)
+	if len(rates) == 0 {
+		return
+	}
+	names := make([]string, 0, len(rates))
+	for n := range rates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var lines []string
+	for _, n := range names {
+		lines = append(lines, fmt.Sprintf("%s %.0f frames/s", n, rates[n]))
+	}
+	t.Logf("frame rates in the igb guest (TCG): %s", strings.Join(lines, "; "))
+	linux := rates["linux-igb-pktgen"]
+	for _, n := range names {
+		if strings.HasPrefix(n, "verinic-") && linux > 0 {
+			t.Logf("ratio %s / linux-igb-pktgen = %.2f", n, rates[n]/linux)
+		}
+	}
+}

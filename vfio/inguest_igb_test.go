@@ -129,6 +129,7 @@ func TestGuestIGB(t *testing.T) {
 		t.Error("TestInGuestIGBProbe did not pass inside the igb guest")
 	}
 	verifyGuestTraces(t, nicctl, filepath.Join(outputs, "traces"), "demo.ndjson")
+	reportRates(t, res.Serial)
 	t.Logf("igb guest: booted (kernel up, init running) after %v, ran in %v; whole test %v",
 		res.Boot.Round(time.Millisecond), res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
