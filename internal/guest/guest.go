@@ -343,6 +343,16 @@ type Config struct {
 	// without a hook is one too (and the guest goes on).
 	Wait map[string]func() error
 
+	// QEMUTrace names QEMU trace events (patterns such as "e1000e_tx_descr"
+	// or "igb_*") that guest programs may record in named windows:
+	// QEMUTraceOn(name) in the guest starts writing them to
+	// <WorkDir>/qemutrace/<name>.log, QEMUTraceOff(name) stops (through
+	// QEMU's QMP socket: trace-event-set-state, and the log file switched
+	// with the monitor's logfile command, which closes and so flushes the
+	// window's file). Result.QEMUTraces lists the files. The guest sees
+	// VERINIC_GUEST_QEMU_TRACE=1 when this is set.
+	QEMUTrace []string
+
 	// TAP, for MachineIGB, wires the second igb (0000:02:00.0) to a TAP
 	// device instead of the hub: QEMU runs inside the named network
 	// namespace (ip netns exec) and creates the TAP device there, so the
@@ -377,6 +387,9 @@ type Result struct {
 	// HookErrors the hooks' errors ("name: error").
 	Waits      []string
 	HookErrors []string
+	// QEMUTraces are the QEMU trace windows recorded (Config.QEMUTrace):
+	// window name -> host file.
+	QEMUTraces map[string]string
 }
 
 // Failed lists the programs that did not exit 0 or did not report.
@@ -427,6 +440,9 @@ NIC=$(echo $NICS | cut -d" " -f1)
 	b.WriteString(`vn_wait() { exec 3</dev/console; echo "` + SentinelWait + ` $1"; read -r _ <&3; exec 3<&-; }` + "\n")
 	if cfg.Outputs != "" {
 		fmt.Fprintf(&b, "mkdir -p %[1]s/traces\nexport %[2]s=%[1]s %[3]s=%[1]s/traces\n", guestOutDir, OutDirEnv, TraceDirEnv)
+	}
+	if len(cfg.QEMUTrace) > 0 {
+		b.WriteString("export " + QEMUTraceEnv + "=1\n")
 	}
 	b.WriteString(cfg.Setup + "\n")
 	for _, p := range cfg.Programs {
@@ -555,6 +571,7 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 			"-device", "igb,bus=rp1,netdev=hp1,mac=52:54:00:76:00:02",
 		)
 		args = append(args, cfg.outputDiskArgs(initramfs)...)
+		args = append(args, cfg.qemuTraceArgs(initramfs)...)
 		return append(append(args, cfg.QEMUExtra...), kernel...)
 	}
 	args = append(args,
@@ -569,7 +586,18 @@ func QEMUArgs(cfg Config, initramfs string) []string {
 		"-device", "e1000e,bus=br1,addr=1,netdev=hp1",
 	)
 	args = append(args, cfg.outputDiskArgs(initramfs)...)
+	args = append(args, cfg.qemuTraceArgs(initramfs)...)
 	return append(append(args, cfg.QEMUExtra...), kernel...)
+}
+
+// qemuTraceArgs adds QEMU's QMP socket and its log file outside the
+// windows (Config.QEMUTrace); no event is on until a window opens.
+func (cfg Config) qemuTraceArgs(initramfs string) []string {
+	if len(cfg.QEMUTrace) == 0 {
+		return nil
+	}
+	dir := filepath.Dir(initramfs)
+	return []string{"-qmp", "unix:" + filepath.Join(dir, "qmp.sock") + ",server=on,wait=off", "-D", filepath.Join(dir, "qemu.log")}
 }
 
 // outputImage is the host file behind the output disk, beside the
@@ -627,7 +655,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The serial port's input: the host's answers to the guest's waits.
 	// Without waits QEMU reads /dev/null, as before.
 	var stdin io.WriteCloser
-	if len(cfg.Wait) > 0 {
+	if len(cfg.Wait) > 0 || len(cfg.QEMUTrace) > 0 {
 		if stdin, err = cmd.StdinPipe(); err != nil {
 			return nil, err
 		}
@@ -664,7 +692,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			go func() {
 				defer hooks.Done()
 				var herr error
-				if hook, ok := cfg.Wait[wname]; !ok {
+				if on, window, ok := qemuTraceWait(wname); ok && len(cfg.QEMUTrace) > 0 {
+					var file string
+					file, herr = qemuTraceWindow(filepath.Dir(initramfs), cfg.QEMUTrace, on, window)
+					if herr == nil && on {
+						mu.Lock()
+						if res.QEMUTraces == nil {
+							res.QEMUTraces = map[string]string{}
+						}
+						res.QEMUTraces[window] = file
+						mu.Unlock()
+					}
+				} else if hook, ok := cfg.Wait[wname]; !ok {
 					herr = errors.New("no host hook by that name")
 				} else {
 					herr = hook()

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -344,5 +345,36 @@ func TestUnpackOutputs(t *testing.T) {
 	}
 	if _, err := unpackOutputs(trunc, t.TempDir()); err == nil {
 		t.Error("an archive cut short by the end of the disk was accepted")
+	}
+}
+
+func TestQEMUTraceWindows(t *testing.T) {
+	for in, want := range map[string]struct {
+		on     bool
+		window string
+		ok     bool
+	}{
+		"qemutrace-on:rx": {true, "rx", true}, "qemutrace-off:rx": {false, "rx", true},
+		"qemutrace-on:": {}, "qemutrace-on:../x": {}, "qemutrace-on:a,b": {}, "first": {},
+	} {
+		on, w, ok := qemuTraceWait(in)
+		if on != want.on || w != want.window || ok != want.ok {
+			t.Errorf("qemuTraceWait(%q) = %v %q %v, want %+v", in, on, w, ok, want)
+		}
+	}
+	cfg := Config{Machine: MachineIGB, Parts: &Parts{Vmlinux: "/k"}, QEMUTrace: []string{"igb_*"}}
+	args := strings.Join(QEMUArgs(cfg, "/w/i"), " ")
+	if !strings.Contains(args, "-qmp unix:/w/qmp.sock,server=on,wait=off -D /w/qemu.log") {
+		t.Errorf("QEMU trace windows without the QMP socket or log: %s", args)
+	}
+	if !strings.Contains(initScript(cfg), QEMUTraceEnv+"=1") {
+		t.Error("the guest is not told that QEMU trace windows are on")
+	}
+	if strings.Contains(strings.Join(QEMUArgs(Config{Parts: &Parts{Vmlinux: "/k"}}, "/w/i"), " "), "-qmp") {
+		t.Error("a QMP socket without QEMU trace windows")
+	}
+	t.Setenv(QEMUTraceEnv, "")
+	if err := QEMUTraceOn("x"); !errors.Is(err, ErrNoQEMUTrace) {
+		t.Errorf("QEMUTraceOn outside a tracing guest: %v", err)
 	}
 }

@@ -85,7 +85,13 @@ echo "blob-sha256 $(sha256sum $` + OutDirEnv + `/blob | cut -d' ' -f1)"
 vn_wait first
 echo after-first
 vn_wait second
-vn_wait nohook`,
+vn_wait nohook
+[ "$` + QEMUTraceEnv + `" = 1 ] || echo "` + SentinelError + ` no ` + QEMUTraceEnv + `"
+vn_wait qemutrace-on:linkup
+ip link set eth0 up
+vn_wait qemutrace-off:linkup
+ip link set eth1 up`,
+		QEMUTrace: []string{"e1000e_core_write", "igb_*"},
 		Outputs: out,
 		Wait: map[string]func() error{
 			"first":  func() error { time.Sleep(2 * time.Second); firstDone = time.Now(); return nil },
@@ -116,12 +122,22 @@ vn_wait nohook`,
 	if strings.Join(res.Files, ",") != "blob,traces/sub/x" && strings.Join(res.Files, ",") != "traces/sub/x,blob" {
 		t.Errorf("files %q", res.Files)
 	}
-	if strings.Join(res.Waits, ",") != "first,second,nohook" {
+	if strings.Join(res.Waits, ",") != "first,second,nohook,qemutrace-on:linkup,qemutrace-off:linkup" {
 		t.Errorf("waits %q", res.Waits)
 	}
 	if len(res.HookErrors) != 2 || !strings.Contains(strings.Join(res.HookErrors, "|"), "second: the host check failed") ||
 		!strings.Contains(strings.Join(res.HookErrors, "|"), "nohook: no host hook") {
 		t.Errorf("hook errors %q", res.HookErrors)
+	}
+	// The QEMU trace window holds the register writes of Linux's igb
+	// driver bringing eth0 up; once it closed, nothing more is traced
+	// (eth1's writes are not), and the window's file is complete.
+	win, err := os.ReadFile(res.QEMUTraces["linkup"])
+	if err != nil || strings.Count(string(win), "e1000e_core_write") < 10 {
+		t.Errorf("QEMU trace window linkup (%s): %d register writes, %v", res.QEMUTraces["linkup"], strings.Count(string(win), "e1000e_core_write"), err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(filepath.Dir(res.QEMUTraces["linkup"]), "../qemu.log")); strings.Contains(string(after), "e1000e_core_write") {
+		t.Errorf("QEMU traced register writes outside the window:\n%.500s", after)
 	}
 	marks.mu.Lock()
 	defer marks.mu.Unlock()
