@@ -92,7 +92,7 @@ ip link set eth0 up
 vn_wait qemutrace-off:linkup
 ip link set eth1 up`,
 		QEMUTrace: []string{"e1000e_core_write", "igb_*"},
-		Outputs: out,
+		Outputs:   out,
 		Wait: map[string]func() error{
 			"first":  func() error { time.Sleep(2 * time.Second); firstDone = time.Now(); return nil },
 			"second": func() error { return errors.New("the host check failed") },
