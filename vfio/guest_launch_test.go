@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/verinic/verinic/internal/guest"
+	"github.com/verinic/verinic/internal/qemutrace"
+	"github.com/verinic/verinic/trace"
 )
 
 // Host side of the igb guest's launchers (TestGuestIGB and the Linux-peer
@@ -222,5 +224,54 @@ func reportRates(t *testing.T, serial string) {
 		if strings.HasPrefix(n, "verinic-") && linux > 0 {
 			t.Logf("ratio %s / linux-igb-pktgen = %.2f", n, rates[n]/linux)
 		}
+	}
+}
+
+// checkQEMUTruth holds each QEMU trace window the guest recorded against the
+// driver trace of the same name (NAME.ndjson beside the others): the
+// descriptors QEMU's igb fetched and the buffers it wrote, from its own
+// trace events, must be the ones the driver posted (internal/qemutrace).
+// QEMU's account, attributed to the driver's rings, is written beside the
+// trace as NAME.qemu.ndjson. A window without a trace, or a trace the
+// window lacks, is an error.
+func checkQEMUTruth(t *testing.T, traceDir string, windows map[string]string) {
+	t.Helper()
+	names := make([]string, 0, len(windows))
+	for n := range windows {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		h, driver, err := trace.ReadFile(filepath.Join(traceDir, name+".ndjson"))
+		if err != nil {
+			t.Errorf("QEMU trace window %s has no driver trace: %v", name, err)
+			continue
+		}
+		f, err := os.Open(windows[name])
+		if err != nil {
+			t.Errorf("QEMU trace window %s: %v", name, err)
+			continue
+		}
+		qemu, _, err := qemutrace.Parse(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("QEMU trace window %s: %v", name, err)
+			continue
+		}
+		rep := qemutrace.Check(h, driver, qemu)
+		out := filepath.Join(traceDir, name+".qemu.ndjson")
+		dh := h
+		dh.Note = "QEMU's igb trace events (internal/qemutrace), attributed to the rings of " + name + ".ndjson; no clock shared with the driver's events"
+		if fo, err := os.Create(out); err == nil {
+			if err := trace.WriteEvents(fo, dh, rep.Device); err != nil {
+				t.Errorf("write %s: %v", out, err)
+			}
+			fo.Close()
+		}
+		if !rep.OK() || rep.TxFetches+rep.RxFetches == 0 {
+			t.Errorf("QEMU's igb against the driver's trace %s: %v", name, rep)
+			continue
+		}
+		t.Logf("QEMU's igb against the driver's trace %s: %v", name, rep)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/internal/guest"
+	"github.com/verinic/verinic/internal/qemutrace"
 	"github.com/verinic/verinic/vfio/pci"
 )
 
@@ -103,9 +104,12 @@ func TestGuestIGB(t *testing.T) {
 		Parts:    parts,
 		Programs: progs,
 		Outputs:  outputs,
-		Timeout:  6 * time.Minute,
-		WorkDir:  work,
-		Log:      log,
+		// The in-guest tests may record QEMU's view of their run
+		// (guest.QEMUTraceOn/Off around it, named as their trace).
+		QEMUTrace: qemutrace.Events,
+		Timeout:   6 * time.Minute,
+		WorkDir:   work,
+		Log:       log,
 	})
 	if res != nil {
 		reportGuest(t, res)
@@ -129,6 +133,7 @@ func TestGuestIGB(t *testing.T) {
 		t.Error("TestInGuestIGBProbe did not pass inside the igb guest")
 	}
 	verifyGuestTraces(t, nicctl, filepath.Join(outputs, "traces"), "demo.ndjson")
+	checkQEMUTruth(t, filepath.Join(outputs, "traces"), res.QEMUTraces)
 	reportRates(t, res.Serial)
 	t.Logf("igb guest: booted (kernel up, init running) after %v, ran in %v; whole test %v",
 		res.Boot.Round(time.Millisecond), res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
