@@ -22,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "HTTP file and echo server on the stack: on a simulated 82599 wired to a TAP device, a real 82599 (VFIO), or --dev sim (two simulated NICs and a built-in client; no root)",
-		usage:   "(--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] | --dev PCI-ADDRESS --ip ADDR/LEN | --dev sim [--ip ADDR/LEN] [--fetch-size BYTES]) [--port PORT] [--dir DIR] [--gateway ADDR] [--pcap FILE] [--stats] [--conns] [--duration D]",
+		usage:   "(--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] | --dev PCI-ADDRESS --ip ADDR/LEN | --dev sim [--ip ADDR/LEN] [--fetch-size BYTES]) [--port PORT] [--udp-echo PORT] [--dir DIR] [--gateway ADDR] [--pcap FILE] [--stats] [--conns] [--duration D]",
 		run:     func(args []string) error { return runServe(args, os.Stdout) },
 	})
 }
@@ -32,6 +32,7 @@ const maxFetchSize = 1 << 30
 
 type serveOptions struct {
 	port      int
+	udpEcho   int
 	dir       string
 	fetchSize int64
 	watch     watchOptions
@@ -44,6 +45,7 @@ func runServe(args []string, out io.Writer) error {
 	f.register(fs, true)
 	fs.IntVar(&o.port, "port", 80, "the TCP port to serve HTTP on, 1..65535")
 	fs.StringVar(&o.dir, "dir", "", "serve the files under this directory at / (http.FileServer) instead of the built-in page")
+	fs.IntVar(&o.udpEcho, "udp-echo", 0, "also answer UDP datagrams on this port with their own contents (0: off; not with --dev sim)")
 	fs.Int64Var(&o.fetchSize, "fetch-size", 1<<20, fmt.Sprintf("with --dev sim: the bytes the built-in client gets from /bytes/N and posts to /sha256 and /echo, 0..%d", maxFetchSize))
 	o.watch.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -73,7 +75,13 @@ func runServe(args []string, out io.Writer) error {
 	if f.dev == "sim" && o.watch.json {
 		return usagef("--json: serve --dev sim prints its client's results as text; --json is for --stats with --tap or a PCI device")
 	}
+	if err := portFlag("udp-echo", o.udpEcho); err != nil {
+		return err
+	}
 	if f.dev == "sim" {
+		if o.udpEcho != 0 {
+			return usagef("--udp-echo: serve --dev sim runs its built-in HTTP client only; use --udp-echo with --tap or a PCI device")
+		}
 		if f.tap != "" {
 			return usagef("name exactly one of --tap NAME or --dev DEVICE")
 		}
@@ -92,6 +100,14 @@ func runServe(args []string, out io.Writer) error {
 		return fmt.Errorf("--port %d: %w", o.port, err)
 	}
 	defer srv.Close()
+	if o.udpEcho != 0 {
+		stop, err := startUDPEcho(r.st, o.udpEcho)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(out, "UDP echo on port %d\n", o.udpEcho)
+	}
 	where := "device " + f.dev
 	if f.tap != "" {
 		where = fmt.Sprintf("a simulated 82599 %s on TAP %s", r.st.NIC(1).MAC(), f.tap)

@@ -374,21 +374,11 @@ func runSim(args []string, out io.Writer) error {
 		fmt.Fprintf(info, "configure the kernel's end, e.g.: ip addr add <addr>/<len> dev %s && ip link set %s up\n", f.tap, f.tap)
 	}
 	if udpEcho != 0 {
-		s, err := r.st.ListenUDP(netip.AddrPortFrom(netip.Addr{}, uint16(udpEcho)))
+		stop, err := startUDPEcho(r.st, udpEcho)
 		if err != nil {
-			return fmt.Errorf("--udp-echo %d: %w", udpEcho, err)
+			return err
 		}
-		defer s.Close()
-		go func() {
-			buf := make([]byte, 65536)
-			for {
-				n, from, err := s.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				s.WriteTo(buf[:n], from)
-			}
-		}()
+		defer stop()
 		fmt.Fprintf(info, "UDP echo on port %d\n", udpEcho)
 	}
 	if tcpEcho != 0 {

@@ -82,3 +82,36 @@ func TestLinuxNicctlPing(t *testing.T) {
 		t.Fatalf("ping of an absent host: %v, want no reply", err)
 	}
 }
+
+// nicctl serve --udp-echo answers Linux's UDP datagrams beside its HTTP
+// server (the igb guest's Linux-peer test uses it on QEMU's igb).
+func TestLinuxNicctlServeUDPEcho(t *testing.T) {
+	ns := linuxNetns(t)
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Skip("skipping: socat not installed (apt-get install -y socat)")
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- ns.Do(func() error {
+			return runServe([]string{"--tap", "nserve7", "--ip", "10.9.88.2/24", "--host-ip", "10.9.88.1/24", "--port", "8080", "--udp-echo", "7", "--duration", "4s"}, os.Stdout)
+		})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []byte
+	var err error
+	for i := 0; i < 30; i++ { // until the TAP is up and ARP resolved
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name(), "socat", "-t", "0.5", "-", "UDP4:10.9.88.2:7")
+		cmd.Stdin = strings.NewReader("echo me")
+		if got, err = cmd.Output(); err == nil && string(got) == "echo me" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if string(got) != "echo me" {
+		t.Fatalf("udp echo from nicctl serve: %q %v", got, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("nicctl serve: %v", err)
+	}
+}
