@@ -54,7 +54,7 @@ func TestTraceOrderCatchesBugs(t *testing.T) {
 // Without the tag the switches do nothing (bugs_off.go); with it, WithBugs
 // sets them.
 func TestWithBugs(t *testing.T) {
-	if c := WithBugs(Config{}, BugDoublePost); !c.bugs.has(BugDoublePost) || c.bugs.has(BugWrapOffByOne) {
+	if c := WithBugs(Config{}, BugDoublePost); c.bugs&BugDoublePost == 0 || c.bugs&BugWrapOffByOne != 0 {
 		t.Fatalf("WithBugs(DoublePost): bugs %#x", c.bugs)
 	}
 }

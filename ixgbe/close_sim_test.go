@@ -102,8 +102,7 @@ func TestCloseWithConcurrentPollersSim(t *testing.T) {
 // is inside the gate, and a second poller of a busy queue refused.
 func TestCloseWaitsForBatchInFlight(t *testing.T) {
 	_, n := newFakeNIC(t, Config{})
-	g := &n.rxGates[0]
-	if err := n.enter(g); err != nil {
+	if err := n.port.Enter(true, 0); err != nil {
 		t.Fatal(err)
 	}
 	// A second goroutine polling the same queue is refused.
@@ -117,7 +116,7 @@ func TestCloseWaitsForBatchInFlight(t *testing.T) {
 		t.Fatalf("Close returned (%v) while a batch was in flight", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	g.leave()
+	n.port.Leave(true, 0)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -142,12 +141,9 @@ func TestCloseWaitsForBatchInFlight(t *testing.T) {
 // ErrQueueInUse instead of hanging, and leave the rings and pools
 // allocated; once the batch ends, Close completes.
 func TestStuckBatchLeavesMemory(t *testing.T) {
-	old := quiesceTimeout
-	quiesceTimeout = 50 * time.Millisecond
-	defer func() { quiesceTimeout = old }()
 	_, n := newFakeNIC(t, Config{TxQueues: 2})
-	g := &n.txGates[1]
-	if err := n.enter(g); err != nil {
+	n.port.QuiesceTimeout = 50 * time.Millisecond
+	if err := n.port.Enter(false, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Stop(); !errors.Is(err, ErrQueueInUse) {
@@ -162,7 +158,7 @@ func TestStuckBatchLeavesMemory(t *testing.T) {
 	if _, err := n.RxBatch(0, make([]dma.Packet, 1)); !errors.Is(err, ErrStopped) {
 		t.Fatalf("RxBatch meanwhile: %v, want ErrStopped", err)
 	}
-	g.leave()
+	n.port.Leave(false, 1)
 	if err := n.Close(); err != nil {
 		t.Fatalf("Close once the batch ended: %v", err)
 	}

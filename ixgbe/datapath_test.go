@@ -3,6 +3,7 @@ package ixgbe
 import (
 	"errors"
 	"fmt"
+	"github.com/verinic/verinic/advring"
 	"testing"
 
 	"github.com/verinic/verinic/dma"
@@ -31,15 +32,16 @@ func poolBalance(t testing.TB, n *NIC, q int, held int) {
 	t.Helper()
 	p := n.RxPool(q)
 	inRx := 0
-	for _, b := range n.rx[q].bufs {
-		if b != noBuffer {
+	rq := n.port.Rx[q]
+	for i := uint32(0); i < rq.Slots(); i++ {
+		if _, ok := rq.Buffer(i); ok {
 			inRx++
 		}
 	}
 	inTx := 0
-	for _, tq := range n.tx {
-		for i := tq.clean; i != tq.next; i = tq.ring.next(i) {
-			if tq.slots[i].pool == p {
+	for _, tq := range n.port.Tx {
+		for i := tq.Clean(); i != tq.Next(); i = tq.Step(i) {
+			if sp, _ := tq.Slot(i); sp == p {
 				inTx++
 			}
 		}
@@ -79,14 +81,14 @@ func TestRxTxFake(t *testing.T) {
 	}
 	// The descriptor carries the buffer's data address and the command;
 	// RS only on the call's last (rsNow).
-	w := n.tx[0].ring.w32
-	if cmd := w[4*3+2]; cmd != txCmdNoRS|60 {
-		t.Fatalf("cmd_type_len = %#x, want %#x", cmd, txCmdNoRS|60)
+	w := f.tx[0].w32 // the ring, as the device sees it
+	if cmd := w[4*3+2]; cmd != advring.TxCmdNoRS|60 {
+		t.Fatalf("cmd_type_len = %#x, want %#x", cmd, advring.TxCmdNoRS|60)
 	}
-	if cmd := w[4*9+2]; cmd != txCmd|60 {
-		t.Fatalf("last descriptor's cmd_type_len = %#x, want %#x (RS)", cmd, txCmd|60)
+	if cmd := w[4*9+2]; cmd != advring.TxCmd|60 {
+		t.Fatalf("last descriptor's cmd_type_len = %#x, want %#x (RS)", cmd, advring.TxCmd|60)
 	}
-	if addr := n.tx[0].ring.q64[2*3]; addr != pkts[3].IOVA() {
+	if addr, _ := n.port.Tx[0].Desc(3); addr != pkts[3].IOVA() {
 		t.Fatalf("buffer address %#x, want %#x", addr, pkts[3].IOVA())
 	}
 	// Completed at once by the fake; the next call reclaims.
@@ -94,8 +96,8 @@ func TestRxTxFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	poolBalance(t, n, 0, 0)
-	if n.tx[0].clean != 10 {
-		t.Fatalf("clean index %d, want 10", n.tx[0].clean)
+	if n.port.Tx[0].Clean() != 10 {
+		t.Fatalf("clean index %d, want 10", n.port.Tx[0].Clean())
 	}
 }
 
@@ -122,13 +124,13 @@ func TestWrapAroundFake(t *testing.T) {
 					sent += m
 				}
 				total += k
-				rq, tq := n.rx[0], n.tx[0]
-				if rq.next >= uint32(size) || tq.next >= uint32(size) || tq.clean >= uint32(size) {
-					t.Fatalf("index out of range: rx %d tx %d clean %d", rq.next, tq.next, tq.clean)
+				rq, tq := n.port.Rx[0], n.port.Tx[0]
+				if rq.Next() >= uint32(size) || tq.Next() >= uint32(size) || tq.Clean() >= uint32(size) {
+					t.Fatalf("index out of range: rx %d tx %d clean %d", rq.Next(), tq.Next(), tq.Clean())
 				}
 				poolBalance(t, n, 0, 0)
 			}
-			if f.rx[0].received != uint64(total) || f.tx[0].sent < uint64(total-txRSThresh) {
+			if f.rx[0].received != uint64(total) || f.tx[0].sent < uint64(total-advring.RSThresh) {
 				t.Fatalf("device received %d, sent %d; driver forwarded %d", f.rx[0].received, f.tx[0].sent, total)
 			}
 		})
@@ -186,8 +188,8 @@ func TestRxMultiDescriptorAndErrorsDropped(t *testing.T) {
 	if st.RxMultiDescDrops != 1 || st.RxErrorDrops != 2 {
 		t.Fatalf("multi-descriptor drops %d (want 1), error drops %d (want 2)", st.RxMultiDescDrops, st.RxErrorDrops)
 	}
-	if n.rx[0].next != 6 {
-		t.Fatalf("rx index %d, want 6", n.rx[0].next)
+	if n.port.Rx[0].Next() != 6 {
+		t.Fatalf("rx index %d, want 6", n.port.Rx[0].Next())
 	}
 	poolBalance(t, n, 0, 1)
 	pkts[0].Free()
@@ -260,7 +262,7 @@ func TestSurpriseRemovalFake(t *testing.T) {
 	// queue runs dry and the periodic STATUS check finds the device gone.
 	calls := 0
 	var err error
-	for calls = 1; calls <= 4*goneCheckInterval; calls++ {
+	for calls = 1; calls <= 4*advring.GoneCheckInterval; calls++ {
 		k, err = n.RxBatch(0, pkts)
 		n.RxPool(0).FreeBatch(pkts[:k])
 		if err != nil {
@@ -294,7 +296,7 @@ func TestTxDetectsRemovalWhenFull(t *testing.T) {
 	f.remove()
 	pkts := make([]dma.Packet, 1)
 	var err error
-	for calls := 0; calls < 2*goneCheckInterval+64 && err == nil; calls++ {
+	for calls := 0; calls < 2*advring.GoneCheckInterval+64 && err == nil; calls++ {
 		if pkts[0].Pool == nil {
 			pkts[0], _ = pool.Alloc()
 			pkts[0].Len = 60

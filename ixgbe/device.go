@@ -1,7 +1,10 @@
 // Package ixgbe is a user-space driver for the Intel 82599 10 GbE controller
-// (datasheet rev. 3.3): reset and initialization (4.6.3-4.6.8), RX and TX
-// queues on advanced descriptors, batched receive and transmit, statistics,
-// link state and MAC filters.
+// (datasheet rev. 3.3): register map, reset and initialization
+// (4.6.3-4.6.8), link, EEPROM and SFP+ module, RSS, interrupts, statistics
+// and MAC filters. The RX and TX queues on advanced descriptors (rings,
+// batched receive and transmit, offload context descriptors, trace
+// recording) are the ring engine of package advring, which the 82576
+// driver (igb) shares; this package describes the 82599 to it (family.go).
 //
 // The driver reaches the hardware only through a Device: 32-bit access to the
 // registers of BAR0 and DMA memory the device can reach. vfio.Device provides

@@ -3,6 +3,7 @@ package ixgbe
 import (
 	"errors"
 	"fmt"
+	"github.com/verinic/verinic/advring"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -256,7 +257,7 @@ func settle(t *testing.T, p *simPair, sent, received *atomic.Int64, failed func(
 // TestSurpriseRemovalSim removes the receiving and then the sending device
 // while traffic runs: every RxBatch and TxBatch call returns ErrDeviceGone
 // within a bounded number of calls (what it takes to notice that nothing
-// moves, goneCheckInterval, plus what a ring still absorbs), and nothing
+// moves, advring.GoneCheckInterval, plus what a ring still absorbs), and nothing
 // hangs or panics, including Close.
 func TestSurpriseRemovalSim(t *testing.T) {
 	p := newSimPair(t, pairOpts{mode: ixgbesim.FreeRunning})
@@ -326,9 +327,9 @@ func TestSurpriseRemovalSim(t *testing.T) {
 	rxCalls, txCalls := rxCallsAfter.Load(), txCallsAfter.Load()
 	t.Logf("removal noticed after %d RxBatch and %d TxBatch calls", rxCalls, txCalls)
 	// RX: the frames already written drain in a few calls, then at most
-	// goneCheckInterval empty polls. TX: the ring absorbs up to N-1 frames
-	// (8 per call), then at most goneCheckInterval calls without progress.
-	if limit := int64(2 * goneCheckInterval); rxCalls > limit || txCalls > limit+DefaultRingSize/8 {
+	// advring.GoneCheckInterval empty polls. TX: the ring absorbs up to N-1 frames
+	// (8 per call), then at most advring.GoneCheckInterval calls without progress.
+	if limit := int64(2 * advring.GoneCheckInterval); rxCalls > limit || txCalls > limit+DefaultRingSize/8 {
 		t.Fatalf("removal noticed too late: after %d RX and %d TX calls", rxCalls, txCalls)
 	}
 	for _, n := range []*NIC{p.a, p.b} {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/verinic/verinic/advring"
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
-	"github.com/verinic/verinic/trace"
 )
 
 // Register addresses: the driver uses the canonical (82599) address of
@@ -84,16 +84,17 @@ func (n *NIC) init() error {
 		return err
 	}
 	n.setupFlowControl()
-	for _, q := range n.rx {
+	for _, q := range n.port.Rx {
 		if err := n.startRx(q); err != nil {
 			return err
 		}
 	}
-	for _, q := range n.tx {
-		if err := n.startTx(q); err != nil {
+	for i := range n.port.Tx {
+		if err := n.startTx(i); err != nil {
 			return err
 		}
 	}
+	n.port.Open()
 	n.setPromiscuousLocked(n.cfg.Promiscuous)
 	return nil
 }
@@ -163,14 +164,13 @@ func (n *NIC) initRx() error {
 	n.dev.Write32(regs.RDRXCTL, rdrxctl)
 	n.setBits(regs.FCTRL, regs.FCTRL_BAM)
 
+	rc := n.ringConfig()
 	for i := 0; i < n.cfg.RxQueues; i++ {
-		q, err := n.newRxQueue(i)
+		q, err := n.newRxQueue(rc, i)
 		if err != nil {
 			return err
 		}
-		n.rx = append(n.rx, q)
-		q.rssHash = n.cfg.RxQueues > 1
-		q.vlanStrip = n.cfg.VLANStrip
+		n.port.Rx = append(n.port.Rx, q)
 		// Advanced one-buffer descriptors, buffer size from the pool,
 		// drop when no descriptor is free (8.2.3.8.7) -- unless flow
 		// control is on: then a frame waits in the packet buffer for a
@@ -179,7 +179,7 @@ func (n *NIC) initRx() error {
 		// DROP_EN with flow control on for the same reason.)
 		// BSIZEPACKET counts 1 KB units, 1 to 16 KB (8.2.3.8.7); a larger
 		// data room is simply not used beyond 16 KB.
-		bsize := uint32(min(q.pool.BufSize()/1024, 16))
+		bsize := uint32(min(q.Pool().BufSize()/1024, 16))
 		srrctl := n.dev.Read32(regs.SRRCTL(i))
 		srrctl &^= regs.SRRCTL_DESCTYPE_MASK | regs.SRRCTL_BSIZEPACKET_MASK
 		srrctl |= regs.SRRCTL_DESCTYPE_ADV_ONE | bsize | regs.SRRCTL_DROP_EN
@@ -188,12 +188,7 @@ func (n *NIC) initRx() error {
 		}
 		n.dev.Write32(regs.SRRCTL(i), srrctl)
 		// Ring base, length, head and tail (7.1.9, 8.2.3.8.1-5).
-		iova := q.ring.region.IOVA()
-		n.dev.Write32(regs.RDBAL(i), uint32(iova))
-		n.dev.Write32(regs.RDBAH(i), uint32(iova>>32))
-		n.dev.Write32(regs.RDLEN(i), q.ring.size*regs.DescSize)
-		n.dev.Write32(regs.RDH(i), 0)
-		n.dev.Write32(regs.RDT(i), 0)
+		q.Program(family)
 	}
 	// Queue i counts in statistics counter set i (RQSMR, 8.2.3.8.11).
 	mapQueueStats(n.dev, regs.RQSMR, n.cfg.RxQueues)
@@ -227,7 +222,7 @@ func mapQueueStats(dev Device, reg func(int) uint32, queues int) {
 	}
 }
 
-func (n *NIC) newRxQueue(i int) (*rxQueue, error) {
+func (n *NIC) newRxQueue(rc *advring.Config, i int) (*advring.RxQueue, error) {
 	pc := n.cfg.Mempool
 	if pc.Name == "" {
 		pc.Name = fmt.Sprintf("%s-rx%d", n.name, i)
@@ -238,24 +233,11 @@ func (n *NIC) newRxQueue(i int) (*rxQueue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ixgbe: %s: RX queue %d: %w", n.name, i, err)
 	}
-	r, err := newRing(n.dev.DMA(), n.cfg.RxRingSize, n.cfg.bugs)
+	q, err := advring.NewRxQueue(rc, advring.RxConfig{Queue: i, Size: n.cfg.RxRingSize, Pool: pool,
+		VLANStrip: n.cfg.VLANStrip, RSSHash: n.cfg.RxQueues > 1})
 	if err != nil {
 		pool.Release()
-		return nil, fmt.Errorf("ixgbe: %s: RX queue %d: %w", n.name, i, err)
-	}
-	q := &rxQueue{
-		nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r, pool: pool,
-		rdt: regs.RDT(i), trace: n.trace, bugs: n.cfg.bugs,
-		bufs:     make([]uint32, r.span),
-		dataIOVA: make([]uint64, pool.Size()),
-		headroom: uint16(pool.Headroom()),
-		bufSize:  uint32(pool.BufSize()),
-	}
-	for b := range q.bufs {
-		q.bufs[b] = noBuffer
-	}
-	for b := range q.dataIOVA {
-		q.dataIOVA[b] = pool.BufferIOVA(uint32(b)) + uint64(pool.Headroom())
+		return nil, fmt.Errorf("ixgbe: %s: %w", n.name, err)
 	}
 	return q, nil
 }
@@ -288,21 +270,14 @@ func (n *NIC) initTx() error {
 	// Descriptor arbiter on (it is only disabled while DCB is changed).
 	n.clearBits(regs.RTTDCS, regs.RTTDCS_ARBDIS)
 
+	rc := n.ringConfig()
 	for i := 0; i < n.cfg.TxQueues; i++ {
-		r, err := newRing(n.dev.DMA(), n.cfg.TxRingSize, n.cfg.bugs)
+		q, err := advring.NewTxQueue(rc, advring.TxConfig{Queue: i, Size: n.cfg.TxRingSize, MaxFrame: n.maxFrame})
 		if err != nil {
-			return fmt.Errorf("ixgbe: %s: TX queue %d: %w", n.name, i, err)
+			return fmt.Errorf("ixgbe: %s: %w", n.name, err)
 		}
-		q := &txQueue{
-			nic: n, dev: n.dev, id: uint16(i), devID: n.cfg.DevID, ring: r,
-			tdt: regs.TDT(i), trace: n.trace, bugs: n.cfg.bugs,
-			slots: make([]txSlot, r.span), rs: make([]uint32, r.span), maxFrame: n.maxFrame,
-		}
-		n.tx = append(n.tx, q)
-		iova := r.region.IOVA()
-		n.dev.Write32(regs.TDBAL(i), uint32(iova))
-		n.dev.Write32(regs.TDBAH(i), uint32(iova>>32))
-		n.dev.Write32(regs.TDLEN(i), r.size*regs.DescSize)
+		n.port.Tx = append(n.port.Tx, q)
+		q.Program(family)
 		v := n.dev.Read32(regs.TXDCTL(i))
 		v &^= regs.TXDCTL_PTHRESH | regs.TXDCTL_HTHRESH | regs.TXDCTL_WTHRESH
 		v |= txPTHRESH | txHTHRESH<<regs.TXDCTL_HTHRESH_SHIFT | txWTHRESH<<regs.TXDCTL_WTHRESH_SHIFT
@@ -328,11 +303,11 @@ func (n *NIC) initTx() error {
 // startRx fills the ring with buffers, enables the queue, waits for the
 // enable to take, and hands the ring to the device (4.6.7: "bump the tail
 // pointer"), keeping one descriptor back (RDT = N-1).
-func (n *NIC) startRx(q *rxQueue) error {
-	if err := q.fill(); err != nil {
-		return fmt.Errorf("ixgbe: %s: RX queue %d: fill ring: %w", n.name, q.id, err)
+func (n *NIC) startRx(q *advring.RxQueue) error {
+	if err := q.Fill(); err != nil {
+		return fmt.Errorf("ixgbe: %s: %w", n.name, err)
 	}
-	i := int(q.id)
+	i := q.Queue()
 	enable := uint32(regs.RXDCTL_ENABLE)
 	if n.cfg.VLANStrip {
 		enable |= regs.RXDCTL_VME // strip 802.1Q tags (8.2.3.8.9)
@@ -341,20 +316,13 @@ func (n *NIC) startRx(q *rxQueue) error {
 	if err := n.waitSet(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "4.6.7"); err != nil {
 		return err
 	}
-	q.next = 0
-	tail := q.ring.size - 1
-	if q.trace != nil {
-		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: tail})
-	}
-	n.dev.Write32(regs.RDT(i), tail)
+	q.Start()
 	return nil
 }
 
-// startTx enables a transmit queue (4.6.8) and waits for the enable.
-func (n *NIC) startTx(q *txQueue) error {
-	i := int(q.id)
-	n.dev.Write32(regs.TDH(i), 0)
-	n.dev.Write32(regs.TDT(i), 0)
+// startTx enables transmit queue i (4.6.8) and waits for the enable. Head
+// and tail are 0 from Program.
+func (n *NIC) startTx(i int) error {
 	n.setBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
 	return n.waitSet(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "4.6.8")
 }
@@ -368,7 +336,7 @@ func (n *NIC) stopLocked() error {
 	// No batch starts from now on; wait for those running (gate.go). If one
 	// never ends, touch nothing: the rings stay as they are, and a later
 	// Stop or Close tries again.
-	if err := n.quiesce(); err != nil {
+	if err := n.port.Quiesce("ixgbe: " + n.name); err != nil {
 		n.stuck = true
 		return err
 	}
@@ -379,37 +347,22 @@ func (n *NIC) stopLocked() error {
 			firstErr = err
 		}
 	}
-	gone := n.checkGone()
-	if !gone {
+	if !n.checkGone() {
 		// Let the TX rings drain (every posted descriptor written back),
 		// reclaiming as they complete.
-		start := n.clock.Now()
-		for _, q := range n.tx {
-			for {
-				q.reclaim()
-				if q.clean == q.next || n.checkGone() {
-					break
-				}
-				if n.clock.Now().Sub(start) >= pollTimeout {
-					note(fmt.Errorf("ixgbe: %s: timeout after %v waiting for TX queue %d to drain (DD on descriptors %d..%d) (datasheet 7.2.3.5)",
-						n.name, pollTimeout, q.id, q.clean, q.ring.prev(q.next)))
-					break
-				}
-				n.clock.Sleep(100 * time.Microsecond)
-			}
+		if err := n.port.Drain(n.clock, pollTimeout, n.checkGone); err != nil {
+			note(fmt.Errorf("ixgbe: %s: %w", n.name, err))
 		}
 	}
 	// Disable the queues (4.6.7.1 / 4.6.8.1): clear ENABLE and wait until
 	// it reads 0, then turn the units off.
-	for _, q := range n.rx {
-		i := int(q.id)
+	for i := range n.port.Rx {
 		if !n.is(stateGone) {
 			n.clearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
 			note(n.waitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "4.6.7.1"))
 		}
 	}
-	for _, q := range n.tx {
-		i := int(q.id)
+	for i := range n.port.Tx {
 		if !n.is(stateGone) {
 			n.clearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
 			note(n.waitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "4.6.8.1"))
@@ -420,12 +373,7 @@ func (n *NIC) stopLocked() error {
 		n.clearBits(regs.DMATXCTL, regs.DMATXCTL_TE)
 	}
 	// The device no longer touches the rings: take every buffer back.
-	for _, q := range n.tx {
-		q.reclaimAll()
-	}
-	for _, q := range n.rx {
-		q.reclaimAll()
-	}
+	n.port.ReclaimAll()
 	return firstErr
 }
 

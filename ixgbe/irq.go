@@ -3,67 +3,28 @@ package ixgbe
 import (
 	"errors"
 	"fmt"
-	"runtime"
-	"sync/atomic"
 	"time"
 
+	"github.com/verinic/verinic/advring"
 	"github.com/verinic/verinic/ixgbe/regs"
 )
 
-// Interrupts delivers a device's MSI-X vectors to the driver with the
-// semantics of an eventfd: Wait blocks until vector v has fired since the
-// last Wait (timeout < 0: for ever; 0: poll only) and returns how many
-// times; a timeout returns 0 and either no error or one with a Timeout
-// method that reports true. vfio.Interrupts (a real device's vectors,
-// VFIO_DEVICE_SET_IRQS with eventfds) and ixgbesim.Interrupts satisfy it;
-// the register seam (Device) is unchanged.
-type Interrupts interface {
-	Wait(vector int, timeout time.Duration) (uint64, error)
-}
+// Interrupts delivers a device's MSI-X vectors to the driver
+// (advring.Interrupts: eventfd semantics). vfio.Interrupts and
+// ixgbesim.Interrupts satisfy it; the register seam (Device) is unchanged.
+type Interrupts = advring.Interrupts
 
-// irqState is the interrupt mode of a NIC: RX queue q raises vector q.
+// irqState is the interrupt mode of a NIC: RX queue q raises vector q. The
+// engine's NAPI state (advring.NAPI) holds the per-queue polling hand-back
+// and the adaptive switch; the register writes are here.
 type irqState struct {
-	src   Interrupts
-	q     []napiQueue
-	stop  chan struct{} // closed by Close: notifier goroutines end
-	adapt atomic.Pointer[AdaptivePolling]
-	epoch time.Time // the monotonic origin of the rate measurements
+	src  Interrupts
+	napi *advring.NAPI
 }
-
-// napiQueue hands a queue's interrupt back to its notifier goroutine once
-// the poller has found the queue empty.
-type napiQueue struct {
-	polling atomic.Bool   // the vector fired and stays masked while the poller works
-	rearm   chan struct{} // RxBatch found the queue empty: unmask again
-	wake    atomic.Pointer[func()]
-
-	// The rate measurement of AdaptivePolling, touched only by the queue's
-	// poller (RxBatch).
-	pkts  uint64        // received since last
-	last  time.Duration // since epoch, at the last measurement (0: none yet)
-	rates [adaptiveSamples]float64
-	n, i  int  // samples held, next slot
-	busy  bool // the mean rate is at or above the threshold
-}
-
-// adaptiveSamples is the length of the moving average (ixy's
-// MOVING_AVERAGE_RANGE, 5; from memory of ixy's ixgbe.c).
-const adaptiveSamples = 5
 
 // AdaptivePolling is ixy's rate-based switch between busy polling and
-// interrupts, for a NIC in interrupt mode whose queues wake a poller
-// through SetRxNotify: every Interval an idle poll measures the queue's
-// receive rate, and while the mean of the last five measurements is at or
-// above Rate, an idle poll does not hand the vector back (no interrupt, no
-// sleep) but wakes the poller again at once, so it keeps polling; below
-// Rate the queue runs NAPI's scheme as without it. A sustained stream then
-// costs no interrupt and no wake-up per burst, and an idle queue still
-// sleeps. ixy measures every second (a burst keeps a core busy for five
-// seconds after it ends); the default here is 10 ms.
-type AdaptivePolling struct {
-	Rate     float64       // packets per second per queue; 0 turns the switch off
-	Interval time.Duration // measurement interval; 0 means 10 ms
-}
+// interrupts (advring.AdaptivePolling).
+type AdaptivePolling = advring.AdaptivePolling
 
 // SetAdaptivePolling turns ixy's rate-based switch on (a.Rate > 0) or off
 // for every queue of a NIC in interrupt mode (EnableInterrupts). It applies
@@ -73,79 +34,10 @@ func (n *NIC) SetAdaptivePolling(a AdaptivePolling) error {
 	if st == nil {
 		return ErrNoInterrupts
 	}
-	if a.Rate < 0 || a.Interval < 0 || a.Rate != a.Rate {
-		return fmt.Errorf("ixgbe: %s: adaptive polling: rate %v/s and interval %v must not be negative", n.name, a.Rate, a.Interval)
+	if err := st.napi.SetAdaptive(a); err != nil {
+		return fmt.Errorf("ixgbe: %s: %w", n.name, err)
 	}
-	if a.Rate == 0 {
-		st.adapt.Store(nil)
-		return nil
-	}
-	if a.Interval == 0 {
-		a.Interval = 10 * time.Millisecond
-	}
-	st.adapt.Store(&a)
 	return nil
-}
-
-// polled is called by RxBatch after every poll of queue q that found k
-// frames. With AdaptivePolling it counts them and, on an idle poll, takes
-// a measurement when one is due; while the queue is busy it wakes the
-// poller again instead of handing the vector back. Otherwise an idle poll
-// hands the vector back (idle).
-func (s *irqState) polled(q, k int) {
-	nq := &s.q[q]
-	if a := s.adapt.Load(); a != nil {
-		nq.pkts += uint64(k)
-		if k != 0 {
-			return
-		}
-		now := time.Since(s.epoch)
-		switch el := now - nq.last; {
-		case nq.last == 0:
-			nq.last, nq.pkts = now, 0
-		case el >= a.Interval:
-			nq.rates[nq.i] = float64(nq.pkts) / el.Seconds()
-			nq.i = (nq.i + 1) % adaptiveSamples
-			nq.n = min(nq.n+1, adaptiveSamples)
-			sum := 0.0
-			for _, r := range nq.rates[:nq.n] {
-				sum += r
-			}
-			nq.busy = sum/float64(nq.n) >= a.Rate
-			nq.last, nq.pkts = now, 0
-		}
-		if nq.busy && nq.polling.Load() {
-			if wake := nq.wake.Load(); wake != nil {
-				runtime.Gosched()
-				(*wake)()
-				return
-			}
-		}
-	} else if k != 0 {
-		return
-	}
-	s.idle(q)
-}
-
-// idle is called when queue q had nothing: if its notifier is waiting for
-// that, it unmasks the vector again (NAPI's napi_complete).
-func (s *irqState) idle(q int) {
-	nq := &s.q[q]
-	if nq.polling.Load() && nq.polling.CompareAndSwap(true, false) {
-		select {
-		case nq.rearm <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// close ends the notifier goroutines.
-func (s *irqState) close() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
 }
 
 // EnableInterrupts puts the RX queues in interrupt mode over src (datasheet
@@ -164,13 +56,13 @@ func (n *NIC) EnableInterrupts(src Interrupts, itr time.Duration) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.state.Load() != 0 {
+	if n.port.State.Halted() {
 		return fmt.Errorf("ixgbe: %s: EnableInterrupts: %w", n.name, n.haltedErr())
 	}
-	mask := uint32(1)<<len(n.rx) - 1
+	mask := uint32(1)<<len(n.port.Rx) - 1
 	n.dev.Write32(regs.EIMC, mask)
 	n.dev.Write32(regs.GPIE, n.dev.Read32(regs.GPIE)|regs.GPIE_MSIX_MODE|regs.GPIE_PBA_SUPPORT|regs.GPIE_EIAME)
-	for q := range n.rx {
+	for q := range n.port.Rx {
 		// IVAR[q/2]: RX entry of queue q at bits 16*(q%2)+7:16*(q%2)
 		// (8.2.3.5.16).
 		reg := regs.IVAR(q >> 1)
@@ -183,12 +75,10 @@ func (n *NIC) EnableInterrupts(src Interrupts, itr time.Duration) error {
 	}
 	n.dev.Write32(regs.EIAC, n.dev.Read32(regs.EIAC)|mask)
 	n.dev.Write32(regs.EIAM, n.dev.Read32(regs.EIAM)|mask)
-	st := &irqState{src: src, q: make([]napiQueue, len(n.rx)), stop: make(chan struct{}), epoch: time.Now()}
-	for q := range st.q {
-		st.q[q].rearm = make(chan struct{}, 1)
-	}
+	st := &irqState{src: src, napi: advring.NewNAPI(len(n.port.Rx))}
+	n.port.SetNAPI(st.napi)
 	if old := n.irq.Swap(st); old != nil {
-		old.close()
+		old.napi.Close()
 	}
 	return nil
 }
@@ -208,13 +98,13 @@ func (n *NIC) WaitRx(q int, timeout time.Duration) (bool, error) {
 	if irq == nil {
 		return false, ErrNoInterrupts
 	}
-	if uint(q) >= uint(len(n.rx)) {
+	if uint(q) >= uint(len(n.port.Rx)) {
 		return false, ErrBadQueue
 	}
 	// Under n.mu, so that once Close returns no notifier touches the
 	// registers again (the device may be unmapped next).
 	n.mu.Lock()
-	if n.state.Load() != 0 {
+	if n.port.State.Halted() {
 		n.mu.Unlock()
 		return false, n.haltedErr()
 	}
@@ -237,28 +127,9 @@ func (n *NIC) WaitRx(q int, timeout time.Duration) (bool, error) {
 // ends when the NIC closes or the interrupt source fails.
 func (n *NIC) SetRxNotify(q int, wake func()) bool {
 	st := n.irq.Load()
-	if st == nil || uint(q) >= uint(len(n.rx)) {
+	if st == nil || uint(q) >= uint(len(n.port.Rx)) {
 		return false
 	}
-	nq := &st.q[q]
-	nq.wake.Store(&wake)
-	go func() {
-		for {
-			fired, err := n.WaitRx(q, -1)
-			if err != nil {
-				return
-			}
-			if !fired {
-				continue
-			}
-			nq.polling.Store(true)
-			wake()
-			select {
-			case <-nq.rearm:
-			case <-st.stop:
-				return
-			}
-		}
-	}()
+	st.napi.Notify(q, wake, func() (bool, error) { return n.WaitRx(q, -1) })
 	return true
 }

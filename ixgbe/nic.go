@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/verinic/verinic/advring"
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
@@ -58,23 +59,8 @@ type Config struct {
 	// with a stepped simulator pass its virtual clock.
 	Clock Clock
 	// Trace receives ring events; nil records nothing (the data path then
-	// pays one nil check per event site). Events carry Dev = DevID, Dir,
-	// Queue and the descriptor Index, recorded per the ordering rule of
-	// package trace:
-	//   - DrvPost (Buf = buffer IOVA, Len = TX frame length or RX data
-	//     room), before the stores that fill the descriptor. RX also posts
-	//     the same buffer again, without a DrvReclaim, when it drops a
-	//     frame (multi-descriptor, MAC error).
-	//   - DrvTail (Index = value written), before the tail write. RX tails
-	//     name the last descriptor refilled (RDT = N-1 at start), TX tails
-	//     the next free one.
-	//   - DrvDDSeen, after the load that saw DD. RX: every descriptor
-	//     (Len = length). TX: only the last descriptor of a cleaning batch
-	//     of up to 32; the device completes in order, so it covers the
-	//     batch.
-	//   - DrvReclaim (Buf = buffer IOVA): TX, as each buffer of a cleaned
-	//     batch is freed to its pool; RX, as a frame is handed up
-	//     (Len = length).
+	// pays one nil check per event site). The events and their order are
+	// the ring engine's: see advring.Config.Trace.
 	Trace *trace.Recorder
 	// DevID is the device number stamped on trace events.
 	DevID uint16
@@ -111,26 +97,35 @@ type Config struct {
 
 	// bugs makes the driver commit deliberate protocol errors; set only
 	// through WithBugs, in builds with the ixgbebugs tag (bugs.go).
-	bugs bug
+	bugs ringBugs
 }
 
 // Errors returned by the driver. They are sentinels so that the data path
-// returns them without allocating; wrap them with errors.Is.
+// returns them without allocating; test them with errors.Is. The data-path
+// errors are the ring engine's (advring), shared by every family.
 var (
 	// ErrDeviceGone reports a surprise removal: the device reads all ones
 	// (a PCIe read to a device that is no longer there completes with
 	// 0xFFFFFFFF). Every call on the NIC returns it from then on.
-	ErrDeviceGone = errors.New("ixgbe: device gone (registers read all ones: surprise removal?)")
+	ErrDeviceGone = advring.ErrDeviceGone
 	// ErrBadQueue reports a queue number out of range.
-	ErrBadQueue = errors.New("ixgbe: no such queue")
-	// ErrBadPacket reports a packet TxBatch cannot send: no pool, zero
-	// length, or a frame that does not lie within its buffer. TxBatch stops
-	// at it; the caller keeps it.
-	ErrBadPacket = errors.New("ixgbe: bad packet: no pool, zero length or frame outside its buffer")
+	ErrBadQueue = advring.ErrBadQueue
+	// ErrBadPacket reports a packet TxBatch cannot send: no pool, a length
+	// out of range, a frame that does not lie within its buffer, or
+	// offloads that cannot apply. TxBatch stops at it; the caller keeps it.
+	ErrBadPacket = advring.ErrBadPacket
 	// ErrClosed reports a call on a closed NIC.
-	ErrClosed = errors.New("ixgbe: NIC is closed")
+	ErrClosed = advring.ErrClosed
 	// ErrStopped reports a data-path call on a stopped NIC.
-	ErrStopped = errors.New("ixgbe: NIC is stopped")
+	ErrStopped = advring.ErrStopped
+	// ErrQueueBusy is returned by RxBatch or TxBatch when another goroutine
+	// is inside a batch on the same queue (each queue must be polled by one
+	// goroutine at a time).
+	ErrQueueBusy = advring.ErrQueueBusy
+	// ErrQueueInUse is returned (wrapped) by Stop and Close when a queue's
+	// batch did not end within a few seconds: the rings and pools are left
+	// allocated (leaked) rather than freed under it.
+	ErrQueueInUse = advring.ErrQueueInUse
 	// ErrBuffersOutstanding is returned (wrapped) by Close when a pool the
 	// driver created still had buffers out: held by the application, or
 	// sitting in another NIC's TX ring that was not stopped first.
@@ -169,13 +164,11 @@ type NIC struct {
 	cfg   Config
 	trace *trace.Recorder
 
-	rx []*rxQueue
-	tx []*txQueue
-
-	// state holds stateGone, stateStopped and stateClosed bits: once any
-	// is set, RxBatch and TxBatch refuse to touch the rings (one atomic
-	// load per call checks all three).
-	state atomic.Uint32
+	// port is the ring engine's state: the RX and TX queues, their gates
+	// (Stop and Close wait for running batches before touching the rings,
+	// advring/gate.go) and the halt state (advring.Gone, Stopped, Closed:
+	// once any is set, RxBatch and TxBatch refuse to touch the rings).
+	port advring.Port
 
 	// mu serializes the control path: MAC and filter changes, statistics,
 	// Stop and Close.
@@ -185,11 +178,9 @@ type NIC struct {
 	// irq is the interrupt mode (EnableInterrupts); nil while polling.
 	irq atomic.Pointer[irqState]
 
-	// rxGates and txGates are the queues' in-flight words (gate.go): Stop
-	// and Close wait for running batches before touching the rings. stuck
-	// (under mu) says a wait timed out: the rings were left alone.
-	rxGates, txGates []gate
-	stuck            bool
+	// stuck (under mu) says a wait for running batches timed out: the rings
+	// were left alone.
+	stuck bool
 
 	// info is what init learnt about the device: IDs, EEPROM, SFP+ module
 	// (info.go).
@@ -215,8 +206,7 @@ func New(dev Device, cfg Config) (*NIC, error) {
 	if dev.DMA() == nil {
 		return nil, fmt.Errorf("ixgbe: %s: device has no DMA allocator", dev.Name())
 	}
-	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, trace: cfg.Trace,
-		rxGates: make([]gate, cfg.RxQueues), txGates: make([]gate, cfg.TxQueues)}
+	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, trace: cfg.Trace}
 	if err := n.checkSupported(); err != nil {
 		return nil, err
 	}
@@ -237,7 +227,7 @@ func New(dev Device, cfg Config) (*NIC, error) {
 // every DMA engine that was already started, so that the rings and pools
 // can be freed without the device writing into them afterwards.
 func (n *NIC) abandon() {
-	if !n.is(stateGone) && len(n.rx)+len(n.tx) > 0 {
+	if !n.is(stateGone) && len(n.port.Rx)+len(n.port.Tx) > 0 {
 		n.dev.Write32(regs.CTRL, n.dev.Read32(regs.CTRL)|regs.CTRL_RST_MASK)
 		n.waitClear(regs.CTRL, regs.CTRL_RST_MASK, "CTRL.RST|LNK_RST (bits 26, 3)", "4.6.3.2")
 	}
@@ -298,10 +288,10 @@ func (c *Config) normalize() error {
 func (n *NIC) Name() string { return n.name }
 
 // NumRxQueues returns the number of RX queues.
-func (n *NIC) NumRxQueues() int { return len(n.rx) }
+func (n *NIC) NumRxQueues() int { return len(n.port.Rx) }
 
 // NumTxQueues returns the number of TX queues.
-func (n *NIC) NumTxQueues() int { return len(n.tx) }
+func (n *NIC) NumTxQueues() int { return len(n.port.Tx) }
 
 // Offloads returns the offloads the driver performs with the 82599 (it
 // satisfies the stack's link.Offloader): every received frame's Meta
@@ -347,10 +337,10 @@ func (n *NIC) SetVLANFilter(vids ...uint16) error {
 // RxPool returns the buffer pool of RX queue q (nil if q is out of range).
 // The goroutine that polls queue q owns it.
 func (n *NIC) RxPool(q int) *dma.Mempool {
-	if q < 0 || q >= len(n.rx) {
+	if q < 0 || q >= len(n.port.Rx) {
 		return nil
 	}
-	return n.rx[q].pool
+	return n.port.Rx[q].Pool()
 }
 
 // Allocator returns the allocator of DMA memory the device can reach, for
@@ -362,26 +352,16 @@ func (n *NIC) RxRingSize() int { return n.cfg.RxRingSize }
 func (n *NIC) TxRingSize() int { return n.cfg.TxRingSize }
 
 const (
-	stateGone    = 1 << iota // the device read all ones
-	stateStopped             // Stop ran: the rings hold no buffers
-	stateClosed              // Close ran: the rings are freed
+	stateGone    = advring.Gone    // the device read all ones
+	stateStopped = advring.Stopped // Stop ran: the rings hold no buffers
+	stateClosed  = advring.Closed  // Close ran: the rings are freed
 )
 
-func (n *NIC) setState(bit uint32) { n.state.Or(bit) }
-func (n *NIC) is(bit uint32) bool  { return n.state.Load()&bit != 0 }
+func (n *NIC) setState(bit uint32) { n.port.State.Set(bit) }
+func (n *NIC) is(bit uint32) bool  { return n.port.State.Is(bit) }
 
-// haltedErr returns the error for a data-path call on a NIC whose state is
-// not zero.
-func (n *NIC) haltedErr() error {
-	switch s := n.state.Load(); {
-	case s&stateGone != 0:
-		return ErrDeviceGone
-	case s&stateClosed != 0:
-		return ErrClosed
-	default:
-		return ErrStopped
-	}
-}
+// haltedErr returns the error for a call on a NIC whose state is not zero.
+func (n *NIC) haltedErr() error { return n.port.State.Err() }
 
 // checkGone reads STATUS, which can never read all ones on a present device
 // (its reserved bits read 0, datasheet 8.2.3.1.2), and marks the NIC gone if
@@ -537,7 +517,8 @@ func (n *NIC) Close() error {
 		return nil
 	}
 	if st := n.irq.Swap(nil); st != nil {
-		st.close()
+		n.port.SetNAPI(nil)
+		st.napi.Close()
 	}
 	err := n.stopLocked()
 	if n.stuck {
@@ -547,9 +528,9 @@ func (n *NIC) Close() error {
 		return fmt.Errorf("ixgbe: %s: close: rings and pools not released: %w", n.name, err)
 	}
 	var outstanding []string
-	for i, q := range n.rx {
-		if q.pool != nil && q.pool.InUse() != 0 {
-			outstanding = append(outstanding, fmt.Sprintf("RX pool %d: %d of %d", i, q.pool.InUse(), q.pool.Size()))
+	for i, q := range n.port.Rx {
+		if p := q.Pool(); p.InUse() != 0 {
+			outstanding = append(outstanding, fmt.Sprintf("RX pool %d: %d of %d", i, p.InUse(), p.Size()))
 		}
 	}
 	n.setState(stateClosed)
@@ -564,24 +545,31 @@ func (n *NIC) Close() error {
 
 // releaseMemory frees the rings and pools.
 func (n *NIC) releaseMemory() error {
-	var errs []error
-	for _, q := range n.rx {
-		if q.ring.region != nil {
-			errs = append(errs, q.ring.region.Free())
-			q.ring.region = nil
-		}
-		if q.pool != nil {
-			errs = append(errs, q.pool.Release())
-		}
-	}
-	for _, q := range n.tx {
-		if q.ring.region != nil {
-			errs = append(errs, q.ring.region.Free())
-			q.ring.region = nil
-		}
+	errs := []error{n.port.FreeRings()}
+	for _, q := range n.port.Rx {
+		errs = append(errs, q.Pool().Release())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ixgbe: %s: release memory: %w", n.name, err)
 	}
 	return nil
 }
+
+// RxBatch receives up to len(pkts) frames from queue q into pkts and returns
+// how many (advring.Port.RxBatch). The caller owns the returned packets:
+// free them (Packet.Free) or pass them to TxBatch. Each descriptor handed up
+// is refilled with a fresh buffer from the queue's pool, and RDT is written
+// once per call (datasheet 7.1.9). A frame spanning several descriptors
+// (larger than the pool's data room) or flagged with a MAC error is dropped
+// and counted. If the pool runs dry the call returns what it has; the rest
+// stays in the ring (and the device drops when the ring is full).
+func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) { return n.port.RxBatch(q, pkts) }
+
+// TxBatch queues up to len(pkts) frames for sending on queue q and returns
+// how many it took (advring.Port.TxBatch): the first k packets now belong to
+// the driver, which frees each to its own pool once the device has sent it.
+// It returns fewer when the ring is full (the caller keeps the rest: retry
+// or free them), and stops with ErrBadPacket at a packet it cannot send.
+// Completed descriptors are reclaimed first, in batches; TDT is written once
+// per call.
+func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) { return n.port.TxBatch(q, pkts) }

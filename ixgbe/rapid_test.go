@@ -36,31 +36,31 @@ func (o *ownership) add(k bufKey, who string) {
 
 // collectRings adds every buffer n's rings hold.
 func (o *ownership) collectRings(n *NIC) {
-	for qi, q := range n.rx {
-		for i := uint32(0); i < q.ring.span; i++ {
-			if q.bufs[i] != noBuffer {
-				o.add(bufKey{q.pool, q.bufs[i]}, fmt.Sprintf("%s RX ring %d slot %d", n.name, qi, i))
+	for qi, q := range n.port.Rx {
+		for i := uint32(0); i < q.Slots(); i++ {
+			if b, ok := q.Buffer(i); ok {
+				o.add(bufKey{q.Pool(), b}, fmt.Sprintf("%s RX ring %d slot %d", n.name, qi, i))
 			}
 		}
 	}
-	for qi, q := range n.tx {
-		for i := q.clean; i != q.next; i = q.ring.next(i) {
-			s := q.slots[i]
-			o.add(bufKey{s.pool, s.index}, fmt.Sprintf("%s TX ring %d slot %d", n.name, qi, i))
+	for qi, q := range n.port.Tx {
+		for i := q.Clean(); i != q.Next(); i = q.Step(i) {
+			sp, si := q.Slot(i)
+			o.add(bufKey{sp, si}, fmt.Sprintf("%s TX ring %d slot %d", n.name, qi, i))
 		}
 	}
 }
 
 // checkRingIndices checks every ring index of n is in range.
 func checkRingIndices(n *NIC) error {
-	for qi, q := range n.rx {
-		if q.next >= q.ring.size {
-			return fmt.Errorf("%s RX queue %d: next index %d out of a ring of %d", n.name, qi, q.next, q.ring.size)
+	for qi, q := range n.port.Rx {
+		if q.Next() >= q.Size() {
+			return fmt.Errorf("%s RX queue %d: next index %d out of a ring of %d", n.name, qi, q.Next(), q.Size())
 		}
 	}
-	for qi, q := range n.tx {
-		if q.next >= q.ring.size || q.clean >= q.ring.size {
-			return fmt.Errorf("%s TX queue %d: next %d, clean %d out of a ring of %d", n.name, qi, q.next, q.clean, q.ring.size)
+	for qi, q := range n.port.Tx {
+		if q.Next() >= q.Size() || q.Clean() >= q.Size() {
+			return fmt.Errorf("%s TX queue %d: next %d, clean %d out of a ring of %d", n.name, qi, q.Next(), q.Clean(), q.Size())
 		}
 	}
 	return nil
@@ -84,7 +84,7 @@ const (
 	rapidPool   = 96
 )
 
-func newRapidPair(bugs bug, rec *trace.Recorder) (*rapidPair, error) {
+func newRapidPair(bugs ringBugs, rec *trace.Recorder) (*rapidPair, error) {
 	pair, err := simpair.New(simpair.Config{Mode: ixgbesim.Stepped, Names: [2]string{"rsim0", "rsim1"}, Policy: dma.NoHugepages, Trace: rec})
 	if err != nil {
 		return nil, err
@@ -310,11 +310,11 @@ func TestRapidDriverAgainstSteppedSim(t *testing.T) {
 // bugs injected, varying the interleaving of TxBatch calls, device steps and
 // RxBatch calls, and returns the first invariant failure, simulator
 // violation or IOMMU fault.
-func runBugScenario(t *testing.T, bugs bug) error {
+func runBugScenario(t *testing.T, bugs ringBugs) error {
 	return runScenario(t, bugs, nil)
 }
 
-func runScenario(t *testing.T, bugs bug, rec *trace.Recorder) error {
+func runScenario(t *testing.T, bugs ringBugs, rec *trace.Recorder) error {
 	p, err := newRapidPair(bugs, rec)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package ixgbe
 
 import (
+	"github.com/verinic/verinic/advring"
 	"testing"
 
 	"github.com/verinic/verinic/dma"
@@ -8,17 +9,17 @@ import (
 )
 
 // rsPositions returns the descriptors in [from, to) whose RS bit is set.
-func rsPositions(q *txQueue, from, to uint32) []uint32 {
+func rsPositions(q *advring.TxQueue, from, to uint32) []uint32 {
 	var got []uint32
-	for i := from; i != to; i = q.ring.next(i) {
-		if q.ring.w32[4*i+2]&regs.TXD_DCMD_RS != 0 {
+	for i := from; i != to; i = q.Step(i) {
+		if _, hi := q.Desc(i); uint32(hi)&regs.TXD_DCMD_RS != 0 {
 			got = append(got, i)
 		}
 	}
 	return got
 }
 
-// TestTxRSThresholdFake: RS on every txRSThresh-th data descriptor and on the
+// TestTxRSThresholdFake: RS on every advring.RSThresh-th data descriptor and on the
 // last one of each call, also when the ring fills or a bad packet ends the
 // call; reclaim frees exactly the descriptors up to a completed RS one.
 func TestTxRSThresholdFake(t *testing.T) {
@@ -36,7 +37,7 @@ func TestTxRSThresholdFake(t *testing.T) {
 	for i := range pkts {
 		pkts[i].Len = 64
 	}
-	q := n.tx[0]
+	q := n.port.Tx[0]
 	// 70 packets: RS at 31 and 63 (every 32nd), and 69 (the last).
 	k, err := n.TxBatch(0, pkts[:70])
 	if err != nil || k != 70 {
@@ -65,20 +66,20 @@ func TestTxRSThresholdFake(t *testing.T) {
 		t.Fatalf("RS on %v, want [%d 126]", got, 73+31)
 	}
 	// Nothing completed: nothing reclaimed.
-	if q.reclaim() != 0 || pool.InUse() != len(pkts) {
+	if q.Reclaim() != 0 || pool.InUse() != len(pkts) {
 		t.Fatalf("reclaimed without DD: in use %d", pool.InUse())
 	}
 	// DD on descriptor 31 only: 0..31 come back, and nothing past it (DD
 	// on 40, which has no RS, is not looked at).
-	q.ring.w32[4*31+3] = regs.TXD_STAT_DD
-	q.ring.w32[4*40+3] = regs.TXD_STAT_DD
-	if got := q.reclaim(); got != 32 || q.clean != 32 {
-		t.Fatalf("reclaim after DD on 31 freed %d, clean %d; want 32, 32", got, q.clean)
+	f.tx[0].w32[4*31+3] = regs.TXD_STAT_DD // as the device writes back
+	f.tx[0].w32[4*40+3] = regs.TXD_STAT_DD
+	if got := q.Reclaim(); got != 32 || q.Clean() != 32 {
+		t.Fatalf("reclaim after DD on 31 freed %d, clean %d; want 32, 32", got, q.Clean())
 	}
 	// The device completes everything: every buffer comes back.
 	f.completeTx(0)
-	if got := q.reclaim(); got != 127-32 || q.clean != q.next {
-		t.Fatalf("reclaim after completion freed %d, clean %d next %d", got, q.clean, q.next)
+	if got := q.Reclaim(); got != 127-32 || q.Clean() != q.Next() {
+		t.Fatalf("reclaim after completion freed %d, clean %d next %d", got, q.Clean(), q.Next())
 	}
 	if pool.InUse() != len(pkts)-127 {
 		t.Fatalf("pool in use %d, want %d", pool.InUse(), len(pkts)-127)

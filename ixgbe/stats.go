@@ -136,7 +136,7 @@ func (n *NIC) readHardwareStats() *rawStats {
 	s.RxChecksumErrors = uint64(rd(regs.XEC))
 	s.MACLocalFaults = uint64(rd(regs.MLFC))
 	s.MACRemoteFaults = uint64(rd(regs.MRFC))
-	queues := max(len(n.rx), len(n.tx))
+	queues := max(len(n.port.Rx), len(n.port.Tx))
 	qs := &raw.queues
 	for i := 0; i < queues; i++ {
 		qs[i].RxPackets = uint64(rd(regs.QPRC(i)))
@@ -151,7 +151,7 @@ func (n *NIC) readHardwareStats() *rawStats {
 // accumulate adds a reading to the 64-bit totals.
 func (n *NIC) accumulate(raw *rawStats) {
 	s, qs := &raw.total, &raw.queues
-	queues := max(len(n.rx), len(n.tx))
+	queues := max(len(n.port.Rx), len(n.port.Tx))
 	t := &n.stats.total
 	t.RxPackets += s.RxPackets
 	t.RxBytes += s.RxBytes
@@ -232,7 +232,7 @@ func (n *NIC) Stats() Stats {
 
 func (n *NIC) snapshotLocked() Stats {
 	s := n.stats.total
-	queues := max(len(n.rx), len(n.tx))
+	queues := max(len(n.port.Rx), len(n.port.Tx))
 	s.Queues = make([]QueueStats, queues)
 	copy(s.Queues, n.stats.queues[:queues])
 	s.RxDropped = 0
@@ -242,14 +242,13 @@ func (n *NIC) snapshotLocked() Stats {
 	if passed := s.RxPackets + s.RxMissed; s.RxNonFiltered > passed {
 		s.RxFiltered = s.RxNonFiltered - passed
 	}
-	for i, q := range n.rx {
-		s.Queues[i].RxMultiDescDrops = q.multiDescDrops.Load()
-		s.Queues[i].RxErrorDrops = q.errorDrops.Load()
-		s.Queues[i].RxAllocFailures = q.allocFailures.Load()
+	for i, q := range n.port.Rx {
+		rs := q.Stats()
+		s.Queues[i].RxMultiDescDrops, s.Queues[i].RxErrorDrops, s.Queues[i].RxAllocFailures = rs.MultiDescDrops, rs.ErrorDrops, rs.AllocFailures
 	}
-	for i, q := range n.tx {
-		s.Queues[i].TxBadPackets = q.badPackets.Load()
-		s.Queues[i].TxFreeErrors = q.freeErrors.Load()
+	for i, q := range n.port.Tx {
+		ts := q.Stats()
+		s.Queues[i].TxBadPackets, s.Queues[i].TxFreeErrors = ts.BadPackets, ts.FreeErrors
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package ixgbe
+package advring
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"github.com/verinic/verinic/dma"
-	"github.com/verinic/verinic/ixgbe/regs"
 )
 
 // ring is a descriptor ring in DMA memory, shared with the device (the
@@ -29,7 +28,8 @@ type ring struct {
 }
 
 // newRing allocates a ring of size descriptors, 128-byte aligned
-// (datasheet 8.2.3.8.1: RDBAL bits 6:0 are ignored), and fills it with 0xFF
+// (82599 datasheet 8.2.3.8.1: RDBAL bits 6:0 are ignored; QEMU's 82576
+// model masks bits 4:0, E1000_XDBAL_MASK), and fills it with 0xFF
 // as ixy does, so that a descriptor the driver forgot to initialize is
 // obviously invalid rather than a plausible zero.
 func newRing(alloc *dma.Allocator, size int, bugs bug) (ring, error) {
@@ -42,7 +42,7 @@ func newRing(alloc *dma.Allocator, size int, bugs bug) (ring, error) {
 		slots++
 		last = uint32(size)
 	}
-	region, err := alloc.Alloc(slots*regs.DescSize, 128)
+	region, err := alloc.Alloc(slots*DescSize, 128)
 	if err != nil {
 		return ring{}, fmt.Errorf("descriptor ring of %d entries: %w", size, err)
 	}
@@ -133,4 +133,32 @@ func (r *ring) setDesc(i uint32, lo, hi uint64) {
 	}
 	r.q64[2*i] = lo
 	r.q64[2*i+1] = hi
+}
+
+// free releases the ring's memory (once; later calls do nothing).
+func (r *ring) free() error {
+	if r.region == nil {
+		return nil
+	}
+	err := r.region.Free()
+	r.region = nil
+	return err
+}
+
+// program writes the ring's base address and length, and head and tail 0,
+// to the queue's registers (82599 datasheet 7.1.9, 8.2.3.8.1-5 and
+// 8.2.3.9.5-9; 82576 datasheet 8.10).
+func (r *ring) program(dev Device, bal, bah, length, head, tail uint32) {
+	iova := r.region.IOVA()
+	dev.Write32(bal, uint32(iova))
+	dev.Write32(bah, uint32(iova>>32))
+	dev.Write32(length, r.size*DescSize)
+	dev.Write32(head, 0)
+	dev.Write32(tail, 0)
+}
+
+// desc returns descriptor i's two 64-bit words (atomic loads: the device
+// may be writing them).
+func (r *ring) desc(i uint32) (lo, hi uint64) {
+	return atomic.LoadUint64(&r.q64[2*i]), atomic.LoadUint64(&r.q64[2*i+1])
 }

@@ -1,14 +1,13 @@
-package ixgbe
+package advring
 
 import (
 	"encoding/binary"
 
 	"github.com/verinic/verinic/dma"
-	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
 )
 
-// Transmit offloads (datasheet 7.2.3.2.3 context descriptor, 7.2.4
+// Transmit offloads (82599 datasheet 7.2.3.2.3 context descriptor, 7.2.4
 // checksum offload and TCP segmentation, 7.2.5 VLAN insertion). A packet
 // whose Meta asks for dma.TxIPCsum, TxL4Csum, TxVLAN or TxTSO goes out as
 // an advanced context descriptor (unless the queue's context 0 already
@@ -50,13 +49,13 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 		etype = binary.BigEndian.Uint16(f[16:])
 	}
 	if m&dma.TxVLAN != 0 {
-		cmd |= regs.TXD_DCMD_VLE
-		ctx.vlanMacipLens |= uint32(m.VLAN()) << regs.TXC_VLAN_SHIFT
+		cmd |= TxCmdVLE
+		ctx.vlanMacipLens |= uint32(m.VLAN()) << TxCtxVLANShift
 	}
-	ctx.typeTucmd = regs.TXD_DCMD_DEXT | regs.TXD_DTYP_CTXT
-	ctx.vlanMacipLens |= uint32(maclen) << regs.TXC_MACLEN_SHIFT
+	ctx.typeTucmd = TxCmdDEXT | TxDtypCtxt
+	ctx.vlanMacipLens |= uint32(maclen) << TxCtxMACLenShift
 	if m&(dma.TxIPCsum|dma.TxL4Csum|dma.TxTSO) == 0 {
-		return ctx, cmd, regs.TXD_CC, len(f), true // VLAN insertion only
+		return ctx, cmd, TxCC, len(f), true // VLAN insertion only
 	}
 	ip := f[maclen:]
 	var iplen, l4len int
@@ -75,13 +74,13 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 		if m&(dma.TxL4Csum|dma.TxTSO) != 0 && binary.BigEndian.Uint16(ip[6:])&0x3FFF != 0 {
 			return ctx, 0, 0, 0, false // a fragment: its L4 header is not all there
 		}
-		ctx.typeTucmd |= regs.TXC_TUCMD_IPV4
+		ctx.typeTucmd |= TxCtxTucmdIPv4
 		for k := 12; k < 20; k += 2 {
 			ph += uint32(binary.BigEndian.Uint16(ip[k:]))
 		}
 		if m&(dma.TxIPCsum|dma.TxTSO) != 0 {
 			ip[10], ip[11] = 0, 0
-			olinfo |= regs.TXD_POPTS_IXSM
+			olinfo |= TxPoptsIXSM
 		}
 	case 0x86DD:
 		if len(ip) < 40 || m&dma.TxIPCsum != 0 || int(binary.BigEndian.Uint16(ip[4:]))+40 != len(ip) {
@@ -103,18 +102,18 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 		if l4len < 20 || l4len > len(l4) {
 			return ctx, 0, 0, 0, false
 		}
-		ctx.typeTucmd |= regs.TXC_TUCMD_L4T_TCP
+		ctx.typeTucmd |= TxCtxTucmdL4TCP
 		csumOff = 16
 	case proto == 17 && len(l4) >= 8 && m&dma.TxTSO == 0:
 		l4len = 8
-		ctx.typeTucmd |= regs.TXC_TUCMD_L4T_UDP
+		ctx.typeTucmd |= TxCtxTucmdL4UDP
 		csumOff = 6
 	default:
 		return ctx, 0, 0, 0, false
 	}
 	ctx.vlanMacipLens |= uint32(iplen)
 	if csumOff != 0 {
-		olinfo |= regs.TXD_POPTS_TXSM
+		olinfo |= TxPoptsTXSM
 		ph += uint32(proto)
 		if m&dma.TxTSO == 0 {
 			ph += uint32(len(l4))
@@ -130,17 +129,17 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 		if mss == 0 || hdr+mss > maxFrameBytes {
 			return ctx, 0, 0, 0, false
 		}
-		cmd |= regs.TXD_DCMD_TSE
-		ctx.mssL4lenIdx = uint32(l4len)<<regs.TXC_L4LEN_SHIFT | uint32(mss)<<regs.TXC_MSS_SHIFT
+		cmd |= TxCmdTSE
+		ctx.mssL4lenIdx = uint32(l4len)<<TxCtxL4LenShift | uint32(mss)<<TxCtxMSSShift
 		// PAYLEN is the TCP payload with TSE (7.2.3.2.4).
-		return ctx, cmd, olinfo | regs.TXD_CC, len(f) - hdr, true
+		return ctx, cmd, olinfo | TxCC, len(f) - hdr, true
 	}
-	return ctx, cmd, olinfo | regs.TXD_CC, len(f), true
+	return ctx, cmd, olinfo | TxCC, len(f), true
 }
 
 // postContext writes context descriptor c into slot i (no buffer, no RS:
 // reclaim never checks DD on it).
-func (q *txQueue) postContext(i uint32, c txContext) {
+func (q *TxQueue) postContext(i uint32, c txContext) {
 	if q.trace != nil {
 		// A context post: Buf is the descriptor's first quadword, Len 0
 		// (trace/SCHEMA.md).
@@ -152,12 +151,12 @@ func (q *txQueue) postContext(i uint32, c txContext) {
 }
 
 // postOffload is post with the offload command bits, olinfo and PAYLEN.
-func (q *txQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, paylen int, rs bool) {
+func (q *TxQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, paylen int, rs bool) {
 	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
 	length := uint32(p.Len)
-	base, aux := uint32(txCmd), uint64(0)
+	base, aux := uint32(TxCmd), uint64(0)
 	if !rs {
-		base, aux = txCmdNoRS, trace.PostNoRS
+		base, aux = TxCmdNoRS, trace.PostNoRS
 	}
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
@@ -166,7 +165,7 @@ func (q *txQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, payle
 	if rs {
 		q.setRS(i)
 	}
-	q.ring.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|uint32(paylen)<<regs.TXD_PAYLEN_SHIFT)<<32)
+	q.ring.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|uint32(paylen)<<TxPaylenShift)<<32)
 }
 
 // maxFrameBytes is the largest frame the MAC sends without jumbo frames

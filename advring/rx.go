@@ -1,32 +1,63 @@
-package ixgbe
+package advring
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/verinic/verinic/dma"
-	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
 )
 
-// goneCheckInterval: after this many consecutive calls on a queue that made
+// GoneCheckInterval: after this many consecutive calls on a queue that made
 // no progress (nothing received, or nothing accepted for sending), the queue
-// reads STATUS to find out whether the device is still there. A removed
-// device stops completing descriptors, so every queue of it soon makes no
+// asks Config.Gone whether the device is still there. A removed device
+// stops completing descriptors, so every queue of it soon makes no
 // progress; this bounds the detection of a surprise removal to that many
 // calls, at the cost of one register read per that many idle polls.
-const goneCheckInterval = 1024
+const GoneCheckInterval = 1024
 
-// rxQueue is one receive queue: its descriptor ring, the buffer behind each
+// idler counts a queue's calls in a row without progress.
+type idler struct {
+	n    uint32
+	gone func() bool
+}
+
+// miss counts a call without progress and, every GoneCheckInterval of
+// them, asks whether the device is gone (ErrDeviceGone).
+func (d *idler) miss() error {
+	d.n++
+	if d.n%GoneCheckInterval == 0 && d.gone() {
+		return ErrDeviceGone
+	}
+	return nil
+}
+
+// RxConfig describes one receive queue.
+type RxConfig struct {
+	Queue int // the queue's index: its registers and trace events
+	// Size is the number of descriptors: a multiple of 8 (RDLEN is a
+	// multiple of 128 bytes) that the family has validated.
+	Size int
+	// Pool supplies the receive buffers; it must hold more than Size
+	// buffers. The family creates and releases it; the queue's poller owns
+	// it while the queue runs.
+	Pool *dma.Mempool
+	// VLANStrip: the family set the queue's VLAN strip enable (RXDCTL.VME),
+	// so VP means the tag is in the write-back. RSSHash: RSS is on and the
+	// write-back's second dword is the RSS hash (RXCSUM.PCSD).
+	VLANStrip, RSSHash bool
+}
+
+// RxQueue is one receive queue: its descriptor ring, the buffer behind each
 // descriptor, and its pool. Only the goroutine polling the queue touches it,
 // except for the counters, which are atomic.
-type rxQueue struct {
-	nic   *NIC
+type RxQueue struct {
 	dev   Device
 	id    uint16
 	devID uint16
 	ring  ring
 	pool  *dma.Mempool
-	rdt   uint32 // RDT register offset
+	rdt   uint32 // tail register offset
 	trace *trace.Recorder
 	bugs  bug
 
@@ -42,21 +73,90 @@ type rxQueue struct {
 	// discarding is set while the driver skips the rest of a frame that
 	// spans several descriptors.
 	discarding bool
-	idle       uint32
-	// vlanStrip: RXDCTL.VME is set, so VP means the tag is in the
-	// write-back; rssHash: RSS is on, so the second dword is the hash.
-	vlanStrip, rssHash bool
+	idle       idler
+	vlanStrip  bool
+	rssHash    bool
+	// The family's write-back bits (Layout), as masks and shifts.
+	rxe, vp              uint32 // masks
+	ipcs, ipe, l4cs, l4e uint32 // bit numbers
 
 	multiDescDrops atomic.Uint64 // frames dropped for spanning descriptors
 	errorDrops     atomic.Uint64 // frames dropped with a MAC error or bad length
 	allocFailures  atomic.Uint64 // polls cut short because the pool was empty
 }
 
+// NewRxQueue allocates the ring of a receive queue (filled with 0xFF, no
+// buffers yet). Next: Program, the family's queue set-up, Fill, the
+// family's enable, Start (doc.go).
+func NewRxQueue(c *Config, rc RxConfig) (*RxQueue, error) {
+	if rc.Pool == nil || rc.Pool.Size() <= rc.Size {
+		return nil, fmt.Errorf("RX queue %d: a pool of more than %d buffers is needed", rc.Queue, rc.Size)
+	}
+	r, err := newRing(c.Alloc, rc.Size, c.bugs)
+	if err != nil {
+		return nil, fmt.Errorf("RX queue %d: %w", rc.Queue, err)
+	}
+	pool := rc.Pool
+	l := &c.Family.Layout
+	q := &RxQueue{
+		dev: c.Dev, id: uint16(rc.Queue), devID: c.DevID, ring: r, pool: pool,
+		rdt: c.Family.Regs.RDT(rc.Queue), trace: c.Trace, bugs: c.bugs, idle: idler{gone: c.Gone},
+		bufs:      make([]uint32, r.span),
+		dataIOVA:  make([]uint64, pool.Size()),
+		headroom:  uint16(pool.Headroom()),
+		bufSize:   uint32(pool.BufSize()),
+		vlanStrip: rc.VLANStrip, rssHash: rc.RSSHash,
+		rxe: 1 << l.RXE, vp: 1 << l.VP,
+		ipcs: uint32(l.IPCS), ipe: uint32(l.IPE), l4cs: uint32(l.L4CS), l4e: uint32(l.L4E),
+	}
+	for b := range q.bufs {
+		q.bufs[b] = noBuffer
+	}
+	for b := range q.dataIOVA {
+		q.dataIOVA[b] = pool.BufferIOVA(uint32(b)) + uint64(pool.Headroom())
+	}
+	return q, nil
+}
+
+// Program writes the ring's base address and length, and head and tail 0,
+// to the family's registers for the queue (Regs.RDBAL ... RDT).
+func (q *RxQueue) Program(f *Family) {
+	n := int(q.id)
+	q.ring.program(q.dev, f.Regs.RDBAL(n), f.Regs.RDBAH(n), f.Regs.RDLEN(n), f.Regs.RDH(n), f.Regs.RDT(n))
+}
+
+// Start hands the filled ring to the device (82599 datasheet 4.6.7: "bump
+// the tail pointer"), keeping one descriptor back: tail = N-1. Call it
+// after Fill and the family's queue enable.
+func (q *RxQueue) Start() {
+	q.next = 0
+	tail := q.ring.size - 1
+	if q.trace != nil {
+		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: tail})
+	}
+	q.dev.Write32(q.rdt, tail)
+}
+
+// Pool returns the queue's buffer pool.
+func (q *RxQueue) Pool() *dma.Mempool { return q.pool }
+
+// RxStats are a receive queue's driver-side counters.
+type RxStats struct {
+	MultiDescDrops uint64 // frames dropped for spanning descriptors
+	ErrorDrops     uint64 // frames dropped with a MAC error or bad length
+	AllocFailures  uint64 // polls cut short because the pool was empty
+}
+
+// Stats returns the queue's counters (safe from any goroutine).
+func (q *RxQueue) Stats() RxStats {
+	return RxStats{MultiDescDrops: q.multiDescDrops.Load(), ErrorDrops: q.errorDrops.Load(), AllocFailures: q.allocFailures.Load()}
+}
+
 // post writes buffer b into descriptor i in the read format (datasheet
 // 7.1.6.1): packet buffer address, then header address 0, whose bit 0 is
 // where the device writes DD, so the store clears any old write-back. The
 // trace event comes before the stores; the RDT write publishes them.
-func (q *rxQueue) post(i, b uint32) {
+func (q *RxQueue) post(i, b uint32) {
 	addr := q.dataIOVA[b]
 	if q.bugs.has(bugRxAddrNoHeadroom) {
 		addr -= uint64(q.headroom)
@@ -70,50 +170,23 @@ func (q *rxQueue) post(i, b uint32) {
 
 // tracePost records post's event; out of line so that post stays small
 // enough for the compiler to inline into the receive loop.
-func (q *rxQueue) tracePost(i uint32, addr uint64) {
+func (q *RxQueue) tracePost(i uint32, addr uint64) {
 	q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: q.bufSize, Buf: addr})
 }
 
-// fill posts a fresh buffer in every descriptor (start of the queue).
-func (q *rxQueue) fill() error {
+// Fill posts a fresh buffer in every descriptor (before Start).
+func (q *RxQueue) Fill() error {
 	for i := uint32(0); i < q.ring.span; i++ {
 		p, err := q.pool.Alloc()
 		if err != nil {
-			return err
+			return fmt.Errorf("RX queue %d: fill ring: %w", q.id, err)
 		}
 		q.post(i, p.Index)
 	}
 	return nil
 }
 
-// RxBatch receives up to len(pkts) frames from queue q into pkts and returns
-// how many. The caller owns the returned packets: free them (Packet.Free)
-// or pass them to TxBatch. Each descriptor handed up is refilled with a
-// fresh buffer from the queue's pool, and RDT is written once per call
-// (datasheet 7.1.9). A frame spanning several descriptors (larger than the
-// pool's data room) or flagged with a MAC error is dropped and counted. If
-// the pool runs dry the call returns what it has; the rest stays in the ring
-// (and the device drops when the ring is full).
-func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) {
-	if uint(q) >= uint(len(n.rx)) {
-		if n.state.Load() != 0 {
-			return 0, n.haltedErr()
-		}
-		return 0, ErrBadQueue
-	}
-	g := &n.rxGates[q]
-	if err := n.enter(g); err != nil { // Stop/Close safety (gate.go)
-		return 0, err
-	}
-	k, err := n.rx[q].receive(pkts)
-	if st := n.irq.Load(); st != nil {
-		st.polled(q, k) // interrupt mode: unmask the queue's vector when idle (irq.go)
-	}
-	g.leave()
-	return k, err
-}
-
-func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
+func (q *RxQueue) receive(pkts []dma.Packet) (int, error) {
 	r := &q.ring
 	i := q.next
 	got := 0
@@ -124,7 +197,7 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 			lenVLAN = q.loadEarly(i)
 		}
 		status := atomic.LoadUint32(&r.w32[4*i+2])
-		if status&regs.RXD_STAT_DD == 0 {
+		if status&RxStatDD == 0 {
 			break
 		}
 		if !q.bugs.has(bugLenBeforeDD) {
@@ -153,7 +226,7 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 			q.trace.Record(trace.Event{Kind: trace.DrvDDSeen, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length})
 		}
 		old := q.bufs[i]
-		if status&(regs.RXD_STAT_EOP|regs.RXD_ERR_RXE) != regs.RXD_STAT_EOP || q.discarding || length == 0 || length > q.bufSize {
+		if status&(RxStatEOP|q.rxe) != RxStatEOP || q.discarding || length == 0 || length > q.bufSize {
 			// Slow path: part of a multi-descriptor frame, a MAC error or
 			// an impossible length. Give the same buffer back to the
 			// device; nothing is handed up.
@@ -196,13 +269,9 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 		i = r.next(i)
 	}
 	if seen == 0 {
-		q.idle++
-		if q.idle%goneCheckInterval == 0 && q.nic.checkGone() {
-			return 0, ErrDeviceGone
-		}
-		return 0, nil
+		return 0, q.idle.miss()
 	}
-	q.idle = 0
+	q.idle.n = 0
 	q.next = i
 	if q.bugs.has(bugRefillOwnedSlot) {
 		q.refillOwnedSlot(i)
@@ -224,17 +293,15 @@ func (q *rxQueue) receive(pkts []dma.Packet) (int, error) {
 	return got, nil
 }
 
-// meta turns descriptor i's write-back (datasheet 7.1.6.2) into the
+// meta turns descriptor i's write-back (82599 datasheet 7.1.6.2) into the
 // packet's offload metadata: IPCS/IPE and L4CS/TCPE (7.1.11), the stripped
-// VLAN tag (VP, with RXDCTL.VME set by the driver), and the RSS hash in the
-// second dword (RXCSUM.PCSD is set by init) when RSS is on.
-//
-// The four checksum bits move with shifts to dma's bits 0-3 (the array
-// below fails to compile if those constants move), small enough for the
-// compiler to inline meta into the receive loop.
-func (q *rxQueue) meta(i, status, lenVLAN uint32) dma.Meta {
-	m := dma.Meta(status>>6&1 | status>>29&2 | status>>3&4 | status>>28&8) // IPCS, IPE, L4CS, TCPE
-	if q.vlanStrip && status&regs.RXD_STAT_VP != 0 {
+// VLAN tag (VP, with the family's VLAN strip enable set), and the RSS hash
+// in the second dword when RSS is on. The bit positions are the family's
+// (Layout); the four checksum bits move to dma's bits 0-3 (family.go checks
+// those constants at compile time).
+func (q *RxQueue) meta(i, status, lenVLAN uint32) dma.Meta {
+	m := dma.Meta(status>>q.ipcs&1 | status>>q.ipe&1<<1 | status>>q.l4cs&1<<2 | status>>q.l4e&1<<3)
+	if q.vlanStrip && status&q.vp != 0 {
 		m |= dma.RxVLAN | dma.Meta(lenVLAN>>16)<<16
 	}
 	if q.rssHash {
@@ -243,12 +310,9 @@ func (q *rxQueue) meta(i, status, lenVLAN uint32) dma.Meta {
 	return m
 }
 
-// metaBitsAt0to3 is a compile-time check of meta's shifts.
-var _ = [1]struct{}{}[dma.RxIPChecked^1|dma.RxIPBad^2|dma.RxL4Checked^4|dma.RxL4Bad^8]
-
 // dropDescriptor accounts for a descriptor whose frame is not handed up.
-func (q *rxQueue) dropDescriptor(status uint32) {
-	eop := status&regs.RXD_STAT_EOP != 0
+func (q *RxQueue) dropDescriptor(status uint32) {
+	eop := status&RxStatEOP != 0
 	switch {
 	case q.discarding || !eop:
 		// A frame spanning descriptors: count it once, at its last one.
@@ -265,8 +329,8 @@ func (q *rxQueue) dropDescriptor(status uint32) {
 // the last one processed, while the device still owns it (DD clear: not yet
 // written back), and returns the buffer that was there to the pool while the
 // device may still write it.
-func (q *rxQueue) refillOwnedSlot(i uint32) {
-	if atomic.LoadUint32(&q.ring.w32[4*i+2])&regs.RXD_STAT_DD != 0 {
+func (q *RxQueue) refillOwnedSlot(i uint32) {
+	if atomic.LoadUint32(&q.ring.w32[4*i+2])&RxStatDD != 0 {
 		return // written back already: the slot is no longer the device's
 	}
 	nb, err := q.pool.Alloc()
@@ -280,7 +344,7 @@ func (q *rxQueue) refillOwnedSlot(i uint32) {
 
 // reclaimAll takes every buffer out of the ring back into the pool (the
 // queue must be disabled).
-func (q *rxQueue) reclaimAll() {
+func (q *RxQueue) reclaimAll() {
 	for i := uint32(0); i < q.ring.span; i++ {
 		if q.bufs[i] != noBuffer {
 			_ = q.pool.FreeIndex(q.bufs[i])
@@ -291,3 +355,29 @@ func (q *rxQueue) reclaimAll() {
 
 // noBuffer marks a ring slot without a buffer.
 const noBuffer = ^uint32(0)
+
+// Inspection, for checkers and tests (not for the data path): the ring's
+// size, the slots the engine cycles through, the next descriptor it will
+// look at, and what each slot holds.
+
+// Size returns the number of descriptors the device sees.
+func (q *RxQueue) Size() uint32 { return q.ring.size }
+
+// Slots returns the number of ring slots the engine cycles through (Size,
+// unless a deliberate wrap bug is injected).
+func (q *RxQueue) Slots() uint32 { return q.ring.span }
+
+// Next returns the first descriptor not yet seen done.
+func (q *RxQueue) Next() uint32 { return q.next }
+
+// Buffer returns the pool index of the buffer posted in slot i, if any.
+func (q *RxQueue) Buffer(i uint32) (uint32, bool) {
+	b := q.bufs[i]
+	return b, b != noBuffer
+}
+
+// Desc returns descriptor i's two 64-bit words.
+func (q *RxQueue) Desc(i uint32) (lo, hi uint64) { return q.ring.desc(i) }
+
+// Queue returns the queue's index.
+func (q *RxQueue) Queue() int { return int(q.id) }

@@ -1,4 +1,4 @@
-package ixgbe
+package advring
 
 import (
 	"sync/atomic"
@@ -12,7 +12,8 @@ import (
 // mutation suite"). Each bug is a single, named deviation from the ring
 // protocol of datasheet 7.1 and 7.2 or from the driver's buffer discipline.
 // Bugs can be switched on only in a build with the ixgbebugs tag
-// (bugs_on.go: ixgbe.Bug, ixgbe.WithBugs); in any other build bugsEnabled is
+// (bugs_on.go: advring.Bug, advring.WithBugs, re-exported as ixgbe.Bug and
+// ixgbe.WithBugs); in any other build bugsEnabled is
 // false, has is constant false and the compiler drops the buggy paths, so
 // production binaries carry neither the switches nor the code.
 type bug uint32
@@ -82,7 +83,7 @@ const allBugs = bugReclaimWhenFull<<1 - 1
 // freeAgain is bugDoubleFreeNow (free the buffer a second time at once)
 // and bugDoubleFreeLater (keep it in the slot record: freeLeftover frees it
 // again at the slot's next post).
-func (q *txQueue) freeAgain(s *txSlot) {
+func (q *TxQueue) freeAgain(s *txSlot) {
 	if q.bugs.has(bugDoubleFreeNow) && s.pool.FreeIndex(s.index) != nil {
 		q.freeErrors.Add(1)
 	}
@@ -93,7 +94,7 @@ func (q *txQueue) freeAgain(s *txSlot) {
 
 // freeLeftover is bugDoubleFreeLater at a post into slot i: a buffer still
 // recorded in the slot is freed (again), the error ignored as "cleanup".
-func (q *txQueue) freeLeftover(i uint32) {
+func (q *TxQueue) freeLeftover(i uint32) {
 	if s := &q.slots[i]; s.pool != nil {
 		_ = s.pool.FreeIndex(s.index)
 		s.pool = nil
@@ -102,7 +103,7 @@ func (q *txQueue) freeLeftover(i uint32) {
 
 // reclaimOldest is bugReclaimWhenFull: with the ring full, the oldest
 // descriptor is cleaned without looking at its DD.
-func (q *txQueue) reclaimOldest() {
+func (q *TxQueue) reclaimOldest() {
 	i := q.clean
 	if s := &q.slots[i]; s.pool != nil {
 		if q.trace != nil {
@@ -124,7 +125,7 @@ func (q *txQueue) reclaimOldest() {
 
 // loadEarly is bugLenBeforeDD: the length word loaded (and recorded)
 // before the status word.
-func (q *rxQueue) loadEarly(i uint32) uint32 {
+func (q *RxQueue) loadEarly(i uint32) uint32 {
 	v := atomic.LoadUint32(&q.ring.w32[4*i+3])
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvLoad, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Aux: 3, Len: v})

@@ -1,31 +1,22 @@
-package ixgbe
+package advring
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/verinic/verinic/dma"
-	"github.com/verinic/verinic/ixgbe/regs"
 	"github.com/verinic/verinic/trace"
 )
 
-// txRSThresh is DPDK's tx_rs_thresh: RS (report status) is set on one data
-// descriptor in txRSThresh, and on the last one a TxBatch call posts
-// (rsNow). The device writes DD back only on descriptors with RS
-// (datasheet 7.2.3.5; with TXDCTL.WTHRESH 0, init.go, as soon as it has
-// processed one, 8.2.3.9.10), and it completes descriptors in order, so DD
-// on an RS descriptor says every descriptor up to it is done: reclaim checks
-// DD on those only. One write-back per 32 frames instead of per frame, and
-// one DD load per batch for the driver.
-const txRSThresh = 32
-
-// txCmd is the command part of every data descriptor (datasheet 7.2.3.2.4):
-// end of packet, insert FCS, report status (write back DD), advanced
-// descriptor, data type. The length goes in the low 16 bits. txCmdNoRS is
-// it without RS.
-const (
-	txCmd     = regs.TXD_DCMD_EOP | regs.TXD_DCMD_IFCS | regs.TXD_DCMD_RS | regs.TXD_DCMD_DEXT | regs.TXD_DTYP_DATA
-	txCmdNoRS = txCmd &^ regs.TXD_DCMD_RS
-)
+// RSThresh is DPDK's tx_rs_thresh: RS (report status) is set on one data
+// descriptor in RSThresh, and on the last one a TxBatch call posts
+// (rsNow). The device writes DD back only on descriptors with RS (82599
+// datasheet 7.2.3.5; with TXDCTL.WTHRESH 0, which the family sets, as soon
+// as it has processed one, 8.2.3.9.10), and it completes descriptors in
+// order, so DD on an RS descriptor says every descriptor up to it is done:
+// reclaim checks DD on those only. One write-back per 32 frames instead of
+// per frame, and one DD load per batch for the driver.
+const RSThresh = 32
 
 // txSlot remembers which buffer a TX descriptor carries, to free it to its
 // own pool once the device is done with it.
@@ -35,14 +26,24 @@ type txSlot struct {
 	off   uint16 // frame offset in the buffer (for the trace)
 }
 
-// txQueue is one transmit queue.
-type txQueue struct {
-	nic   *NIC
+// TxConfig describes one transmit queue.
+type TxConfig struct {
+	Queue int // the queue's index: its registers and trace events
+	// Size is the number of descriptors: a multiple of 8 (TDLEN is a
+	// multiple of 128 bytes) that the family has validated.
+	Size int
+	// MaxFrame is the longest frame (FCS excluded) the MAC is configured
+	// to send without TSO (txlen.go).
+	MaxFrame int
+}
+
+// TxQueue is one transmit queue.
+type TxQueue struct {
 	dev   Device
 	id    uint16
 	devID uint16
 	ring  ring
-	tdt   uint32 // TDT register offset
+	tdt   uint32 // tail register offset
 	trace *trace.Recorder
 	bugs  bug
 
@@ -50,8 +51,8 @@ type txQueue struct {
 	// oldest descriptor not yet reclaimed. [clean, next) is in flight.
 	next, clean uint32
 	slots       []txSlot
-	idle        uint32
-	maxFrame    int // NIC.maxFrame: longer frames need txLenOK
+	idle        idler
+	maxFrame    int // longer frames need lenOK
 	// ctx is what context 0 holds, when ctxValid (txoffload.go).
 	ctx      txContext
 	ctxValid bool
@@ -66,26 +67,36 @@ type txQueue struct {
 	badPackets atomic.Uint64 // packets rejected by TxBatch
 }
 
-// TxBatch queues up to len(pkts) frames for sending on queue q and returns
-// how many it took: the first k packets now belong to the driver, which
-// frees each to its own pool once the device has sent it. It returns fewer
-// when the ring is full (the caller keeps the rest: retry or free them), and
-// stops with ErrBadPacket at a packet it cannot send. Completed descriptors
-// are reclaimed first, in batches; TDT is written once per call.
-func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) {
-	if uint(q) >= uint(len(n.tx)) {
-		if n.state.Load() != 0 {
-			return 0, n.haltedErr()
-		}
-		return 0, ErrBadQueue
+// NewTxQueue allocates the ring of a transmit queue (filled with 0xFF).
+// Next: Program, the family's thresholds and enable (doc.go).
+func NewTxQueue(c *Config, tc TxConfig) (*TxQueue, error) {
+	r, err := newRing(c.Alloc, tc.Size, c.bugs)
+	if err != nil {
+		return nil, fmt.Errorf("TX queue %d: %w", tc.Queue, err)
 	}
-	g := &n.txGates[q]
-	if err := n.enter(g); err != nil { // Stop/Close safety (gate.go)
-		return 0, err
-	}
-	k, err := n.tx[q].send(pkts)
-	g.leave()
-	return k, err
+	return &TxQueue{
+		dev: c.Dev, id: uint16(tc.Queue), devID: c.DevID, ring: r,
+		tdt: c.Family.Regs.TDT(tc.Queue), trace: c.Trace, bugs: c.bugs, idle: idler{gone: c.Gone},
+		slots: make([]txSlot, r.span), rs: make([]uint32, r.span), maxFrame: tc.MaxFrame,
+	}, nil
+}
+
+// Program writes the ring's base address and length, and head and tail 0,
+// to the family's registers for the queue (Regs.TDBAL ... TDT).
+func (q *TxQueue) Program(f *Family) {
+	n := int(q.id)
+	q.ring.program(q.dev, f.Regs.TDBAL(n), f.Regs.TDBAH(n), f.Regs.TDLEN(n), f.Regs.TDH(n), f.Regs.TDT(n))
+}
+
+// TxStats are a transmit queue's driver-side counters.
+type TxStats struct {
+	BadPackets uint64 // packets rejected by TxBatch (ErrBadPacket)
+	FreeErrors uint64 // buffers whose pool refused them back
+}
+
+// Stats returns the queue's counters (safe from any goroutine).
+func (q *TxQueue) Stats() TxStats {
+	return TxStats{BadPackets: q.badPackets.Load(), FreeErrors: q.freeErrors.Load()}
 }
 
 // reclaim frees the buffers of completed descriptors: for each descriptor
@@ -93,14 +104,14 @@ func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) {
 // device completes them in order, 7.2.3.5; context descriptors and data
 // descriptors without RS have no DD of their own). It returns how many
 // descriptors it freed.
-func (q *txQueue) reclaim() uint32 {
+func (q *TxQueue) reclaim() uint32 {
 	r := &q.ring
 	freed := uint32(0)
 	for q.rsN > 0 {
 		last := q.rs[q.rsHead]
 		if !q.bugs.has(bugReclaimWithoutDD) {
 			st := atomic.LoadUint32(&r.w32[4*last+3])
-			if st&regs.TXD_STAT_DD == 0 {
+			if st&TxStatDD == 0 {
 				return freed
 			}
 			if q.trace != nil { // only loads that saw DD: idle polls record nothing
@@ -140,7 +151,7 @@ func (q *txQueue) reclaim() uint32 {
 }
 
 // rsNow decides whether the data descriptor being posted, after which slot
-// ni is the next free one, carries RS (txRSThresh): every txRSThresh data
+// ni is the next free one, carries RS (RSThresh): every RSThresh data
 // descriptors, and on the last descriptor of the call, so that the buffers
 // of a call always come back without waiting for more traffic (DPDK's
 // simple path leaves up to tx_rs_thresh-1 of them until the next burst).
@@ -151,9 +162,9 @@ func (q *txQueue) reclaim() uint32 {
 //
 // nextOK reports that it found the next packet valid, so that the loop need
 // not check it again.
-func (q *txQueue) rsNow(rest []dma.Packet, ni uint32) (rs, nextOK bool) {
+func (q *TxQueue) rsNow(rest []dma.Packet, ni uint32) (rs, nextOK bool) {
 	q.sinceRS++
-	if q.sinceRS >= txRSThresh || len(rest) == 0 || q.ring.next(ni) == q.clean {
+	if q.sinceRS >= RSThresh || len(rest) == 0 || q.ring.next(ni) == q.clean {
 		return true, false
 	}
 	p := &rest[0]
@@ -165,13 +176,13 @@ func (q *txQueue) rsNow(rest []dma.Packet, ni uint32) (rs, nextOK bool) {
 }
 
 // valid reports whether TxBatch can send p (ErrBadPacket otherwise).
-func (q *txQueue) valid(p *dma.Packet) bool {
-	return !(p.Pool == nil || p.Len < minTxFrame || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() ||
-		int(p.Len) > q.maxFrame && !q.nic.txLenOK(p))
+func (q *TxQueue) valid(p *dma.Packet) bool {
+	return !(p.Pool == nil || p.Len < MinTxFrame || int(p.Off)+int(p.Len) > p.Pool.Headroom()+p.Pool.BufSize() ||
+		int(p.Len) > q.maxFrame && !q.lenOK(p))
 }
 
 // setRS records that descriptor i carries RS.
-func (q *txQueue) setRS(i uint32) {
+func (q *TxQueue) setRS(i uint32) {
 	j := q.rsHead + q.rsN
 	if j >= uint32(len(q.rs)) {
 		j -= uint32(len(q.rs))
@@ -181,7 +192,7 @@ func (q *txQueue) setRS(i uint32) {
 	q.sinceRS = 0
 }
 
-func (q *txQueue) send(pkts []dma.Packet) (int, error) {
+func (q *TxQueue) send(pkts []dma.Packet) (int, error) {
 	freed := q.reclaim()
 	r := &q.ring
 	if q.bugs.has(bugTailBeforeDescriptor | bugDoublePost) {
@@ -212,7 +223,7 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 			q.sinceRS++
 			rs := true
 			known = false
-			if q.sinceRS < txRSThresh && sent+1 < len(pkts) && r.next(ni) != q.clean {
+			if q.sinceRS < RSThresh && sent+1 < len(pkts) && r.next(ni) != q.clean {
 				if np := &pkts[sent+1]; np.Meta&txOffloadFlags == 0 {
 					known = q.valid(np)
 					rs = !known
@@ -247,14 +258,11 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 		// No progress (nothing sent, nothing completed): a removed device
 		// looks like this, so check now and then.
 		if freed == 0 && err == nil {
-			q.idle++
-			if q.idle%goneCheckInterval == 0 && q.nic.checkGone() {
-				return 0, ErrDeviceGone
-			}
+			return 0, q.idle.miss()
 		}
 		return 0, err
 	}
-	q.idle = 0
+	q.idle.n = 0
 	q.next = i
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i})
@@ -267,12 +275,12 @@ func (q *txQueue) send(pkts []dma.Packet) (int, error) {
 // (datasheet 7.2.3.2.4): buffer address, then command, type and length
 // together with PAYLEN and a zero status (clearing an old DD) in one 64-bit
 // store; RS if rs (rsNow). The trace event precedes the stores.
-func (q *txQueue) post(i uint32, p *dma.Packet, rs bool) {
+func (q *TxQueue) post(i uint32, p *dma.Packet, rs bool) {
 	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
 	length := uint32(p.Len)
-	cmd, aux := uint32(txCmd), uint64(0)
+	cmd, aux := uint32(TxCmd), uint64(0)
 	if !rs {
-		cmd, aux = txCmdNoRS, trace.PostNoRS
+		cmd, aux = TxCmdNoRS, trace.PostNoRS
 	}
 	if q.trace != nil {
 		q.tracePost(i, length, addr, aux)
@@ -284,17 +292,17 @@ func (q *txQueue) post(i uint32, p *dma.Packet, rs bool) {
 	if rs {
 		q.setRS(i)
 	}
-	q.ring.setDesc(i, addr, uint64(cmd|length)|uint64(length<<regs.TXD_PAYLEN_SHIFT)<<32) // published by the TDT write (ring.go)
+	q.ring.setDesc(i, addr, uint64(cmd|length)|uint64(length<<TxPaylenShift)<<32) // published by the TDT write (ring.go)
 }
 
 // tracePost records post's event (out of line: it is rare, and it would
 // make post larger).
-func (q *txQueue) tracePost(i, length uint32, addr, aux uint64) {
+func (q *TxQueue) tracePost(i, length uint32, addr, aux uint64) {
 	q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
 }
 
 // sendBuggy is send with bugTailBeforeDescriptor and/or bugDoublePost.
-func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
+func (q *TxQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 	r := &q.ring
 	// Count what fits (and is valid) first.
 	free := r.dist(q.next, q.clean)
@@ -346,7 +354,7 @@ func (q *txQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 
 // reclaimAll frees every buffer still in the ring (the queue must be
 // disabled or drained).
-func (q *txQueue) reclaimAll() {
+func (q *TxQueue) reclaimAll() {
 	r := &q.ring
 	for i := q.clean; i != q.next; i = r.next(i) {
 		s := &q.slots[i]
@@ -360,3 +368,30 @@ func (q *txQueue) reclaimAll() {
 	q.clean = q.next
 	q.rsHead, q.rsN, q.sinceRS = 0, 0, 0
 }
+
+// Size returns the number of descriptors the device sees.
+func (q *TxQueue) Size() uint32 { return q.ring.size }
+
+// Next returns the next descriptor to fill; Clean the oldest not yet
+// reclaimed: [Clean, Next) is in flight.
+func (q *TxQueue) Next() uint32 { return q.next }
+
+// Clean returns the oldest descriptor not yet reclaimed.
+func (q *TxQueue) Clean() uint32 { return q.clean }
+
+// Step returns the slot after i in the engine's order.
+func (q *TxQueue) Step(i uint32) uint32 { return q.ring.next(i) }
+
+// Slot returns the buffer in flight in slot i: its pool (nil for a context
+// descriptor or an empty slot) and index.
+func (q *TxQueue) Slot(i uint32) (*dma.Mempool, uint32) {
+	s := &q.slots[i]
+	return s.pool, s.index
+}
+
+// Desc returns descriptor i's two 64-bit words.
+func (q *TxQueue) Desc(i uint32) (lo, hi uint64) { return q.ring.desc(i) }
+
+// Reclaim frees the buffers of completed descriptors now (TxBatch does it
+// at every call) and returns how many descriptors it freed.
+func (q *TxQueue) Reclaim() uint32 { return q.reclaim() }

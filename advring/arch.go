@@ -1,6 +1,6 @@
 //go:build amd64 || arm64
 
-package ixgbe
+package advring
 
 // The driver builds for amd64 and arm64 only: its data path relies on how
 // those architectures order memory accesses between the CPU and a device
