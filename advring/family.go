@@ -33,8 +33,10 @@ type Regs struct {
 // bits of both families read DD 0, EOP 1, VP 3, UDPCS 4, L4CS 5, IPCS 6;
 // the error bits differ:
 //
-//	82599 (datasheet 7.1.6.2; Linux ixgbe_type.h IXGBE_RXDADV_ERR_*):
-//	RXE 29, IPE 30, TCPE 31.
+//	82599 (datasheet 7.1.6.2; Linux and DPDK ixgbe_type.h
+//	IXGBE_RXDADV_ERR_*): RXE 29, TCPE 30, IPE 31. (Our reading had IPE 30
+//	and TCPE 31, shared by the simulator, until the 82576's table was
+//	checked against Linux's headers.)
 //	82576 (datasheet 7.1.5.2; Linux e1000_82575.h / QEMU's e1000x_regs.h
 //	E1000_RXDEXT_STATERR_*): TCPE 29, IPE 30, RXE 31.
 type Layout struct {

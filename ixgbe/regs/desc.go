@@ -29,8 +29,8 @@ const (
 	RXD_STAT_IPCS  = 1 << 6 // IPv4 header checksum checked
 	RXD_ERR_MASK   = 0xFFF00000
 	RXD_ERR_RXE    = 1 << 29 // MAC error (e.g. CRC)
-	RXD_ERR_IPE    = 1 << 30 // IPv4 header checksum error (with IPCS)
-	RXD_ERR_TCPE   = 1 << 31 // TCP/UDP checksum error (with L4CS)
+	RXD_ERR_TCPE   = 1 << 30 // TCP/UDP checksum error (with L4CS), L4E in table 7-15
+	RXD_ERR_IPE    = 1 << 31 // IPv4 header checksum error (with IPCS)
 	RXD_ERR_SHIFT  = 20
 
 	// RXD_CSUM_BITS are the checksum status and error bits of the

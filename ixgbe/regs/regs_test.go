@@ -194,6 +194,13 @@ func TestBitsMatchDatasheet(t *testing.T) {
 		{"RXD.DD", RXD_STAT_DD, 0x1},
 		{"RXD.EOP", RXD_STAT_EOP, 0x2},
 		{"RXD.ERR mask", RXD_ERR_MASK, 0xFFF00000},
+		// The checksum error bits as Linux's and DPDK's ixgbe_type.h give
+		// them (IXGBE_RXDADV_ERR_TCPE 0x40000000, IXGBE_RXDADV_ERR_IPE
+		// 0x80000000). Until the igb work read them there, this map and the
+		// simulator both had the two swapped, and no test could see it.
+		{"RXD.ERR.TCPE", RXD_ERR_TCPE, 0x40000000},
+		{"RXD.ERR.IPE", RXD_ERR_IPE, 0x80000000},
+		{"RXD.ERR.RXE", RXD_ERR_RXE, 0x20000000},
 		{"EIMC clear mask", IRQ_CLEAR_MASK, 0xFFFFFFFF},
 		{"EERD.START", EERD_START, 0x1},
 		{"EERD.DONE", EERD_DONE, 0x2},
