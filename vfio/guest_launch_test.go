@@ -219,10 +219,11 @@ func reportRates(t *testing.T, serial string) {
 		lines = append(lines, fmt.Sprintf("%s %.0f frames/s", n, rates[n]))
 	}
 	t.Logf("frame rates in the igb guest (TCG): %s", strings.Join(lines, "; "))
-	linux := rates["linux-igb-pktgen"]
 	for _, n := range names {
-		if strings.HasPrefix(n, "verinic-") && linux > 0 {
-			t.Logf("ratio %s / linux-igb-pktgen = %.2f", n, rates[n]/linux)
+		for _, l := range names {
+			if strings.HasPrefix(n, "verinic-") && strings.HasPrefix(l, "linux-") && rates[l] > 0 {
+				t.Logf("ratio %s / %s = %.2f", n, l, rates[n]/rates[l])
+			}
 		}
 	}
 }

@@ -33,7 +33,8 @@ const (
 	CompletionsFetched = "CompletionsFetched"
 	// TailWritesMatch: QEMU saw, per direction and queue, exactly the tail
 	// values the driver says it wrote (as multisets: QEMU's events do not
-	// say which device a register write went to).
+	// say which device a register write went to), apart from writes of 0
+	// before the queue's first fetch (queue set-up; Report.SetupTailWrites).
 	TailWritesMatch = "TailWritesMatch"
 )
 
@@ -42,10 +43,14 @@ const maxFailures = 5 // kept per check; all are counted
 // Report is the outcome of Check.
 type Report struct {
 	TxFetches, RxFetches, TailWrites int // QEMU events matched to the driver's
-	TxPosts, RxPosts, TailEvents     int // the driver's, on the rings compared
-	FailCount                        int
-	ByCheck                          map[string]int
-	Failures                         []string // the first of each check
+	// SetupTailWrites are writes of 0 to a tail before QEMU fetched
+	// anything on that queue: queue set-up, which hands nothing over and
+	// which the driver does not record as a tail event; not compared.
+	SetupTailWrites              int
+	TxPosts, RxPosts, TailEvents int // the driver's, on the rings compared
+	FailCount                    int
+	ByCheck                      map[string]int
+	Failures                     []string // the first of each check
 	// Device is QEMU's account in the trace schema, attributed to the
 	// driver's rings by the matching: dev_fetch (TX: buf, len; RX: index,
 	// buf), dev_dma (RX: buf, len) and, where the trace has one device,
@@ -59,8 +64,8 @@ func (r *Report) OK() bool { return r.FailCount == 0 }
 
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "QEMU fetched %d TX descriptors (of %d posted) and %d RX descriptors (of %d posted) as the driver posted them; %d tail writes (driver: %d)",
-		r.TxFetches, r.TxPosts, r.RxFetches, r.RxPosts, r.TailWrites, r.TailEvents)
+	fmt.Fprintf(&b, "QEMU fetched %d TX descriptors (of %d posted) and %d RX descriptors (of %d posted) as the driver posted them; %d tail writes (driver: %d; %d set-up writes of 0 besides)",
+		r.TxFetches, r.TxPosts, r.RxFetches, r.RxPosts, r.TailWrites, r.TailEvents, r.SetupTailWrites)
 	if r.FailCount > 0 {
 		var names []string
 		for k, n := range r.ByCheck {
@@ -182,12 +187,20 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 		rep.Device = append(rep.Device, e)
 	}
 	qemuTails := map[[3]uint64]int{}
+	// Queues on which QEMU has fetched a descriptor, per direction: a write
+	// of 0 to a tail before that is queue set-up (head and tail both 0,
+	// nothing handed over), which the driver's trace does not record.
+	active := map[[2]uint64]bool{}
 	for i := 0; i < len(qemu); i++ {
 		q := qemu[i]
 		switch q.Kind {
 		case RegWrite:
 			dir, queue, ok := tailRegister(q.Addr)
 			if !ok {
+				continue
+			}
+			if q.Val == 0 && !active[[2]uint64{uint64(dir), uint64(queue)}] {
+				rep.SetupTailWrites++
 				continue
 			}
 			qemuTails[[3]uint64{uint64(dir), uint64(queue), q.Val}]++
@@ -213,6 +226,7 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 			match.next++
 			match.fetched[p.Seq]++
 			rep.TxFetches++
+			active[[2]uint64{uint64(trace.TX), uint64(p.Queue)}] = true
 			if why := txMismatch(p, q); why != "" {
 				rep.fail(TxFetchMatchesPost, "%s descriptor %d (post seq %d, log line %d): %s", match.key, p.Index, p.Seq, q.Line, why)
 			}
@@ -252,6 +266,7 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 			match.next++
 			match.fetched[p.Seq]++
 			rep.RxFetches++
+			active[[2]uint64{uint64(trace.RX), uint64(p.Queue)}] = true
 			base := q.Addr - uint64(p.Index)*rxDescBytes
 			if !match.haveBase {
 				match.base, match.haveBase = base, true

@@ -11,7 +11,9 @@ import (
 // A run in miniature, as QEMU's igb logs it: device 0 sends two frames on TX
 // queue 0 (the first with a context descriptor before it), device 1
 // receives them on RX queue 0 whose ring sits at 0x10000.
-const qemuLog = `e1000e_core_write Write to register 0xc018, 4 byte(s), value: 0x3
+const qemuLog = `e1000e_core_write Write to register 0xc018, 4 byte(s), value: 0x0
+e1000e_core_write Write to register 0xe018, 4 byte(s), value: 0x0
+e1000e_core_write Write to register 0xc018, 4 byte(s), value: 0x3
 12345@1700000000.000001:e1000e_core_write Write to register 0xe018, 4 byte(s), value: 0x3
 e1000e_tx_descr 0x2a000e : 20200000 0
 e1000e_tx_descr 0x200000 : 2b30003c f0000
@@ -71,7 +73,7 @@ func check(t *testing.T, log string, mutate func([]trace.Event)) *Report {
 
 func TestCheckHolds(t *testing.T) {
 	rep := check(t, qemuLog, nil)
-	if !rep.OK() || rep.TxFetches != 3 || rep.RxFetches != 2 || rep.TailWrites != 2 {
+	if !rep.OK() || rep.TxFetches != 3 || rep.RxFetches != 2 || rep.TailWrites != 2 || rep.SetupTailWrites != 2 {
 		t.Fatalf("%v", rep)
 	}
 	// QEMU's account in the schema, attributed to the driver's rings.
@@ -118,6 +120,9 @@ func TestCheckCatches(t *testing.T) {
 		}, nil, CompletionsFetched},
 		{"a tail write the driver did not record", func(s string) string {
 			return strings.Replace(s, "0xe018, 4 byte(s), value: 0x3", "0xe018, 4 byte(s), value: 0x4", 1)
+		}, nil, TailWritesMatch},
+		{"a write of 0 to a tail after traffic", func(s string) string {
+			return s + "e1000e_core_write Write to register 0xe018, 4 byte(s), value: 0x0\n"
 		}, nil, TailWritesMatch},
 		{"a tail write through the 82575 alias counts", func(s string) string { return strings.Replace(s, "0xc018,", "0x2818,", 1) }, nil, ""},
 	} {
