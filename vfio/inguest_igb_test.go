@@ -129,10 +129,13 @@ func TestGuestIGB(t *testing.T) {
 	if bad := res.Failed(progs); len(bad) > 0 {
 		t.Errorf("failed inside the igb guest: %s", strings.Join(bad, ", "))
 	}
-	if !strings.Contains(res.Serial, "--- PASS: TestInGuestIGBProbe") {
-		t.Error("TestInGuestIGBProbe did not pass inside the igb guest")
+	for _, name := range []string{"TestInGuestIGBProbe", "TestInGuestIGBDriverInit", "TestInGuestIGBFrames", "TestInGuestIGBOffloads",
+		"TestInGuestIGBRSS", "TestInGuestIGBInterruptWakesReceiver", "TestInGuestIGBUnmappedDMA"} {
+		if !strings.Contains(res.Serial, "--- PASS: "+name+" ") {
+			t.Errorf("%s did not pass inside the igb guest", name)
+		}
 	}
-	verifyGuestTraces(t, nicctl, filepath.Join(outputs, "traces"), "demo.ndjson")
+	verifyGuestTraces(t, nicctl, filepath.Join(outputs, "traces"), "demo.ndjson", "igb-frames.ndjson")
 	checkQEMUTruth(t, filepath.Join(outputs, "traces"), res.QEMUTraces)
 	reportRates(t, res.Serial)
 	t.Logf("igb guest: booted (kernel up, init running) after %v, ran in %v; whole test %v",

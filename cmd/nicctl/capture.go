@@ -394,12 +394,12 @@ func captureDevice(o captureOptions, dev ixgbe.Device, out io.Writer) (res captu
 			err = cerr
 		}
 	}()
-	nic, err := ixgbe.New(dev, ixgbe.Config{RxQueues: o.queues, TxQueues: 1, Promiscuous: true})
+	nic, err := startDriver(dev, driverConfig{rxQueues: o.queues, txQueues: 1, promiscuous: true})
 	if err != nil {
 		return res, fmt.Errorf("driver on %s: %w", dev.Name(), err)
 	}
 	defer nic.Close()
-	fmt.Fprintf(out, "capturing on %s (MAC %s, link %s), %d queue(s), to %s\n", nic.Name(), nic.MAC(), nic.Link(), nic.NumRxQueues(), pcapName(o.file))
+	fmt.Fprintf(out, "capturing on %s (%s, MAC %s, link %s), %d queue(s), to %s\n", nic.Name(), nic.Family(), nic.MAC(), nic.LinkState(), nic.NumRxQueues(), pcapName(o.file))
 	var deadline <-chan time.Time
 	if o.duration > 0 {
 		t := time.NewTimer(o.duration)
@@ -448,12 +448,12 @@ func captureDevice(o captureOptions, dev ixgbe.Device, out io.Writer) (res captu
 	return finishDeviceCapture(o, w, nic, res, out)
 }
 
-func finishDeviceCapture(o captureOptions, w *pcap.Writer, nic *ixgbe.NIC, res captureResult, out io.Writer) (captureResult, error) {
+func finishDeviceCapture(o captureOptions, w *pcap.Writer, nic nicDriver, res captureResult, out io.Writer) (captureResult, error) {
 	if err := w.Flush(); err != nil {
 		return res, fmt.Errorf("writing %s (the file is incomplete): %w", pcapName(o.file), err)
 	}
 	res.captured, _ = w.Stats()
-	st := nic.Stats()
+	rxPackets, rxMissed, rxCRCErrors := nic.Counters()
 	why := ""
 	switch {
 	case res.interrupted != nil:
@@ -462,7 +462,7 @@ func finishDeviceCapture(o captureOptions, w *pcap.Writer, nic *ixgbe.NIC, res c
 		why = fmt.Sprintf(" (stopped at --max-size %d)", o.maxSize)
 	}
 	fmt.Fprintf(out, "%s: %d frames captured from %s%s (its counters: %d good frames received, %d missed, %d CRC errors)\n",
-		pcapName(o.file), res.captured, nic.Name(), why, st.RxPackets, st.RxMissed, st.RxCRCErrors)
+		pcapName(o.file), res.captured, nic.Name(), why, rxPackets, rxMissed, rxCRCErrors)
 	return res, checkCapture(o, &res, out)
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/verinic/verinic/igb"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/vfio/pci"
 )
@@ -15,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "devices",
-		summary: "list network PCI devices: vendor:device, driver, IOMMU group, NUMA node, interfaces, 82599 support",
+		summary: "list network PCI devices: vendor:device, driver, IOMMU group, NUMA node, interfaces, 82599/82576 support",
 		usage:   "[--json] [--all] [--ids]",
 		run:     runDevices,
 	})
@@ -25,7 +26,7 @@ func runDevices(args []string) error {
 	fs := newFlagSet("devices")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	all := fs.Bool("all", false, "list every PCI device, not only network controllers")
-	ids := fs.Bool("ids", false, "list the 82599 device IDs the driver supports, and why it does not support the others")
+	ids := fs.Bool("ids", false, "list the 82599 and 82576 device IDs the drivers support, and why they do not support the others")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,8 +49,8 @@ func runDevices(args []string) error {
 	if *asJSON {
 		out := make([]deviceJSON, len(devs))
 		for i, d := range devs {
-			s := ixgbe.LookupDevice(d.Vendor, d.DeviceID)
-			out[i] = deviceJSON{d, hexID(d.Vendor), hexID(d.DeviceID), classID(d.Class), s.Supported, supportNote(d, s)}
+			s := lookupSupport(d.Vendor, d.DeviceID)
+			out[i] = deviceJSON{d, hexID(d.Vendor), hexID(d.DeviceID), classID(d.Class), s.family, s.supported, s.note()}
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -89,7 +90,7 @@ func runDevices(args []string) error {
 		if iface == "" {
 			iface = "-"
 		}
-		support := supportNote(d, ixgbe.LookupDevice(d.Vendor, d.DeviceID))
+		support := lookupSupport(d.Vendor, d.DeviceID).note()
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Address, d.VendorDevice(), driver, group, numa, iface, support)
 	}
 	if err := tw.Flush(); err != nil {
@@ -111,57 +112,54 @@ type deviceJSON struct {
 	Vendor   hexID   `json:"vendor"`
 	DeviceID hexID   `json:"device"`
 	Class    classID `json:"class"`
-	// Supported is the driver's verdict (ixgbe.LookupDevice), which
-	// replaces pci.Device's "is an 82599"; Support says why.
+	// Family is the NIC family whose driver would take it ("82599",
+	// "82576"; "" for neither); Supported is that driver's verdict
+	// (ixgbe.LookupDevice, igb.LookupDevice), which replaces pci.Device's
+	// "is an 82599"; Support says why.
+	Family    string `json:"family,omitempty"`
 	Supported bool   `json:"supported"`
 	Support   string `json:"support"`
 }
 
-// supportNote is the SUPPORT column: "yes: model" for a device the driver
-// sets up, "no: model (media): why" for another 82599, "-" for the rest.
-func supportNote(d pci.Device, s ixgbe.DeviceSupport) string {
-	switch {
-	case s.Supported:
-		return "yes: " + s.Model
-	case s.Media != ixgbe.MediaUnknown:
-		return fmt.Sprintf("no: %s, %s: %s", s.Model, s.Media, s.Why)
-	}
-	return "-"
-}
-
-// printSupportTable prints every 82599 device ID with the driver's verdict.
+// printSupportTable prints every 82599 and 82576 device ID with its
+// driver's verdict.
 func printSupportTable(asJSON bool) error {
-	devs := ixgbe.Devices82599()
+	type row struct {
+		Vendor    hexID  `json:"vendor"`
+		DeviceID  hexID  `json:"device"`
+		Family    string `json:"family"`
+		Driver    string `json:"driver"`
+		Model     string `json:"model"`
+		Media     string `json:"media"`
+		Supported bool   `json:"supported"`
+		Why       string `json:"why,omitempty"`
+	}
+	var rows []row
+	for _, d := range ixgbe.Devices82599() {
+		rows = append(rows, row{hexID(ixgbe.IntelVendorID), hexID(d.DeviceID), "82599", "ixgbe", d.Model, string(d.Media), d.Supported, d.Why})
+	}
+	for _, d := range igb.Devices82576() {
+		rows = append(rows, row{hexID(igb.IntelVendorID), hexID(d.DeviceID), "82576", "igb", d.Model, string(d.Media), d.Supported, d.Why})
+	}
 	if asJSON {
-		type row struct {
-			Vendor    hexID  `json:"vendor"`
-			DeviceID  hexID  `json:"device"`
-			Model     string `json:"model"`
-			Media     string `json:"media"`
-			Supported bool   `json:"supported"`
-			Why       string `json:"why,omitempty"`
-		}
-		out := make([]row, len(devs))
-		for i, d := range devs {
-			out[i] = row{hexID(ixgbe.IntelVendorID), hexID(d.DeviceID), d.Model, string(d.Media), d.Supported, d.Why}
-		}
-		return printJSON(out)
+		return printJSON(rows)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID	MODEL	PORT	SUPPORTED")
-	for _, d := range devs {
+	fmt.Fprintln(tw, "ID\tDRIVER\tMODEL\tPORT\tSUPPORTED")
+	for _, d := range rows {
 		verdict := "yes"
 		if !d.Supported {
 			verdict = "no: " + d.Why
 		}
-		fmt.Fprintf(tw, "%04x:%04x\t%s\t%s\t%s\n", ixgbe.IntelVendorID, d.DeviceID, d.Model, d.Media, verdict)
+		fmt.Fprintf(tw, "%04x:%04x\t%s\t%s\t%s\t%s\n", uint64(d.Vendor), uint64(d.DeviceID), d.Driver, d.Model, d.Media, verdict)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Println()
-	fmt.Println("The driver sets the link up as 10 Gb/s serial (SFI), which is what SFP+ ports need; other port types")
-	fmt.Println("need link set-up it does not do, so ixgbe.New refuses them (ErrUnsupportedDevice).")
+	fmt.Println("ixgbe sets the 82599's link up as 10 Gb/s serial (SFI), which is what SFP+ ports need; other port types")
+	fmt.Println("need link set-up it does not do, so ixgbe.New refuses them (ErrUnsupportedDevice). igb drives the 82576's")
+	fmt.Println("internal copper PHY (QEMU's -device igb is one); its fiber and SerDes ports are refused the same way.")
 	return nil
 }
 

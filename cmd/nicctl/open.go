@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/igb"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/vfio"
 	"github.com/verinic/verinic/vfio/hugepages"
@@ -63,13 +64,13 @@ func openDevice(name string, opts ...openOptions) (ixgbe.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s := ixgbe.LookupDevice(info.Vendor, info.DeviceID); !s.Supported && !o.allowUnsupported {
+	if s := lookupSupport(info.Vendor, info.DeviceID); !s.supported && !o.allowUnsupported {
 		what := info.VendorDevice()
-		if s.Media != ixgbe.MediaUnknown {
-			what += " (" + s.Model + ", " + string(s.Media) + ")"
+		if s.family != "" {
+			what += " (" + s.model + ", " + s.media + ")"
 		}
 		return nil, fmt.Errorf("%s is %s: %s; supported Intel device IDs: %s (nicctl devices --ids says why the others are not)",
-			addr, what, s.Why, supportedIDs())
+			addr, what, s.why, supportedIDs())
 	}
 	// What is wrong with the device comes first, then what the process lacks.
 	if err := vfio.Check(addr); err != nil {
@@ -105,6 +106,11 @@ func closeDevice(dev ixgbe.Device) error {
 func supportedIDs() string {
 	var s []string
 	for _, d := range ixgbe.Devices82599() {
+		if d.Supported {
+			s = append(s, fmt.Sprintf("%04x", d.DeviceID))
+		}
+	}
+	for _, d := range igb.Devices82576() {
 		if d.Supported {
 			s = append(s, fmt.Sprintf("%04x", d.DeviceID))
 		}

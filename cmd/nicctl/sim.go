@@ -243,10 +243,11 @@ func newFreeSim(name string, domain *ixgbesim.Domain) (*ixgbesim.NIC, error) {
 	return ixgbesim.New(ixgbesim.Config{Name: name, Mode: ixgbesim.FreeRunning, Policy: dma.NoHugepages, Domain: domain})
 }
 
-// startOn starts the driver on dev (whose closing r already holds) and a
-// stack on it as s says, and starts the stack's poll loops.
+// startOn starts the driver of dev's family (startDriver) on dev (whose
+// closing r already holds) and a stack on it as s says, and starts the
+// stack's poll loops.
 func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
-	drv, err := ixgbe.New(dev, ixgbe.Config{})
+	drv, err := startDriver(dev, driverConfig{})
 	if err != nil {
 		return fmt.Errorf("driver: %w", err)
 	}
@@ -267,11 +268,11 @@ func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
 		r.closers = append([]func() error{drv.Close, mode.release}, r.closers[1:]...)
 	}
 	if mode.src != nil {
-		if err := drv.EnableInterrupts(mode.src, rxITR); err != nil {
+		if err := drv.EnableIRQ(mode.src, rxITR); err != nil {
 			return fmt.Errorf("driver: %w", err)
 		}
 		if s.pollAbove > 0 {
-			if err := drv.SetAdaptivePolling(ixgbe.AdaptivePolling{Rate: s.pollAbove}); err != nil {
+			if err := drv.SetPollAbove(s.pollAbove); err != nil {
 				return fmt.Errorf("driver: %w", err)
 			}
 			r.rxMode += fmt.Sprintf(", busy polling above %g frames/s", s.pollAbove)

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/igb"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
+	"github.com/verinic/verinic/proto/link"
 )
 
 func init() {
@@ -66,6 +68,9 @@ func runStats(args []string) error {
 		return err
 	}
 	defer closeDevice(dev)
+	if familyOf(dev) == "82576" {
+		return runIGBStats(dev, *asJSON, *send)
+	}
 	nic, err := ixgbe.New(dev, ixgbe.Config{Promiscuous: true, LinkTimeout: 5 * time.Second})
 	if err != nil {
 		return err
@@ -97,7 +102,7 @@ func runStats(args []string) error {
 }
 
 // statsTraffic sends n test frames on queue 0 and receives for a while.
-func statsTraffic(nic *ixgbe.NIC, n int) (sent, received int, err error) {
+func statsTraffic(nic link.Link, n int) (sent, received int, err error) {
 	pool := nic.RxPool(0)
 	batch := make([]dma.Packet, 32)
 	rx := make([]dma.Packet, 64)
@@ -217,4 +222,80 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// igbStatsReport is what nicctl stats --json prints for an 82576.
+type igbStatsReport struct {
+	Name      string         `json:"name"`
+	Family    string         `json:"family"`
+	MAC       string         `json:"mac"`
+	Link      string         `json:"link"`
+	MaxFrame  int            `json:"max_frame"`
+	Info      igb.DeviceInfo `json:"info"`
+	Stats     igb.Stats      `json:"stats"`
+	Sent      int            `json:"sent"`
+	Received  int            `json:"received"`
+	Supported string         `json:"support"`
+}
+
+// runIGBStats is nicctl stats on an 82576 (igb): the same report, with the
+// 82576's information and counters.
+func runIGBStats(dev ixgbe.Device, asJSON bool, send int) error {
+	nic, err := igb.New(dev, igb.Config{Promiscuous: true, LinkTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer nic.Close()
+	rep := igbStatsReport{Name: nic.Name(), Family: "82576", MAC: nic.MAC().String(), MaxFrame: nic.MaxFrameSize(), Info: nic.Info(), Supported: "yes"}
+	if send > 0 {
+		if rep.Sent, rep.Received, err = statsTraffic(nic, send); err != nil {
+			return err
+		}
+	}
+	rep.Link = nic.Link().String()
+	if rep.Stats, err = nic.ReadStats(); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(rep)
+	}
+	w := os.Stdout
+	in := rep.Info
+	fmt.Fprintf(w, "%s: %s (%04x:%04x, %s, driver igb), supported: %s\n", rep.Name, in.Model, in.VendorID, in.DeviceID, in.Media, rep.Supported)
+	fmt.Fprintf(w, "  MAC %s (EEPROM %s, matches RAL[0]/RAH[0]: %v), link %s, max frame %d bytes\n",
+		rep.MAC, orDash(in.PermanentMAC.String()), in.RARMatchesEEPROM, rep.Link, rep.MaxFrame)
+	fmt.Fprintf(w, "  EEPROM: checksum word %#04x, auto-read done after reset: %v", in.EEPROMChecksum, in.EEPROMAutoRead)
+	if in.EEPROMError != "" {
+		fmt.Fprintf(w, " (%s)", in.EEPROMError)
+	}
+	fmt.Fprintf(w, "\n  PHY: ID %#08x", in.PHYID)
+	if in.PHYError != "" {
+		fmt.Fprintf(w, " (%s)", in.PHYError)
+	}
+	fmt.Fprintln(w)
+	if rep.Sent > 0 {
+		fmt.Fprintf(w, "  test frames: %d sent, %d received\n", rep.Sent, rep.Received)
+	}
+	s := rep.Stats
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COUNTER\tREGISTER\tVALUE")
+	for _, r := range []struct {
+		name, reg string
+		v         uint64
+	}{
+		{"rx packets", "GPRC", s.RxPackets}, {"rx bytes", "GORC", s.RxBytes},
+		{"tx packets", "GPTC", s.TxPackets}, {"tx bytes", "GOTC", s.TxBytes},
+		{"rx broadcast", "BPRC", s.RxBroadcast}, {"rx multicast", "MPRC", s.RxMulticast},
+		{"tx broadcast", "BPTC", s.TxBroadcast}, {"tx multicast", "MPTC", s.TxMulticast},
+		{"rx missed", "MPC", s.RxMissed}, {"rx no buffers", "RNBC", s.RxNoBuffers},
+		{"rx dropped (queue without descriptors)", "RQDPC", s.RxDropped},
+		{"rx CRC errors", "CRCERRS", s.RxCRCErrors}, {"rx errors", "RXERRC", s.RxErrors},
+		{"rx length errors", "RLEC", s.RxLengthErrors}, {"rx undersize", "RUC", s.RxUndersize},
+		{"rx fragments", "RFC", s.RxFragments}, {"rx oversize", "ROC", s.RxOversize}, {"rx jabbers", "RJC", s.RxJabbers},
+		{"tx TSO contexts", "TSCTC", s.TxTSOContexts}, {"tx TSO failures", "TSCTFC", s.TxTSOFailures},
+		{"rx XON/XOFF", "XONRXC/XOFFRXC", s.RxXon + s.RxXoff}, {"tx XON/XOFF", "XONTXC/XOFFTXC", s.TxXon + s.TxXoff},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", r.name, r.reg, r.v)
+	}
+	return tw.Flush()
 }

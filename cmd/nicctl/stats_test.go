@@ -41,8 +41,9 @@ func TestNicctlStatsSim(t *testing.T) {
 
 func TestNicctlDevicesIDs(t *testing.T) {
 	code, out, errOut := runCaptured(t, "devices", "--ids")
-	if code != 0 || !strings.Contains(out, "8086:10fb  82599 SFP+ (X520)") || !strings.Contains(out, "82599 KX4") ||
-		!strings.Contains(out, "no: init forces 10 Gb/s serial") {
+	if code != 0 || !strings.Contains(out, "8086:10fb  ixgbe   82599 SFP+ (X520)") || !strings.Contains(out, "82599 KX4") ||
+		!strings.Contains(out, "no: init forces 10 Gb/s serial") || !strings.Contains(out, "8086:10c9  igb     82576 ") ||
+		!strings.Contains(out, "82576 fiber") {
 		t.Fatalf("devices --ids: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, _ = runCaptured(t, "devices", "--ids", "--json")
@@ -51,7 +52,7 @@ func TestNicctlDevicesIDs(t *testing.T) {
 		Supported bool
 		Why       string
 	}
-	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 16 {
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 16+9 {
 		t.Fatalf("devices --ids --json: exit %d, %v, %d rows", code, err, len(rows))
 	}
 	for _, r := range rows {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/verinic/verinic/internal/tsoref"
 	"github.com/verinic/verinic/ixgbe/regs"
 )
 
@@ -130,41 +131,9 @@ func TestTxChecksumAndVLANInsertion(t *testing.T) {
 	}
 }
 
-// swSegment is software TCP segmentation of an IPv4/TCP frame (Ethernet
-// header eth bytes, correct checksums) into mss-byte segments, the
-// reference TSO must equal: IP total length, ID+k and checksum; sequence
-// number; FIN and PSH on the last segment only, CWR on the first only;
-// TCP checksum recomputed.
-func swSegment(f []byte, eth, mss int) [][]byte {
-	ip := f[eth:]
-	ihl := int(ip[0]&0xF) * 4
-	tcp := ip[ihl:]
-	thl := int(tcp[12]>>4) * 4
-	h := eth + ihl + thl
-	pay := f[h:]
-	var out [][]byte
-	for off, k := 0, 0; off < len(pay); off, k = off+mss, k+1 {
-		m := min(mss, len(pay)-off)
-		s := append(append([]byte(nil), f[:h]...), pay[off:off+m]...)
-		sip, st := s[eth:], s[eth+ihl:]
-		binary.BigEndian.PutUint16(sip[2:], uint16(ihl+thl+m))
-		binary.BigEndian.PutUint16(sip[4:], binary.BigEndian.Uint16(ip[4:])+uint16(k))
-		sip[10], sip[11] = 0, 0
-		binary.BigEndian.PutUint16(sip[10:], refCsum(sip[:ihl]))
-		binary.BigEndian.PutUint32(st[4:], binary.BigEndian.Uint32(tcp[4:])+uint32(off))
-		if off+m < len(pay) {
-			st[13] &^= 0x01 | 0x08 // FIN, PSH
-		}
-		if k > 0 {
-			st[13] &^= 0x80 // CWR
-		}
-		st[16], st[17] = 0, 0
-		ph := []byte{sip[12], sip[13], sip[14], sip[15], sip[16], sip[17], sip[18], sip[19], 0, 6, byte((thl + m) >> 8), byte(thl + m)}
-		binary.BigEndian.PutUint16(st[16:], refCsum(ph, st[:thl+m]))
-		out = append(out, s)
-	}
-	return out
-}
+// swSegment is the reference TSO must equal (internal/tsoref, which the
+// igb driver's tests against QEMU's 82576 use too).
+func swSegment(f []byte, eth, mss int) [][]byte { return tsoref.Segment(f, eth, mss) }
 
 // TSO: the segments equal software segmentation byte for byte, with and
 // without a VLAN tag inserted, for a packet spanning two descriptors.

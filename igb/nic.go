@@ -1,0 +1,490 @@
+package igb
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/verinic/verinic/advring"
+	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/igb/regs"
+	"github.com/verinic/verinic/trace"
+)
+
+// Limits and defaults of Config.
+const (
+	// MaxQueues is the number of RX or TX queues the driver runs: 8, as
+	// Linux's igb does on the 82576 (IGB_MAX_RX_QUEUES), which leaves one
+	// MSI-X vector per RX queue within the 10 QEMU's igb offers.
+	MaxQueues = 8
+	// MinRingSize and MaxRingSize bound a ring: RDLEN and TDLEN are
+	// multiples of 128 bytes (8 descriptors, datasheet 8.10.x), and sizes
+	// are powers of two.
+	MinRingSize     = 64
+	MaxRingSize     = 4096
+	DefaultRingSize = 512
+	// DefaultLinkTimeout is how long New waits for the link when
+	// Config.LinkTimeout is zero. QEMU's PHY completes auto-negotiation
+	// 500 ms (virtual time) after the restart; a real copper PHY takes a
+	// few seconds.
+	DefaultLinkTimeout = 10 * time.Second
+	// pollTimeout bounds every wait for a register bit.
+	pollTimeout = time.Second
+	// maxFrame is the longest frame sent without TSO, FCS excluded (RCTL.LPE
+	// is off: 1518 bytes on the wire).
+	maxFrame = 1514
+)
+
+// Config configures a NIC. The zero value of every field selects its
+// default.
+type Config struct {
+	// RxQueues and TxQueues: number of queues, 1..MaxQueues (default 1).
+	// With more than one RX queue, RSS spreads flows over them (MRQC,
+	// datasheet 7.1.1.x).
+	RxQueues, TxQueues int
+	// RxRingSize and TxRingSize: descriptors per ring, a power of two in
+	// MinRingSize..MaxRingSize (default DefaultRingSize).
+	RxRingSize, TxRingSize int
+	// Mempool describes the buffer pool of each RX queue. Zero fields take
+	// dma's defaults, except Buffers, which defaults to
+	// max(dma.DefaultBuffers, 2*RxRingSize) and must exceed RxRingSize.
+	// SRRCTL.BSIZEPACKET counts 1 KB units, so BufSize must be at least
+	// 1024; a frame longer than the data room spans descriptors and is
+	// dropped (counted). Headroom must be even.
+	Mempool dma.MempoolConfig
+	// Clock times the register polls (default RealClock).
+	Clock Clock
+	// Trace receives ring events (advring.Config.Trace); nil records none.
+	Trace *trace.Recorder
+	// DevID is the device number stamped on trace events.
+	DevID uint16
+	// LinkTimeout is how long New waits for the link: 0 means
+	// DefaultLinkTimeout, negative means do not wait. A link still down at
+	// the end is not an error; check Link.
+	LinkTimeout time.Duration
+	// Promiscuous accepts every unicast and multicast frame (RCTL.UPE|MPE);
+	// otherwise the NIC's own address and broadcasts only.
+	Promiscuous bool
+	// VLANStrip strips 802.1Q tags on receive (CTRL.VME; the 82576 has one
+	// switch for all queues): the tag moves to the packet's Meta.
+	VLANStrip bool
+}
+
+// Errors, shared with the ring engine so that errors.Is works across
+// families.
+var (
+	ErrDeviceGone   = advring.ErrDeviceGone
+	ErrBadQueue     = advring.ErrBadQueue
+	ErrBadPacket    = advring.ErrBadPacket
+	ErrClosed       = advring.ErrClosed
+	ErrStopped      = advring.ErrStopped
+	ErrNoInterrupts = errors.New("igb: interrupts not enabled (EnableInterrupts)")
+	// ErrBuffersOutstanding is returned (wrapped) by Close when a pool still
+	// had buffers out.
+	ErrBuffersOutstanding = errors.New("buffers still out of the pool")
+)
+
+// LinkStatus is the state of the link (STATUS, datasheet 8.2.2).
+type LinkStatus struct {
+	Up         bool
+	SpeedMbps  int // 10, 100 or 1000; 0 when down
+	FullDuplex bool
+}
+
+// String formats the status: "up 1000 Mb/s full duplex" or "down".
+func (l LinkStatus) String() string {
+	if !l.Up {
+		return "down"
+	}
+	d := "half"
+	if l.FullDuplex {
+		d = "full"
+	}
+	return fmt.Sprintf("up %d Mb/s %s duplex", l.SpeedMbps, d)
+}
+
+// NIC is an initialized 82576 port. RxBatch and TxBatch on one queue must be
+// called by one goroutine at a time (the ownership rule of ixgbe.NIC and
+// link.Link); the other methods are safe for concurrent use.
+type NIC struct {
+	dev   Device
+	name  string
+	clock Clock
+	cfg   Config
+	fam   *advring.Family
+	ring  advring.Config
+	port  advring.Port
+	pools []*dma.Mempool
+
+	// mu serializes the control path: filters, statistics, interrupts,
+	// Stop and Close.
+	mu    sync.Mutex
+	stats rawStats
+	stuck bool // a Stop timed out waiting for a batch: the rings were left alone
+
+	irq  Interrupts // nil while polling
+	info DeviceInfo
+}
+
+// Family is the 82576 as the ring engine sees it: its queue registers and
+// the write-back bits that differ from the 82599's (igb/regs).
+var Family = advring.Family{
+	Name: "82576",
+	Regs: advring.Regs{
+		RDBAL: regs.RDBAL, RDBAH: regs.RDBAH, RDLEN: regs.RDLEN, RDH: regs.RDH, RDT: regs.RDT,
+		TDBAL: regs.TDBAL, TDBAH: regs.TDBAH, TDLEN: regs.TDLEN, TDH: regs.TDH, TDT: regs.TDT,
+	},
+	Layout: advring.Layout{RXE: 31, IPE: 30, L4E: 29, IPCS: 6, L4CS: 5, VP: 3},
+}
+
+// New resets dev and initializes it (datasheet 4.5, from memory: interrupts
+// off, device reset, EEPROM, link set-up, statistics, receive and transmit
+// set-up), starts the queues and, unless LinkTimeout is negative, waits for
+// the link.
+func New(dev Device, cfg Config) (*NIC, error) {
+	if dev == nil {
+		return nil, errors.New("igb: New: nil device")
+	}
+	if err := cfg.normalize(); err != nil {
+		return nil, fmt.Errorf("igb: %s: %w", dev.Name(), err)
+	}
+	if dev.DMA() == nil {
+		return nil, fmt.Errorf("igb: %s: device has no DMA allocator", dev.Name())
+	}
+	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, fam: &Family}
+	n.ring = advring.Config{Family: n.fam, Dev: dev, Alloc: dev.DMA(), Trace: cfg.Trace, DevID: cfg.DevID, Gone: n.checkGone}
+	if err := n.checkSupported(); err != nil {
+		return nil, err
+	}
+	if err := n.init(); err != nil {
+		n.abandon()
+		return nil, err
+	}
+	if cfg.LinkTimeout >= 0 {
+		if _, err := n.WaitForLink(cfg.LinkTimeout); errors.Is(err, ErrDeviceGone) {
+			n.abandon()
+			return nil, fmt.Errorf("igb: %s: waiting for link: %w", n.name, err)
+		}
+	}
+	return n, nil
+}
+
+func (c *Config) normalize() error {
+	if c.RxQueues == 0 {
+		c.RxQueues = 1
+	}
+	if c.TxQueues == 0 {
+		c.TxQueues = 1
+	}
+	if c.RxQueues < 1 || c.RxQueues > MaxQueues || c.TxQueues < 1 || c.TxQueues > MaxQueues {
+		return fmt.Errorf("config: %d RX and %d TX queues: each must be 1..%d", c.RxQueues, c.TxQueues, MaxQueues)
+	}
+	if c.RxRingSize == 0 {
+		c.RxRingSize = DefaultRingSize
+	}
+	if c.TxRingSize == 0 {
+		c.TxRingSize = DefaultRingSize
+	}
+	for _, s := range []int{c.RxRingSize, c.TxRingSize} {
+		if s < MinRingSize || s > MaxRingSize || s&(s-1) != 0 {
+			return fmt.Errorf("config: ring size %d: must be a power of two in %d..%d", s, MinRingSize, MaxRingSize)
+		}
+	}
+	if c.Mempool.Buffers == 0 {
+		c.Mempool.Buffers = max(dma.DefaultBuffers, 2*c.RxRingSize)
+	}
+	if c.Mempool.BufSize == 0 {
+		c.Mempool.BufSize = dma.DefaultBufSize
+	}
+	if c.Mempool.Buffers <= c.RxRingSize {
+		return fmt.Errorf("config: a pool of %d buffers cannot keep an RX ring of %d descriptors filled and refill it: give it more than %d",
+			c.Mempool.Buffers, c.RxRingSize, c.RxRingSize)
+	}
+	if c.Mempool.Headroom%2 != 0 {
+		return fmt.Errorf("config: buffer headroom %d B: must be even (bit 0 of a receive buffer address is ignored, datasheet 7.1.5.1)", c.Mempool.Headroom)
+	}
+	if c.Mempool.BufSize < 1024 {
+		return fmt.Errorf("config: buffer data room %d B: SRRCTL.BSIZEPACKET counts 1 KB units, so at least 1024 B are needed", c.Mempool.BufSize)
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock
+	}
+	if c.LinkTimeout == 0 {
+		c.LinkTimeout = DefaultLinkTimeout
+	}
+	return nil
+}
+
+// Name returns the device's name.
+func (n *NIC) Name() string { return n.name }
+
+// NumRxQueues and NumTxQueues return the number of queues.
+func (n *NIC) NumRxQueues() int { return len(n.port.Rx) }
+func (n *NIC) NumTxQueues() int { return len(n.port.Tx) }
+
+// RxRingSize and TxRingSize return the configured ring sizes.
+func (n *NIC) RxRingSize() int { return n.cfg.RxRingSize }
+func (n *NIC) TxRingSize() int { return n.cfg.TxRingSize }
+
+// RxPool returns the buffer pool of RX queue q (nil if out of range).
+func (n *NIC) RxPool(q int) *dma.Mempool {
+	if q < 0 || q >= len(n.pools) {
+		return nil
+	}
+	return n.pools[q]
+}
+
+// Allocator returns the allocator of DMA memory the device reaches (the
+// stack's link.Allocator: TSO buffers).
+func (n *NIC) Allocator() *dma.Allocator { return n.dev.DMA() }
+
+// RxBatch receives up to len(pkts) frames from queue q (advring.Port.RxBatch).
+func (n *NIC) RxBatch(q int, pkts []dma.Packet) (int, error) { return n.port.RxBatch(q, pkts) }
+
+// TxBatch queues frames for sending on queue q (advring.Port.TxBatch).
+func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) { return n.port.TxBatch(q, pkts) }
+
+// MaxFrameSize returns the longest frame TxBatch sends without TSO (FCS
+// excluded).
+func (n *NIC) MaxFrameSize() int { return maxFrame }
+
+// Offloads returns the offloads the driver performs with the 82576 (it
+// satisfies link.Offloader): receive checksum results (RXCSUM.IPOFLD and
+// TUOFLD, datasheet 7.1.x), the RSS hash with more than one RX queue, the
+// stripped tag with VLANStrip; transmit IPv4 and TCP/UDP checksum
+// insertion, VLAN insertion and TCP segmentation through context
+// descriptors (7.2.x).
+func (n *NIC) Offloads() dma.Offloads {
+	o := dma.OffloadRxChecksum | dma.OffloadTxIPCsum | dma.OffloadTxL4Csum | dma.OffloadTxVLAN | dma.OffloadTSO
+	if n.cfg.VLANStrip {
+		o |= dma.OffloadRxVLAN
+	}
+	if n.cfg.RxQueues > 1 {
+		o |= dma.OffloadRxHash
+	}
+	return o
+}
+
+// checkGone reads STATUS, which a present device never reads as all ones
+// (its reserved bits read 0, datasheet 8.2.2), and marks the NIC gone if it
+// does.
+func (n *NIC) checkGone() bool {
+	if n.port.State.Is(advring.Gone) {
+		return true
+	}
+	if n.dev.Read32(regs.STATUS) == allOnes {
+		n.port.State.Set(advring.Gone)
+		return true
+	}
+	return false
+}
+
+const allOnes = 0xFFFFFFFF
+
+// MAC returns the NIC's MAC address (receive address 0).
+func (n *NIC) MAC() net.HardwareAddr {
+	lo := n.dev.Read32(regs.RAL(0))
+	hi := n.dev.Read32(regs.RAH(0))
+	return net.HardwareAddr{byte(lo), byte(lo >> 8), byte(lo >> 16), byte(lo >> 24), byte(hi), byte(hi >> 8)}
+}
+
+// SetMAC programs receive address 0 with mac and marks it valid (RAH.AV).
+func (n *NIC) SetMAC(mac net.HardwareAddr) error {
+	if len(mac) != 6 {
+		return fmt.Errorf("igb: %s: set MAC %v: need 6 bytes, got %d", n.name, mac, len(mac))
+	}
+	if mac[0]&1 != 0 {
+		return fmt.Errorf("igb: %s: set MAC %v: a multicast address cannot be a station address", n.name, mac)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.checkGone() {
+		return fmt.Errorf("igb: %s: set MAC: %w", n.name, ErrDeviceGone)
+	}
+	n.writeRAR(0, mac)
+	return nil
+}
+
+// writeRAR programs receive address r, clearing AV first so that the filter
+// never matches a half-written address.
+func (n *NIC) writeRAR(r int, mac net.HardwareAddr) {
+	lo := uint32(mac[0]) | uint32(mac[1])<<8 | uint32(mac[2])<<16 | uint32(mac[3])<<24
+	hi := uint32(mac[4]) | uint32(mac[5])<<8 | regs.RAHAV
+	n.dev.Write32(regs.RAH(r), 0)
+	n.dev.Write32(regs.RAL(r), lo)
+	n.dev.Write32(regs.RAH(r), hi)
+}
+
+// SetPromiscuous turns unicast and multicast promiscuous mode on or off
+// (RCTL.UPE and MPE, datasheet 8.10.1). Broadcasts are always accepted.
+func (n *NIC) SetPromiscuous(on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.checkGone() {
+		return
+	}
+	v := n.dev.Read32(regs.RCTL)
+	if on {
+		v |= regs.RCTL_UPE | regs.RCTL_MPE
+	} else {
+		v &^= regs.RCTL_UPE | regs.RCTL_MPE
+	}
+	n.dev.Write32(regs.RCTL, v|regs.RCTL_BAM)
+	n.cfg.Promiscuous = on
+}
+
+// Promiscuous reports whether promiscuous mode is on.
+func (n *NIC) Promiscuous() bool {
+	return n.dev.Read32(regs.RCTL)&(regs.RCTL_UPE|regs.RCTL_MPE) == regs.RCTL_UPE|regs.RCTL_MPE
+}
+
+// Link reads the link state from STATUS (datasheet 8.2.2: LU, SPEED, FD). A
+// device that is gone reads as down.
+func (n *NIC) Link() LinkStatus {
+	v := n.dev.Read32(regs.STATUS)
+	if v == allOnes {
+		n.port.State.Set(advring.Gone)
+		return LinkStatus{}
+	}
+	return decodeStatus(v)
+}
+
+func decodeStatus(v uint32) LinkStatus {
+	if v&regs.STATUS_LU == 0 {
+		return LinkStatus{}
+	}
+	s := LinkStatus{Up: true, SpeedMbps: 10, FullDuplex: v&regs.STATUS_FD != 0}
+	switch {
+	case v&regs.STATUS_SPD_1G != 0:
+		s.SpeedMbps = 1000
+	case v&regs.STATUS_SPD_100 != 0:
+		s.SpeedMbps = 100
+	}
+	return s
+}
+
+// linkPollInterval is how often WaitForLink reads STATUS.
+const linkPollInterval = 10 * time.Millisecond
+
+// WaitForLink polls STATUS.LU until the link is up or timeout passes, and
+// returns the last status.
+func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
+	start := n.clock.Now()
+	for {
+		if n.port.State.Is(advring.Closed) {
+			return LinkStatus{}, ErrClosed
+		}
+		st := n.Link()
+		if n.port.State.Is(advring.Gone) {
+			return LinkStatus{}, fmt.Errorf("igb: %s: STATUS reads 0xFFFFFFFF: %w", n.name, ErrDeviceGone)
+		}
+		if st.Up {
+			return st, nil
+		}
+		if n.clock.Now().Sub(start) >= timeout {
+			return st, fmt.Errorf("igb: %s: timeout after %v waiting for STATUS.LU (bit 1) (datasheet 8.2.2): the PHY has not completed auto-negotiation (is a cable or a peer there?)", n.name, timeout)
+		}
+		n.clock.Sleep(min(linkPollInterval, max(timeout, time.Millisecond)))
+	}
+}
+
+// Stop disables the queues and the receive and transmit units, waits (up to
+// one second) for the TX rings to drain, and takes every buffer back from
+// the rings. Memory stays allocated until Close. Batches running on other
+// goroutines end first; later ones return ErrStopped.
+func (n *NIC) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stopLocked()
+}
+
+func (n *NIC) stopLocked() error {
+	if n.port.State.Is(advring.Stopped) && !n.stuck {
+		return nil
+	}
+	n.port.State.Set(advring.Stopped)
+	if err := n.port.Quiesce(n.name); err != nil {
+		n.stuck = true
+		return err
+	}
+	n.stuck = false
+	var errs []error
+	if !n.checkGone() {
+		if err := n.port.Drain(n.clock, pollTimeout, n.checkGone); err != nil {
+			errs = append(errs, fmt.Errorf("igb: %s: %w", n.name, err))
+		}
+	}
+	if !n.port.State.Is(advring.Gone) {
+		for i := range n.port.Rx {
+			n.clearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+			errs = append(errs, n.waitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"))
+		}
+		for i := range n.port.Tx {
+			n.clearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
+			errs = append(errs, n.waitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"))
+		}
+		n.clearBits(regs.RCTL, regs.RCTL_EN)
+		n.clearBits(regs.TCTL, regs.TCTL_EN)
+	}
+	n.port.ReclaimAll()
+	return errors.Join(errs...)
+}
+
+// Close stops the NIC, gives the interrupt vectors back to their waiters,
+// and releases the rings and the RX pools. It reports ErrBuffersOutstanding
+// (wrapped) when a pool still had buffers out, but releases everything.
+func (n *NIC) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.port.State.Is(advring.Closed) {
+		return nil
+	}
+	if st := n.port.SetNAPI(nil); st != nil {
+		st.Close()
+	}
+	n.irq = nil
+	err := n.stopLocked()
+	if n.stuck {
+		return fmt.Errorf("igb: %s: close: rings and pools not released: %w", n.name, err)
+	}
+	var outstanding []string
+	for i, p := range n.pools {
+		if p.InUse() != 0 {
+			outstanding = append(outstanding, fmt.Sprintf("RX pool %d: %d of %d", i, p.InUse(), p.Size()))
+		}
+	}
+	n.port.State.Set(advring.Closed)
+	if rerr := n.releaseMemory(); err == nil {
+		err = rerr
+	}
+	if len(outstanding) > 0 && err == nil {
+		err = fmt.Errorf("igb: %s: close: %v: %w", n.name, outstanding, ErrBuffersOutstanding)
+	}
+	return err
+}
+
+// abandon undoes a failed initialization: a device reset stops every DMA
+// engine that was started, then the memory is freed.
+func (n *NIC) abandon() {
+	if !n.port.State.Is(advring.Gone) && len(n.port.Rx)+len(n.port.Tx) > 0 {
+		n.dev.Write32(regs.CTRL, n.dev.Read32(regs.CTRL)|regs.CTRL_RST)
+		_ = n.waitClear(regs.CTRL, regs.CTRL_RST, "CTRL.RST (bit 26)", "8.2.1")
+	}
+	n.port.State.Set(advring.Stopped | advring.Closed)
+	_ = n.releaseMemory()
+}
+
+func (n *NIC) releaseMemory() error {
+	var errs []error
+	errs = append(errs, n.port.FreeRings())
+	for _, p := range n.pools {
+		errs = append(errs, p.Release())
+	}
+	n.pools = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("igb: %s: release memory: %w", n.name, err)
+	}
+	return nil
+}

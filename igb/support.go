@@ -1,0 +1,113 @@
+package igb
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// IntelVendorID is Intel's PCI vendor ID.
+const IntelVendorID = 0x8086
+
+// Media is the kind of port an 82576 device ID has.
+type Media string
+
+// Port types of the 82576 family.
+const (
+	MediaCopper  Media = "copper (internal PHY)"
+	MediaFiber   Media = "fiber"
+	MediaSerDes  Media = "SerDes"
+	MediaVF      Media = "virtual function"
+	MediaUnknown Media = "unknown"
+)
+
+// DeviceSupport is the driver's verdict on one device ID.
+type DeviceSupport struct {
+	DeviceID  uint16
+	Model     string
+	Media     Media
+	Supported bool
+	// Why says what is missing for an unsupported ID.
+	Why string
+}
+
+const (
+	whyPCS = "the port's link goes through the PCS (SerDes/fiber), whose set-up (PCS_LCTL, auto-negotiation over 1000BASE-X) the driver does not do; it drives the internal copper PHY only"
+	whyVF  = "a virtual function has no PHY, MAC set-up or RSS of its own: it is driven through the PF's mailbox, which the driver does not speak"
+)
+
+// devices82576 are the 82576 device IDs Linux's igb driver knows
+// (e1000_hw.h; QEMU's igb_regs.h has the same list), with what the driver
+// does with each.
+var devices82576 = []DeviceSupport{
+	{0x10C9, "82576", MediaCopper, true, ""},
+	{0x10E8, "82576 quad copper", MediaCopper, true, ""},
+	{0x1526, "82576 quad copper ET2", MediaCopper, true, ""},
+	{0x150A, "82576NS", MediaCopper, true, ""},
+	{0x10E6, "82576 fiber", MediaFiber, false, whyPCS},
+	{0x10E7, "82576 SerDes", MediaSerDes, false, whyPCS},
+	{0x150D, "82576 SerDes quad", MediaSerDes, false, whyPCS},
+	{0x1518, "82576NS SerDes", MediaSerDes, false, whyPCS},
+	{0x10CA, "82576 virtual function", MediaVF, false, whyVF},
+}
+
+// ErrUnsupportedDevice is returned (wrapped) by New for a device ID the
+// driver does not set up.
+var ErrUnsupportedDevice = errors.New("igb: unsupported device")
+
+// LookupDevice returns the driver's verdict on a PCI vendor:device pair. An
+// ID that is not an 82576 has Media MediaUnknown.
+func LookupDevice(vendor, device uint16) DeviceSupport {
+	if vendor == IntelVendorID {
+		for _, d := range devices82576 {
+			if d.DeviceID == device {
+				return d
+			}
+		}
+	}
+	return DeviceSupport{DeviceID: device, Model: fmt.Sprintf("%04x:%04x", vendor, device), Media: MediaUnknown,
+		Why: "not an 82576 (Intel 8086 with an 82576 device ID)"}
+}
+
+// Is82576 reports whether vendor:device is a member of the 82576 family,
+// supported or not.
+func Is82576(vendor, device uint16) bool {
+	return LookupDevice(vendor, device).Media != MediaUnknown
+}
+
+// Devices82576 lists every 82576 device ID, supported ones first.
+func Devices82576() []DeviceSupport {
+	out := append([]DeviceSupport(nil), devices82576...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Supported != out[j].Supported {
+			return out[i].Supported
+		}
+		return out[i].DeviceID < out[j].DeviceID
+	})
+	return out
+}
+
+// pciIDs is implemented by devices that know their PCI identity
+// (vfio.Device).
+type pciIDs interface {
+	IDs() (vendor, device uint16, err error)
+}
+
+// checkSupported refuses a device New cannot set up.
+func (n *NIC) checkSupported() error {
+	d, ok := n.dev.(pciIDs)
+	if !ok {
+		n.info.Model = "82576 (PCI IDs not reported by the device)"
+		return nil
+	}
+	vendor, device, err := d.IDs()
+	if err != nil {
+		return fmt.Errorf("igb: %s: reading PCI IDs: %w", n.name, err)
+	}
+	s := LookupDevice(vendor, device)
+	n.info.VendorID, n.info.DeviceID, n.info.Model, n.info.Media = vendor, device, s.Model, s.Media
+	if !s.Supported {
+		return fmt.Errorf("igb: %s: %04x:%04x (%s, %s): %s: %w", n.name, vendor, device, s.Model, s.Media, s.Why, ErrUnsupportedDevice)
+	}
+	return nil
+}
