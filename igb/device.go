@@ -19,29 +19,28 @@ package igb
 import (
 	"time"
 
+	"github.com/verinic/verinic/advring"
 	"github.com/verinic/verinic/dma"
 )
 
-// Device is the seam between the driver and an 82576 (the same seam as
-// ixgbe.Device, so one value satisfies both).
+// Device is the seam between the driver and an 82576: the ring engine's
+// register access (advring.Device: atomic 32-bit loads and stores on BAR0, a
+// store publishing the memory writes before it, all ones from a device
+// that is gone), DMA memory the device reaches, and a name for messages.
+// ixgbe.Device has the same methods, so one value (vfio.Device) serves
+// both drivers.
 type Device interface {
-	// Read32 loads the 32-bit register at byte offset reg of BAR0; a
-	// device that is gone reads all ones.
-	Read32(reg uint32) uint32
-	// Write32 stores v to the register at reg; the store publishes every
-	// memory write made before it (descriptors before a tail write).
-	Write32(reg uint32, v uint32)
-	// DMA returns the allocator of memory the device can reach.
+	advring.Device
 	DMA() *dma.Allocator
-	// Name identifies the device in messages.
 	Name() string
 }
 
-// Clock is the time source of the driver's waits.
-type Clock interface {
-	Now() time.Time
-	Sleep(d time.Duration)
-}
+// Clock is the time source of the driver's waits (the engine's).
+type Clock = advring.Clock
+
+// Interrupts delivers a device's MSI-X vectors with eventfd semantics (the
+// engine's; vfio.Interrupts satisfies it).
+type Interrupts = advring.Interrupts
 
 type realClock struct{}
 
@@ -50,11 +49,3 @@ func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
 
 // RealClock is the wall clock.
 var RealClock Clock = realClock{}
-
-// Interrupts delivers a device's MSI-X vectors with the semantics of an
-// eventfd: Wait blocks until vector v has fired since the last Wait
-// (timeout < 0: for ever; 0: poll only) and returns how many times.
-// vfio.Interrupts satisfies it (as it does ixgbe.Interrupts).
-type Interrupts interface {
-	Wait(vector int, timeout time.Duration) (uint64, error)
-}

@@ -1,9 +1,10 @@
 package igb
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // IntelVendorID is Intel's PCI vendor ID.
@@ -37,18 +38,18 @@ const (
 )
 
 // devices82576 are the 82576 device IDs Linux's igb driver knows
-// (e1000_hw.h; QEMU's igb_regs.h has the same list), with what the driver
-// does with each.
-var devices82576 = []DeviceSupport{
-	{0x10C9, "82576", MediaCopper, true, ""},
-	{0x10E8, "82576 quad copper", MediaCopper, true, ""},
-	{0x1526, "82576 quad copper ET2", MediaCopper, true, ""},
-	{0x150A, "82576NS", MediaCopper, true, ""},
-	{0x10E6, "82576 fiber", MediaFiber, false, whyPCS},
-	{0x10E7, "82576 SerDes", MediaSerDes, false, whyPCS},
-	{0x150D, "82576 SerDes quad", MediaSerDes, false, whyPCS},
-	{0x1518, "82576NS SerDes", MediaSerDes, false, whyPCS},
-	{0x10CA, "82576 virtual function", MediaVF, false, whyVF},
+// (e1000_hw.h; QEMU's igb_regs.h has the same list), by ID, with what the
+// driver does with each.
+var devices82576 = map[uint16]DeviceSupport{
+	0x10C9: {0x10C9, "82576", MediaCopper, true, ""},
+	0x10E8: {0x10E8, "82576 quad copper", MediaCopper, true, ""},
+	0x1526: {0x1526, "82576 quad copper ET2", MediaCopper, true, ""},
+	0x150A: {0x150A, "82576NS", MediaCopper, true, ""},
+	0x10E6: {0x10E6, "82576 fiber", MediaFiber, false, whyPCS},
+	0x10E7: {0x10E7, "82576 SerDes", MediaSerDes, false, whyPCS},
+	0x150D: {0x150D, "82576 SerDes quad", MediaSerDes, false, whyPCS},
+	0x1518: {0x1518, "82576NS SerDes", MediaSerDes, false, whyPCS},
+	0x10CA: {0x10CA, "82576 virtual function", MediaVF, false, whyVF},
 }
 
 // ErrUnsupportedDevice is returned (wrapped) by New for a device ID the
@@ -58,12 +59,8 @@ var ErrUnsupportedDevice = errors.New("igb: unsupported device")
 // LookupDevice returns the driver's verdict on a PCI vendor:device pair. An
 // ID that is not an 82576 has Media MediaUnknown.
 func LookupDevice(vendor, device uint16) DeviceSupport {
-	if vendor == IntelVendorID {
-		for _, d := range devices82576 {
-			if d.DeviceID == device {
-				return d
-			}
-		}
+	if d, ok := devices82576[device]; ok && vendor == IntelVendorID {
+		return d
 	}
 	return DeviceSupport{DeviceID: device, Model: fmt.Sprintf("%04x:%04x", vendor, device), Media: MediaUnknown,
 		Why: "not an 82576 (Intel 8086 with an 82576 device ID)"}
@@ -72,17 +69,25 @@ func LookupDevice(vendor, device uint16) DeviceSupport {
 // Is82576 reports whether vendor:device is a member of the 82576 family,
 // supported or not.
 func Is82576(vendor, device uint16) bool {
-	return LookupDevice(vendor, device).Media != MediaUnknown
+	_, ok := devices82576[device]
+	return ok && vendor == IntelVendorID
 }
 
-// Devices82576 lists every 82576 device ID, supported ones first.
+// Devices82576 lists every 82576 device ID: the supported ones first, each
+// group by ID.
 func Devices82576() []DeviceSupport {
-	out := append([]DeviceSupport(nil), devices82576...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Supported != out[j].Supported {
-			return out[i].Supported
+	out := make([]DeviceSupport, 0, len(devices82576))
+	for _, d := range devices82576 {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b DeviceSupport) int {
+		if a.Supported != b.Supported {
+			if a.Supported {
+				return -1
+			}
+			return 1
 		}
-		return out[i].DeviceID < out[j].DeviceID
+		return cmp.Compare(a.DeviceID, b.DeviceID)
 	})
 	return out
 }
