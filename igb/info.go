@@ -6,24 +6,27 @@ import (
 	"github.com/verinic/verinic/trace"
 )
 
-// DeviceInfo is what New learnt about the device.
+// DeviceInfo is what New learnt about the device: its PCI identity
+// (support.go), the EEPROM read through EERD (datasheet 8.4.2) and the
+// internal PHY's identifier read through MDIC (8.2.4).
 type DeviceInfo struct {
 	VendorID, DeviceID uint16 // 0 when the Device does not report them
 	Model              string
 	Media              Media
 
-	// EEPROM (read through EERD, datasheet 8.4.2).
-	EEPROMChecksum uint16           // the checksum word (0x3F)
-	PermanentMAC   net.HardwareAddr // the MAC address in the EEPROM (nil: not read or invalid)
-	EEPROMError    string           // why PermanentMAC is nil ("" when it is not)
-	// EEPROMAutoRead: EECD.AUTO_RD was set within 10 ms of the reset.
-	EEPROMAutoRead bool
-	// RARMatchesEEPROM: receive address 0, which the device loads from the
-	// EEPROM at reset, equalled PermanentMAC before the driver touched it.
-	RARMatchesEEPROM bool
+	// PermanentMAC is the address in EEPROM words 0-2 (nil when the EEPROM
+	// could not be read or is invalid: EEPROMError says why), and
+	// EEPROMChecksum its checksum word (0x3F). RARMatchesEEPROM: receive
+	// address 0, which the device loads from the EEPROM at reset, held
+	// PermanentMAC before the driver touched it. EEPROMAutoRead: EECD.AUTO_RD
+	// was set within 10 ms of the reset.
+	PermanentMAC                     net.HardwareAddr
+	EEPROMChecksum                   uint16
+	EEPROMError                      string
+	RARMatchesEEPROM, EEPROMAutoRead bool
 
-	// PHYID is the internal PHY's identifier (PHY registers 2 and 3 through
-	// MDIC); PHYError says why a PHY access failed.
+	// PHYID is PHY registers 2 and 3; PHYError says why a PHY access
+	// failed.
 	PHYID    uint32
 	PHYError string
 }

@@ -49,15 +49,15 @@ func (n *NIC) init() error {
 		if err := q.Fill(); err != nil {
 			return fmt.Errorf("igb: %s: RX queue %d: fill ring: %w", n.name, i, err)
 		}
-		n.setBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
-		if err := n.waitSet(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"); err != nil {
+		n.w.SetBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+		if err := n.w.WaitSet(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"); err != nil {
 			return err
 		}
 		q.Start() // RDT = N-1: the ring is the device's but one descriptor
 	}
 	for i := range n.port.Tx {
-		n.setBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
-		if err := n.waitSet(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"); err != nil {
+		n.w.SetBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
+		if err := n.w.WaitSet(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"); err != nil {
 			return err
 		}
 	}
@@ -72,7 +72,7 @@ func (n *NIC) init() error {
 		rctl |= regs.RCTL_UPE | regs.RCTL_MPE
 	}
 	n.dev.Write32(regs.RCTL, rctl)
-	n.setBits(regs.TCTL, regs.TCTL_EN)
+	n.w.SetBits(regs.TCTL, regs.TCTL_EN)
 	return nil
 }
 
@@ -92,7 +92,7 @@ func (n *NIC) disableInterrupts() {
 // DMA), CTRL.RST, wait for it to clear, then let the EEPROM auto-read
 // finish.
 func (n *NIC) reset() error {
-	n.setBits(regs.CTRL, regs.CTRL_MDE)
+	n.w.SetBits(regs.CTRL, regs.CTRL_MDE)
 	start := n.clock.Now()
 	for n.dev.Read32(regs.STATUS)&regs.STATUS_GIO_ME != 0 {
 		if n.clock.Now().Sub(start) >= 80*time.Millisecond { // Linux: MASTER_DISABLE_TIMEOUT 800 x 100 us
@@ -100,11 +100,11 @@ func (n *NIC) reset() error {
 		}
 		n.clock.Sleep(100 * time.Microsecond)
 	}
-	n.setBits(regs.CTRL, regs.CTRL_RST)
+	n.w.SetBits(regs.CTRL, regs.CTRL_RST)
 	// "Software should wait at least 1 ms after setting CTRL.RST before
 	// accessing the device" (from memory; Linux's igb waits 1 ms too).
 	n.clock.Sleep(time.Millisecond)
-	if err := n.waitClear(regs.CTRL, regs.CTRL_RST, "CTRL.RST (bit 26)", "8.2.1"); err != nil {
+	if err := n.w.WaitClear(regs.CTRL, regs.CTRL_RST, "CTRL.RST (bit 26)", "8.2.1"); err != nil {
 		return err
 	}
 	// EECD.AUTO_RD says the EEPROM was read after the reset. Linux's igb
@@ -121,7 +121,7 @@ func (n *NIC) reset() error {
 		}
 		n.clock.Sleep(time.Millisecond)
 	}
-	n.clearBits(regs.CTRL, regs.CTRL_MDE)
+	n.w.ClearBits(regs.CTRL, regs.CTRL_MDE)
 	return nil
 }
 
@@ -145,7 +145,7 @@ func (n *NIC) setupLink() {
 		ctrl &^= regs.CTRL_VME
 	}
 	n.dev.Write32(regs.CTRL, ctrl)
-	n.setBits(regs.CTRL_EXT, regs.CTRL_EXT_DRV_LOAD)
+	n.w.SetBits(regs.CTRL_EXT, regs.CTRL_EXT_DRV_LOAD)
 	if id1, err := n.readPHY(regs.PHY_ID1); err == nil {
 		if id2, err := n.readPHY(regs.PHY_ID2); err == nil {
 			n.info.PHYID = uint32(id1)<<16 | uint32(id2)
@@ -256,7 +256,7 @@ const (
 
 // initRx configures the receive unit and queues without enabling them.
 func (n *NIC) initRx() error {
-	n.clearBits(regs.RCTL, regs.RCTL_EN)
+	n.w.ClearBits(regs.RCTL, regs.RCTL_EN)
 	for i := 0; i < n.cfg.RxQueues; i++ {
 		pc := n.cfg.Mempool
 		if pc.Name == "" {
@@ -277,8 +277,8 @@ func (n *NIC) initRx() error {
 		n.port.Rx = append(n.port.Rx, q)
 		// The queue is disabled while it is set up (queue 0 is enabled by
 		// default on the 82576).
-		n.clearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
-		if err := n.waitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"); err != nil {
+		n.w.ClearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+		if err := n.w.WaitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"); err != nil {
 			return err
 		}
 		// Advanced one-buffer descriptors, the buffer size from the pool in
@@ -314,15 +314,15 @@ const (
 
 // initTx configures the transmit unit and queues without enabling them.
 func (n *NIC) initTx() error {
-	n.clearBits(regs.TCTL, regs.TCTL_EN)
+	n.w.ClearBits(regs.TCTL, regs.TCTL_EN)
 	tctl := n.dev.Read32(regs.TCTL) &^ (regs.TCTL_CT_MASK | regs.TCTL_COLD_MASK)
 	// Pad short frames, retransmit on late collision, the collision
 	// threshold and distance Linux uses (15, 63: full duplex ignores them).
 	tctl |= regs.TCTL_PSP | regs.TCTL_RTLC | 15<<regs.TCTL_CT_SHIFT | 63<<regs.TCTL_COLD_SHIFT
 	n.dev.Write32(regs.TCTL, tctl)
 	for i := 0; i < n.cfg.TxQueues; i++ {
-		n.clearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
-		if err := n.waitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"); err != nil {
+		n.w.ClearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
+		if err := n.w.WaitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"); err != nil {
 			return err
 		}
 		q, err := advring.NewTxQueue(&n.ring, advring.TxConfig{Queue: i, Size: n.cfg.TxRingSize, MaxFrame: maxFrame})
@@ -335,44 +335,4 @@ func (n *NIC) initTx() error {
 		n.dev.Write32(regs.TXDCTL(i), v|txPTHRESH|txHTHRESH<<regs.TXDCTL_HTHRESH_SHIFT|txWTHRESH<<regs.TXDCTL_WTHRESH_SHIFT)
 	}
 	return nil
-}
-
-// Register helpers.
-
-func (n *NIC) setBits(reg, bits uint32)   { n.dev.Write32(reg, n.dev.Read32(reg)|bits) }
-func (n *NIC) clearBits(reg, bits uint32) { n.dev.Write32(reg, n.dev.Read32(reg)&^bits) }
-
-func (n *NIC) waitSet(reg, mask uint32, what, section string) error {
-	return n.poll(reg, mask, mask, what, section)
-}
-
-func (n *NIC) waitClear(reg, mask uint32, what, section string) error {
-	return n.poll(reg, mask, 0, what, section)
-}
-
-// poll reads reg until reg&mask == want, for at most pollTimeout, backing
-// off from 10 us to 10 ms. A register reading all ones means the device is
-// gone.
-func (n *NIC) poll(reg, mask, want uint32, what, section string) error {
-	start := n.clock.Now()
-	wait := 10 * time.Microsecond
-	for {
-		v := n.dev.Read32(reg)
-		if v&mask == want && v != allOnes {
-			return nil
-		}
-		if v == allOnes && n.dev.Read32(regs.STATUS) == allOnes {
-			n.port.State.Set(advring.Gone)
-			return fmt.Errorf("igb: %s: waiting for %s (datasheet %s): register %#05x reads 0xFFFFFFFF: %w", n.name, what, section, reg, ErrDeviceGone)
-		}
-		if n.clock.Now().Sub(start) >= pollTimeout {
-			state := ""
-			if want == 0 {
-				state = " to clear"
-			}
-			return fmt.Errorf("igb: %s: timeout after %v waiting for %s%s (datasheet %s)", n.name, pollTimeout, what, state, section)
-		}
-		n.clock.Sleep(wait)
-		wait = min(2*wait, 10*time.Millisecond)
-	}
 }

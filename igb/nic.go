@@ -1,6 +1,7 @@
 package igb
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -19,12 +20,12 @@ const (
 	// Linux's igb does on the 82576 (IGB_MAX_RX_QUEUES), which leaves one
 	// MSI-X vector per RX queue within the 10 QEMU's igb offers.
 	MaxQueues = 8
-	// MinRingSize and MaxRingSize bound a ring: RDLEN and TDLEN are
-	// multiples of 128 bytes (8 descriptors, datasheet 8.10.x), and sizes
-	// are powers of two.
-	MinRingSize     = 64
-	MaxRingSize     = 4096
-	DefaultRingSize = 512
+	// MinRingSize, MaxRingSize and DefaultRingSize are the engine's
+	// (advring: RDLEN and TDLEN are multiples of 128 bytes, datasheet
+	// 8.10.x, and sizes are powers of two).
+	MinRingSize     = advring.MinRingSize
+	MaxRingSize     = advring.MaxRingSize
+	DefaultRingSize = advring.DefaultRingSize
 	// DefaultLinkTimeout is how long New waits for the link when
 	// Config.LinkTimeout is zero. QEMU's PHY completes auto-negotiation
 	// 500 ms (virtual time) after the restart; a real copper PHY takes a
@@ -37,39 +38,34 @@ const (
 	maxFrame = 1514
 )
 
-// Config configures a NIC. The zero value of every field selects its
-// default.
+// Config configures a NIC; every zero field takes its default.
+//
+// The queue, ring and pool fields are checked by the engine
+// (advring.Geometry.Normalize, the same rules as ixgbe's): 1..MaxQueues
+// queues each way (default 1; more than one RX queue turns RSS on, MRQC,
+// datasheet 7.1.1.x), ring sizes a power of two in
+// MinRingSize..MaxRingSize (default DefaultRingSize), and for each RX
+// queue's pool dma's defaults but Buffers, max(dma.DefaultBuffers,
+// 2*RxRingSize) and more than RxRingSize, a BufSize of 1024 or more
+// (SRRCTL.BSIZEPACKET counts 1 KB; a longer frame spans descriptors and is
+// dropped and counted) and an even Headroom.
+//
+// LinkTimeout bounds New's wait for the link (0: DefaultLinkTimeout;
+// negative: no wait); a link still down then is not an error (see Link).
+// Promiscuous sets RCTL.UPE and MPE (otherwise the NIC's own address and
+// broadcasts only). VLANStrip sets CTRL.VME, the 82576's one switch for
+// every queue: tags move to the packets' Meta. Trace (nil: none) and
+// DevID are the engine's (advring.Config); Clock times the register waits
+// (RealClock).
 type Config struct {
-	// RxQueues and TxQueues: number of queues, 1..MaxQueues (default 1).
-	// With more than one RX queue, RSS spreads flows over them (MRQC,
-	// datasheet 7.1.1.x).
-	RxQueues, TxQueues int
-	// RxRingSize and TxRingSize: descriptors per ring, a power of two in
-	// MinRingSize..MaxRingSize (default DefaultRingSize).
+	RxQueues, TxQueues     int
 	RxRingSize, TxRingSize int
-	// Mempool describes the buffer pool of each RX queue. Zero fields take
-	// dma's defaults, except Buffers, which defaults to
-	// max(dma.DefaultBuffers, 2*RxRingSize) and must exceed RxRingSize.
-	// SRRCTL.BSIZEPACKET counts 1 KB units, so BufSize must be at least
-	// 1024; a frame longer than the data room spans descriptors and is
-	// dropped (counted). Headroom must be even.
-	Mempool dma.MempoolConfig
-	// Clock times the register polls (default RealClock).
-	Clock Clock
-	// Trace receives ring events (advring.Config.Trace); nil records none.
-	Trace *trace.Recorder
-	// DevID is the device number stamped on trace events.
-	DevID uint16
-	// LinkTimeout is how long New waits for the link: 0 means
-	// DefaultLinkTimeout, negative means do not wait. A link still down at
-	// the end is not an error; check Link.
-	LinkTimeout time.Duration
-	// Promiscuous accepts every unicast and multicast frame (RCTL.UPE|MPE);
-	// otherwise the NIC's own address and broadcasts only.
-	Promiscuous bool
-	// VLANStrip strips 802.1Q tags on receive (CTRL.VME; the 82576 has one
-	// switch for all queues): the tag moves to the packet's Meta.
-	VLANStrip bool
+	Mempool                dma.MempoolConfig
+	LinkTimeout            time.Duration
+	Promiscuous, VLANStrip bool
+	Trace                  *trace.Recorder
+	DevID                  uint16
+	Clock                  Clock
 }
 
 // Errors, shared with the ring engine so that errors.Is works across
@@ -116,6 +112,7 @@ type NIC struct {
 	fam   *advring.Family
 	ring  advring.Config
 	port  advring.Port
+	w     advring.Waiter // register waits (pollTimeout each)
 	pools []*dma.Mempool
 
 	// mu serializes the control path: filters, statistics, interrupts,
@@ -144,70 +141,42 @@ var Family = advring.Family{
 // set-up), starts the queues and, unless LinkTimeout is negative, waits for
 // the link.
 func New(dev Device, cfg Config) (*NIC, error) {
-	if dev == nil {
+	switch {
+	case dev == nil:
 		return nil, errors.New("igb: New: nil device")
+	case dev.DMA() == nil:
+		return nil, fmt.Errorf("igb: %s: device has no DMA allocator", dev.Name())
 	}
 	if err := cfg.normalize(); err != nil {
 		return nil, fmt.Errorf("igb: %s: %w", dev.Name(), err)
 	}
-	if dev.DMA() == nil {
-		return nil, fmt.Errorf("igb: %s: device has no DMA allocator", dev.Name())
-	}
 	n := &NIC{dev: dev, name: dev.Name(), clock: cfg.Clock, cfg: cfg, fam: &Family}
 	n.ring = advring.Config{Family: n.fam, Dev: dev, Alloc: dev.DMA(), Trace: cfg.Trace, DevID: cfg.DevID, Gone: n.checkGone}
+	n.w = advring.Waiter{Dev: dev, Clock: cfg.Clock, Timeout: pollTimeout, Prefix: "igb: " + n.name, Gone: n.checkGone}
 	if err := n.checkSupported(); err != nil {
 		return nil, err
 	}
-	if err := n.init(); err != nil {
+	err := n.init()
+	if err == nil && cfg.LinkTimeout >= 0 {
+		// A link that stays down is not an error (a cable may come later);
+		// a device that went away is.
+		if _, lerr := n.WaitForLink(cfg.LinkTimeout); errors.Is(lerr, ErrDeviceGone) {
+			err = fmt.Errorf("igb: %s: waiting for link: %w", n.name, lerr)
+		}
+	}
+	if err != nil {
 		n.abandon()
 		return nil, err
-	}
-	if cfg.LinkTimeout >= 0 {
-		if _, err := n.WaitForLink(cfg.LinkTimeout); errors.Is(err, ErrDeviceGone) {
-			n.abandon()
-			return nil, fmt.Errorf("igb: %s: waiting for link: %w", n.name, err)
-		}
 	}
 	return n, nil
 }
 
 func (c *Config) normalize() error {
-	if c.RxQueues == 0 {
-		c.RxQueues = 1
+	g := advring.Geometry{RxQueues: c.RxQueues, TxQueues: c.TxQueues, RxRingSize: c.RxRingSize, TxRingSize: c.TxRingSize, Mempool: c.Mempool}
+	if err := g.Normalize(MaxQueues); err != nil {
+		return err
 	}
-	if c.TxQueues == 0 {
-		c.TxQueues = 1
-	}
-	if c.RxQueues < 1 || c.RxQueues > MaxQueues || c.TxQueues < 1 || c.TxQueues > MaxQueues {
-		return fmt.Errorf("config: %d RX and %d TX queues: each must be 1..%d", c.RxQueues, c.TxQueues, MaxQueues)
-	}
-	if c.RxRingSize == 0 {
-		c.RxRingSize = DefaultRingSize
-	}
-	if c.TxRingSize == 0 {
-		c.TxRingSize = DefaultRingSize
-	}
-	for _, s := range []int{c.RxRingSize, c.TxRingSize} {
-		if s < MinRingSize || s > MaxRingSize || s&(s-1) != 0 {
-			return fmt.Errorf("config: ring size %d: must be a power of two in %d..%d", s, MinRingSize, MaxRingSize)
-		}
-	}
-	if c.Mempool.Buffers == 0 {
-		c.Mempool.Buffers = max(dma.DefaultBuffers, 2*c.RxRingSize)
-	}
-	if c.Mempool.BufSize == 0 {
-		c.Mempool.BufSize = dma.DefaultBufSize
-	}
-	if c.Mempool.Buffers <= c.RxRingSize {
-		return fmt.Errorf("config: a pool of %d buffers cannot keep an RX ring of %d descriptors filled and refill it: give it more than %d",
-			c.Mempool.Buffers, c.RxRingSize, c.RxRingSize)
-	}
-	if c.Mempool.Headroom%2 != 0 {
-		return fmt.Errorf("config: buffer headroom %d B: must be even (bit 0 of a receive buffer address is ignored, datasheet 7.1.5.1)", c.Mempool.Headroom)
-	}
-	if c.Mempool.BufSize < 1024 {
-		return fmt.Errorf("config: buffer data room %d B: SRRCTL.BSIZEPACKET counts 1 KB units, so at least 1024 B are needed", c.Mempool.BufSize)
-	}
+	c.RxQueues, c.TxQueues, c.RxRingSize, c.TxRingSize, c.Mempool = g.RxQueues, g.TxQueues, g.RxRingSize, g.TxRingSize, g.Mempool
 	if c.Clock == nil {
 		c.Clock = RealClock
 	}
@@ -285,59 +254,67 @@ const allOnes = 0xFFFFFFFF
 
 // MAC returns the NIC's MAC address (receive address 0).
 func (n *NIC) MAC() net.HardwareAddr {
-	lo := n.dev.Read32(regs.RAL(0))
-	hi := n.dev.Read32(regs.RAH(0))
-	return net.HardwareAddr{byte(lo), byte(lo >> 8), byte(lo >> 16), byte(lo >> 24), byte(hi), byte(hi >> 8)}
+	mac := make(net.HardwareAddr, 6)
+	binary.LittleEndian.PutUint32(mac[0:4], n.dev.Read32(regs.RAL(0)))
+	binary.LittleEndian.PutUint16(mac[4:6], uint16(n.dev.Read32(regs.RAH(0))))
+	return mac
 }
 
 // SetMAC programs receive address 0 with mac and marks it valid (RAH.AV).
+// mac must be a 6-byte unicast address.
 func (n *NIC) SetMAC(mac net.HardwareAddr) error {
-	if len(mac) != 6 {
-		return fmt.Errorf("igb: %s: set MAC %v: need 6 bytes, got %d", n.name, mac, len(mac))
+	var err error
+	switch {
+	case len(mac) != 6:
+		err = fmt.Errorf("need 6 bytes, got %d", len(mac))
+	case mac[0]&1 != 0:
+		err = errors.New("a multicast address cannot be a station address")
 	}
-	if mac[0]&1 != 0 {
-		return fmt.Errorf("igb: %s: set MAC %v: a multicast address cannot be a station address", n.name, mac)
+	if err == nil {
+		n.mu.Lock()
+		if n.checkGone() {
+			err = ErrDeviceGone
+		} else {
+			n.writeRAR(0, mac)
+		}
+		n.mu.Unlock()
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.checkGone() {
-		return fmt.Errorf("igb: %s: set MAC: %w", n.name, ErrDeviceGone)
+	if err != nil {
+		return fmt.Errorf("igb: %s: set MAC %v: %w", n.name, mac, err)
 	}
-	n.writeRAR(0, mac)
 	return nil
 }
 
-// writeRAR programs receive address r, clearing AV first so that the filter
-// never matches a half-written address.
+// writeRAR programs receive address r (datasheet 8.10.x), clearing AV
+// first so that the filter never matches a half-written address.
 func (n *NIC) writeRAR(r int, mac net.HardwareAddr) {
-	lo := uint32(mac[0]) | uint32(mac[1])<<8 | uint32(mac[2])<<16 | uint32(mac[3])<<24
-	hi := uint32(mac[4]) | uint32(mac[5])<<8 | regs.RAHAV
 	n.dev.Write32(regs.RAH(r), 0)
-	n.dev.Write32(regs.RAL(r), lo)
-	n.dev.Write32(regs.RAH(r), hi)
+	n.dev.Write32(regs.RAL(r), binary.LittleEndian.Uint32(mac[0:4]))
+	n.dev.Write32(regs.RAH(r), uint32(binary.LittleEndian.Uint16(mac[4:6]))|regs.RAHAV)
 }
 
-// SetPromiscuous turns unicast and multicast promiscuous mode on or off
-// (RCTL.UPE and MPE, datasheet 8.10.1). Broadcasts are always accepted.
+// promiscuousBits are RCTL's unicast and multicast promiscuous bits
+// (datasheet 8.10.1).
+const promiscuousBits = regs.RCTL_UPE | regs.RCTL_MPE
+
+// SetPromiscuous turns unicast and multicast promiscuous mode on or off.
+// Broadcasts are always accepted (RCTL.BAM).
 func (n *NIC) SetPromiscuous(on bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.checkGone() {
-		return
+	if !n.checkGone() {
+		rctl := n.dev.Read32(regs.RCTL)&^promiscuousBits | regs.RCTL_BAM
+		if on {
+			rctl |= promiscuousBits
+		}
+		n.dev.Write32(regs.RCTL, rctl)
+		n.cfg.Promiscuous = on
 	}
-	v := n.dev.Read32(regs.RCTL)
-	if on {
-		v |= regs.RCTL_UPE | regs.RCTL_MPE
-	} else {
-		v &^= regs.RCTL_UPE | regs.RCTL_MPE
-	}
-	n.dev.Write32(regs.RCTL, v|regs.RCTL_BAM)
-	n.cfg.Promiscuous = on
 }
 
 // Promiscuous reports whether promiscuous mode is on.
 func (n *NIC) Promiscuous() bool {
-	return n.dev.Read32(regs.RCTL)&(regs.RCTL_UPE|regs.RCTL_MPE) == regs.RCTL_UPE|regs.RCTL_MPE
+	return n.dev.Read32(regs.RCTL)&promiscuousBits == promiscuousBits
 }
 
 // Link reads the link state from STATUS (datasheet 8.2.2: LU, SPEED, FD). A
@@ -371,19 +348,17 @@ const linkPollInterval = 10 * time.Millisecond
 // WaitForLink polls STATUS.LU until the link is up or timeout passes, and
 // returns the last status.
 func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
-	start := n.clock.Now()
+	deadline := n.clock.Now().Add(timeout)
 	for {
-		if n.port.State.Is(advring.Closed) {
-			return LinkStatus{}, ErrClosed
-		}
 		st := n.Link()
-		if n.port.State.Is(advring.Gone) {
+		switch {
+		case n.port.State.Is(advring.Closed):
+			return LinkStatus{}, ErrClosed
+		case n.port.State.Is(advring.Gone):
 			return LinkStatus{}, fmt.Errorf("igb: %s: STATUS reads 0xFFFFFFFF: %w", n.name, ErrDeviceGone)
-		}
-		if st.Up {
+		case st.Up:
 			return st, nil
-		}
-		if n.clock.Now().Sub(start) >= timeout {
+		case !n.clock.Now().Before(deadline):
 			return st, fmt.Errorf("igb: %s: timeout after %v waiting for STATUS.LU (bit 1) (datasheet 8.2.2): the PHY has not completed auto-negotiation (is a cable or a peer there?)", n.name, timeout)
 		}
 		n.clock.Sleep(min(linkPollInterval, max(timeout, time.Millisecond)))
@@ -418,15 +393,15 @@ func (n *NIC) stopLocked() error {
 	}
 	if !n.port.State.Is(advring.Gone) {
 		for i := range n.port.Rx {
-			n.clearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
-			errs = append(errs, n.waitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"))
+			n.w.ClearBits(regs.RXDCTL(i), regs.RXDCTL_ENABLE)
+			errs = append(errs, n.w.WaitClear(regs.RXDCTL(i), regs.RXDCTL_ENABLE, fmt.Sprintf("RXDCTL[%d].ENABLE (bit 25)", i), "8.10.x"))
 		}
 		for i := range n.port.Tx {
-			n.clearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
-			errs = append(errs, n.waitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"))
+			n.w.ClearBits(regs.TXDCTL(i), regs.TXDCTL_ENABLE)
+			errs = append(errs, n.w.WaitClear(regs.TXDCTL(i), regs.TXDCTL_ENABLE, fmt.Sprintf("TXDCTL[%d].ENABLE (bit 25)", i), "8.12.x"))
 		}
-		n.clearBits(regs.RCTL, regs.RCTL_EN)
-		n.clearBits(regs.TCTL, regs.TCTL_EN)
+		n.w.ClearBits(regs.RCTL, regs.RCTL_EN)
+		n.w.ClearBits(regs.TCTL, regs.TCTL_EN)
 	}
 	n.port.ReclaimAll()
 	return errors.Join(errs...)
@@ -470,7 +445,7 @@ func (n *NIC) Close() error {
 func (n *NIC) abandon() {
 	if !n.port.State.Is(advring.Gone) && len(n.port.Rx)+len(n.port.Tx) > 0 {
 		n.dev.Write32(regs.CTRL, n.dev.Read32(regs.CTRL)|regs.CTRL_RST)
-		_ = n.waitClear(regs.CTRL, regs.CTRL_RST, "CTRL.RST (bit 26)", "8.2.1")
+		_ = n.w.WaitClear(regs.CTRL, regs.CTRL_RST, "CTRL.RST (bit 26)", "8.2.1")
 	}
 	n.port.State.Set(advring.Stopped | advring.Closed)
 	_ = n.releaseMemory()

@@ -92,27 +92,24 @@ func Devices82576() []DeviceSupport {
 	return out
 }
 
-// pciIDs is implemented by devices that know their PCI identity
-// (vfio.Device).
-type pciIDs interface {
-	IDs() (vendor, device uint16, err error)
-}
-
-// checkSupported refuses a device New cannot set up.
+// checkSupported refuses a device New cannot set up. A Device that does
+// not report its PCI IDs (vfio.Device does) is taken on trust.
 func (n *NIC) checkSupported() error {
-	d, ok := n.dev.(pciIDs)
+	n.info.Model = "82576 (PCI IDs not reported by the device)"
+	ider, ok := n.dev.(interface {
+		IDs() (vendor, device uint16, err error)
+	})
 	if !ok {
-		n.info.Model = "82576 (PCI IDs not reported by the device)"
 		return nil
 	}
-	vendor, device, err := d.IDs()
-	if err != nil {
+	v, d, err := ider.IDs()
+	s := LookupDevice(v, d)
+	switch {
+	case err != nil:
 		return fmt.Errorf("igb: %s: reading PCI IDs: %w", n.name, err)
+	case !s.Supported:
+		err = fmt.Errorf("igb: %s: %04x:%04x (%s, %s): %s: %w", n.name, v, d, s.Model, s.Media, s.Why, ErrUnsupportedDevice)
 	}
-	s := LookupDevice(vendor, device)
-	n.info.VendorID, n.info.DeviceID, n.info.Model, n.info.Media = vendor, device, s.Model, s.Media
-	if !s.Supported {
-		return fmt.Errorf("igb: %s: %04x:%04x (%s, %s): %s: %w", n.name, vendor, device, s.Model, s.Media, s.Why, ErrUnsupportedDevice)
-	}
-	return nil
+	n.info.VendorID, n.info.DeviceID, n.info.Model, n.info.Media = v, d, s.Model, s.Media
+	return err
 }
