@@ -55,6 +55,11 @@ type Family struct {
 	Name   string // "82599", "82576": for messages
 	Regs   Regs
 	Layout Layout
+	// TxCC is the olinfo bit that tells the device an offload data
+	// descriptor uses a context: TxCC (CC, bit 7) on the 82599 (datasheet
+	// 7.2.3.2.4); 0 on the 82576, whose olinfo has no CC (bit 7 reserved,
+	// from memory; QEMU's igb reads IDX only).
+	TxCC uint32
 }
 
 // Advanced descriptor formats, common to the 82576 and the 82599 (82599

@@ -44,6 +44,7 @@ type TxQueue struct {
 	devID uint16
 	ring  ring
 	tdt   uint32 // tail register offset
+	cc    uint32 // the family's TxCC, in every offload data descriptor
 	trace *trace.Recorder
 	bugs  bug
 
@@ -76,7 +77,7 @@ func NewTxQueue(c *Config, tc TxConfig) (*TxQueue, error) {
 	}
 	return &TxQueue{
 		dev: c.Dev, id: uint16(tc.Queue), devID: c.DevID, ring: r,
-		tdt: c.Family.Regs.TDT(tc.Queue), trace: c.Trace, bugs: c.bugs, idle: idler{gone: c.Gone},
+		tdt: c.Family.Regs.TDT(tc.Queue), cc: c.Family.TxCC, trace: c.Trace, bugs: c.bugs, idle: idler{gone: c.Gone},
 		slots: make([]txSlot, r.span), rs: make([]uint32, r.span), maxFrame: tc.MaxFrame,
 	}, nil
 }

@@ -55,7 +55,7 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 	ctx.typeTucmd = TxCmdDEXT | TxDtypCtxt
 	ctx.vlanMacipLens |= uint32(maclen) << TxCtxMACLenShift
 	if m&(dma.TxIPCsum|dma.TxL4Csum|dma.TxTSO) == 0 {
-		return ctx, cmd, TxCC, len(f), true // VLAN insertion only
+		return ctx, cmd, 0, len(f), true // VLAN insertion only
 	}
 	ip := f[maclen:]
 	var iplen, l4len int
@@ -132,9 +132,9 @@ func offload(p *dma.Packet) (ctx txContext, cmd, olinfo uint32, paylen int, ok b
 		cmd |= TxCmdTSE
 		ctx.mssL4lenIdx = uint32(l4len)<<TxCtxL4LenShift | uint32(mss)<<TxCtxMSSShift
 		// PAYLEN is the TCP payload with TSE (7.2.3.2.4).
-		return ctx, cmd, olinfo | TxCC, len(f) - hdr, true
+		return ctx, cmd, olinfo, len(f) - hdr, true
 	}
-	return ctx, cmd, olinfo | TxCC, len(f), true
+	return ctx, cmd, olinfo, len(f), true
 }
 
 // postContext writes context descriptor c into slot i (no buffer, no RS:
@@ -165,7 +165,7 @@ func (q *TxQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, payle
 	if rs {
 		q.setRS(i)
 	}
-	q.ring.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|uint32(paylen)<<TxPaylenShift)<<32)
+	q.ring.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|q.cc|uint32(paylen)<<TxPaylenShift)<<32)
 }
 
 // maxFrameBytes is the largest frame the MAC sends without jumbo frames

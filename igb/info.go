@@ -25,10 +25,8 @@ type DeviceInfo struct {
 	EEPROMError                      string
 	RARMatchesEEPROM, EEPROMAutoRead bool
 
-	// PHYID is PHY registers 2 and 3; PHYError says why a PHY access
-	// failed.
-	PHYID    uint32
-	PHYError string
+	PHYID    uint32 // PHY registers 2 and 3
+	PHYError string // why a PHY access failed
 }
 
 // Info returns what New learnt about the device.

@@ -1,6 +1,7 @@
 package igb
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"time"
@@ -12,10 +13,9 @@ import (
 
 // init runs the initialization sequence (datasheet 4.5, from memory; in
 // the order of Linux's igb_reset / igb_configure for the 82576), with a
-// timeout on every poll.
+// timeout on every poll. A device that reads all ones is not reset.
 func (n *NIC) init() error {
-	if n.dev.Read32(regs.STATUS) == allOnes {
-		n.port.State.Set(advring.Gone)
+	if n.checkGone() {
 		return fmt.Errorf("igb: %s: STATUS reads 0xFFFFFFFF before reset: %w", n.name, ErrDeviceGone)
 	}
 	n.disableInterrupts()
@@ -259,11 +259,7 @@ func (n *NIC) initRx() error {
 	n.w.ClearBits(regs.RCTL, regs.RCTL_EN)
 	for i := 0; i < n.cfg.RxQueues; i++ {
 		pc := n.cfg.Mempool
-		if pc.Name == "" {
-			pc.Name = fmt.Sprintf("%s-rx%d", n.name, i)
-		} else {
-			pc.Name = fmt.Sprintf("%s-rx%d", pc.Name, i)
-		}
+		pc.Name = fmt.Sprintf("%s-rx%d", cmp.Or(pc.Name, n.name), i)
 		pool, err := dma.NewMempool(n.dev.DMA(), pc)
 		if err != nil {
 			return fmt.Errorf("igb: %s: RX queue %d: %w", n.name, i, err)

@@ -1,6 +1,7 @@
 package igb
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -171,19 +172,15 @@ func New(dev Device, cfg Config) (*NIC, error) {
 	return n, nil
 }
 
+// normalize fills the defaults; the engine checks the queue, ring and pool
+// shape (advring.Geometry).
 func (c *Config) normalize() error {
 	g := advring.Geometry{RxQueues: c.RxQueues, TxQueues: c.TxQueues, RxRingSize: c.RxRingSize, TxRingSize: c.TxRingSize, Mempool: c.Mempool}
-	if err := g.Normalize(MaxQueues); err != nil {
-		return err
-	}
+	err := g.Normalize(MaxQueues)
 	c.RxQueues, c.TxQueues, c.RxRingSize, c.TxRingSize, c.Mempool = g.RxQueues, g.TxQueues, g.RxRingSize, g.TxRingSize, g.Mempool
-	if c.Clock == nil {
-		c.Clock = RealClock
-	}
-	if c.LinkTimeout == 0 {
-		c.LinkTimeout = DefaultLinkTimeout
-	}
-	return nil
+	c.Clock = cmp.Or(c.Clock, RealClock)
+	c.LinkTimeout = cmp.Or(c.LinkTimeout, DefaultLinkTimeout)
+	return err
 }
 
 // Name returns the device's name.

@@ -5,31 +5,25 @@ import (
 	"github.com/verinic/verinic/igb/regs"
 )
 
-// DefaultRSSKey returns the 40-byte Toeplitz key the driver programs into
-// RSSRK[0..9] (the engine's: Microsoft's RSS verification key, as ixgbe
-// uses).
+// RSS on the 82576 (datasheet 7.1.1.x, 8.10.x): the engine's key and
+// redirection table (advring: Microsoft's verification key; entry i holds
+// queue i mod RxQueues in its low bits, which QEMU masks with 0x0F), and
+// MRQC with RSS only (no VMDq) over IPv4 and IPv6 with TCP and UDP ports.
+
+// DefaultRSSKey returns the key in RSSRK[0..9].
 func DefaultRSSKey() [regs.RSSKeySize]byte { return advring.DefaultRSSKey() }
 
-// rssHashFields are the packet types hashed (MRQC field enables, datasheet
-// 8.10.x): IPv4 and IPv6 addresses, plus TCP and UDP ports.
-const rssHashFields = regs.MRQC_RSS_FIELD_IPV4 | regs.MRQC_RSS_FIELD_IPV4_TCP | regs.MRQC_RSS_FIELD_IPV4_UDP |
-	regs.MRQC_RSS_FIELD_IPV6 | regs.MRQC_RSS_FIELD_IPV6_TCP | regs.MRQC_RSS_FIELD_IPV6_UDP
-
-// RSSQueue returns the RX queue the driver's redirection table sends a
-// packet with RSS hash h to (advring.RSSQueue: entry h mod 128, datasheet
-// 7.1.1.x, holds queue entry mod rxQueues).
+// RSSQueue returns the RX queue of a packet with RSS hash h.
 func RSSQueue(hash uint32, rxQueues int) int { return advring.RSSQueue(hash, rxQueues) }
 
-// setupRSS programs receive-side scaling: the key, a redirection table
-// spreading its 128 entries round-robin over the RX queues (the 82576
-// reads the queue from the entry's low bits; QEMU masks it with 0x0F), and
-// MRQC: RSS only, no VMDq.
 func (n *NIC) setupRSS() {
-	for r, w := range advring.RSSKeyWords() {
-		n.dev.Write32(regs.RSSRK(r), w)
+	key, reta := advring.RSSKeyWords(), advring.RETAWords(n.cfg.RxQueues)
+	for r := range key {
+		n.dev.Write32(regs.RSSRK(r), key[r])
 	}
-	for r, w := range advring.RETAWords(n.cfg.RxQueues) {
-		n.dev.Write32(regs.RETA(r), w)
+	for r := range reta {
+		n.dev.Write32(regs.RETA(r), reta[r])
 	}
-	n.dev.Write32(regs.MRQC, regs.MRQC_ENABLE_RSS|rssHashFields)
+	n.dev.Write32(regs.MRQC, regs.MRQC_ENABLE_RSS|regs.MRQC_RSS_FIELD_IPV4|regs.MRQC_RSS_FIELD_IPV4_TCP|regs.MRQC_RSS_FIELD_IPV4_UDP|
+		regs.MRQC_RSS_FIELD_IPV6|regs.MRQC_RSS_FIELD_IPV6_TCP|regs.MRQC_RSS_FIELD_IPV6_UDP)
 }

@@ -95,23 +95,30 @@ func (n *NIC) readHardwareStats() {
 	}
 }
 
-// ReadStats returns the statistics since New.
+// ReadStats returns the statistics since New: the device's counters and
+// the engine's per-queue counts.
 func (n *NIC) ReadStats() (Stats, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.checkGone() {
+	gone := n.checkGone()
+	if !gone {
+		n.readHardwareStats()
+	}
+	st := n.stats.Stats
+	n.mu.Unlock()
+	if gone {
 		return Stats{}, fmt.Errorf("igb: %s: read statistics: %w", n.name, ErrDeviceGone)
 	}
-	n.readHardwareStats()
-	st := n.stats.Stats
 	st.Queues = make([]QueueStats, max(len(n.port.Rx), len(n.port.Tx)))
-	for i, q := range n.port.Rx {
-		r := q.Stats()
-		st.Queues[i].RxMultiDescDrops, st.Queues[i].RxErrorDrops, st.Queues[i].RxAllocFailures = r.MultiDescDrops, r.ErrorDrops, r.AllocFailures
-	}
-	for i, q := range n.port.Tx {
-		t := q.Stats()
-		st.Queues[i].TxBadPackets, st.Queues[i].TxFreeErrors = t.BadPackets, t.FreeErrors
+	for i := range st.Queues {
+		qs := &st.Queues[i]
+		if i < len(n.port.Rx) {
+			r := n.port.Rx[i].Stats()
+			qs.RxMultiDescDrops, qs.RxErrorDrops, qs.RxAllocFailures = r.MultiDescDrops, r.ErrorDrops, r.AllocFailures
+		}
+		if i < len(n.port.Tx) {
+			t := n.port.Tx[i].Stats()
+			qs.TxBadPackets, qs.TxFreeErrors = t.BadPackets, t.FreeErrors
+		}
 	}
 	return st, nil
 }

@@ -22,14 +22,14 @@ const (
 	MediaUnknown Media = "unknown"
 )
 
-// DeviceSupport is the driver's verdict on one device ID.
+// DeviceSupport is the driver's verdict on one device ID: the model and
+// port type, whether New sets it up and, if not, Why (what is missing).
 type DeviceSupport struct {
-	DeviceID  uint16
-	Model     string
-	Media     Media
-	Supported bool
-	// Why says what is missing for an unsupported ID.
-	Why string
+	DeviceID  uint16 // PCI device ID (vendor 8086)
+	Model     string // "82576", "82576 fiber"...
+	Media     Media  // the port type
+	Supported bool   // New sets it up
+	Why       string // for an unsupported ID: what is missing
 }
 
 const (

@@ -21,6 +21,7 @@ var family = &advring.Family{
 		RXE: bitOf(regs.RXD_ERR_RXE), IPE: bitOf(regs.RXD_ERR_IPE), L4E: bitOf(regs.RXD_ERR_TCPE),
 		IPCS: bitOf(regs.RXD_STAT_IPCS), L4CS: bitOf(regs.RXD_STAT_L4CS), VP: bitOf(regs.RXD_STAT_VP),
 	},
+	TxCC: regs.TXD_CC,
 }
 
 // bitOf returns the number of the one bit set in mask.

@@ -377,46 +377,22 @@ func (n *NIC) stopLocked() error {
 	return firstErr
 }
 
-// Register helpers. setBits and clearBits are read-modify-write.
+// Register helpers: the engine's register waits (advring.Waiter: setBits
+// and clearBits read-modify-write; waitSet and waitClear poll for at most
+// pollTimeout of the NIC's clock, backing off from 10 us to 10 ms, and a
+// register reading all ones while STATUS does too is a device gone), with
+// this driver's clock and message prefix.
+func (n *NIC) waits() *advring.Waiter {
+	return &advring.Waiter{Dev: n.dev, Clock: n.clock, Timeout: pollTimeout, Prefix: "ixgbe: " + n.name, Gone: n.checkGone}
+}
 
-func (n *NIC) setBits(reg, bits uint32)   { n.dev.Write32(reg, n.dev.Read32(reg)|bits) }
-func (n *NIC) clearBits(reg, bits uint32) { n.dev.Write32(reg, n.dev.Read32(reg)&^bits) }
-
-// waitSet polls reg until every bit of mask is set.
+func (n *NIC) setBits(reg, bits uint32)   { n.waits().SetBits(reg, bits) }
+func (n *NIC) clearBits(reg, bits uint32) { n.waits().ClearBits(reg, bits) }
 func (n *NIC) waitSet(reg, mask uint32, what, section string) error {
-	return n.poll(reg, mask, mask, what, section)
+	return n.waits().WaitSet(reg, mask, what, section)
 }
-
-// waitClear polls reg until every bit of mask is clear.
 func (n *NIC) waitClear(reg, mask uint32, what, section string) error {
-	return n.poll(reg, mask, 0, what, section)
-}
-
-// poll reads reg until reg&mask == want, for at most pollTimeout of the
-// NIC's clock, backing off from 10 µs to 10 ms between reads. A register
-// reading all ones means the device is gone.
-func (n *NIC) poll(reg, mask, want uint32, what, section string) error {
-	start := n.clock.Now()
-	wait := 10 * time.Microsecond
-	for {
-		v := n.dev.Read32(reg)
-		if v&mask == want && (v != allOnes || mask == allOnes) {
-			return nil
-		}
-		if v == allOnes && n.dev.Read32(regs.STATUS) == allOnes {
-			n.setState(stateGone)
-			return fmt.Errorf("ixgbe: %s: waiting for %s (datasheet %s): register %#05x reads 0xFFFFFFFF: %w", n.name, what, section, reg, ErrDeviceGone)
-		}
-		if elapsed := n.clock.Now().Sub(start); elapsed >= pollTimeout {
-			state := ""
-			if want == 0 {
-				state = " to clear"
-			}
-			return fmt.Errorf("ixgbe: %s: timeout after %v waiting for %s%s (datasheet %s)", n.name, pollTimeout, what, state, section)
-		}
-		n.clock.Sleep(wait)
-		wait = min(2*wait, 10*time.Millisecond)
-	}
+	return n.waits().WaitClear(reg, mask, what, section)
 }
 
 // Flow control settings (datasheet 3.7.7, registers 8.2.3.3).

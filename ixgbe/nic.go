@@ -20,12 +20,13 @@ const (
 	// per-queue statistics counter set of the 82599 (datasheet 8.2.3.23,
 	// QPRC[0..15]), so that every queue is counted on its own.
 	MaxQueues = regs.StatQueues
-	// MinRingSize and MaxRingSize bound a descriptor ring. RDLEN and TDLEN
-	// must be multiples of 128 bytes (8 descriptors, datasheet 8.2.3.8.3);
-	// ring sizes are powers of two so that index arithmetic is a mask.
-	MinRingSize     = 64
-	MaxRingSize     = 4096
-	DefaultRingSize = 512
+	// MinRingSize and MaxRingSize bound a descriptor ring (the engine's:
+	// RDLEN and TDLEN must be multiples of 128 bytes, 8 descriptors,
+	// datasheet 8.2.3.8.3; ring sizes are powers of two so that index
+	// arithmetic is a mask).
+	MinRingSize     = advring.MinRingSize
+	MaxRingSize     = advring.MaxRingSize
+	DefaultRingSize = advring.DefaultRingSize
 	// DefaultLinkTimeout is how long New waits for the link when
 	// Config.LinkTimeout is zero (ixy waits 10 s too).
 	DefaultLinkTimeout = 10 * time.Second
@@ -235,46 +236,14 @@ func (n *NIC) abandon() {
 	n.releaseMemory()
 }
 
-// normalize fills defaults and validates.
+// normalize fills defaults and validates; the queue, ring and pool rules
+// are the engine's (advring.Geometry), the same for both families.
 func (c *Config) normalize() error {
-	if c.RxQueues == 0 {
-		c.RxQueues = 1
+	g := advring.Geometry{RxQueues: c.RxQueues, TxQueues: c.TxQueues, RxRingSize: c.RxRingSize, TxRingSize: c.TxRingSize, Mempool: c.Mempool}
+	if err := g.Normalize(MaxQueues); err != nil {
+		return err
 	}
-	if c.TxQueues == 0 {
-		c.TxQueues = 1
-	}
-	if c.RxQueues < 1 || c.RxQueues > MaxQueues || c.TxQueues < 1 || c.TxQueues > MaxQueues {
-		return fmt.Errorf("config: %d RX and %d TX queues: each must be 1..%d", c.RxQueues, c.TxQueues, MaxQueues)
-	}
-	if c.RxRingSize == 0 {
-		c.RxRingSize = DefaultRingSize
-	}
-	if c.TxRingSize == 0 {
-		c.TxRingSize = DefaultRingSize
-	}
-	for _, s := range []int{c.RxRingSize, c.TxRingSize} {
-		if s < MinRingSize || s > MaxRingSize || s&(s-1) != 0 {
-			return fmt.Errorf("config: ring size %d: must be a power of two in %d..%d", s, MinRingSize, MaxRingSize)
-		}
-	}
-	if c.Mempool.Buffers == 0 {
-		c.Mempool.Buffers = max(dma.DefaultBuffers, 2*c.RxRingSize)
-	}
-	if c.Mempool.BufSize == 0 {
-		c.Mempool.BufSize = dma.DefaultBufSize
-	}
-	if c.Mempool.Buffers <= c.RxRingSize {
-		return fmt.Errorf("config: a pool of %d buffers cannot keep an RX ring of %d descriptors filled and refill it: give it more than %d (twice the ring is comfortable)",
-			c.Mempool.Buffers, c.RxRingSize, c.RxRingSize)
-	}
-	if c.Mempool.Headroom%2 != 0 {
-		// Bit 0 of a receive buffer address doubles as A0 and is ignored
-		// by the device (datasheet 7.1.6.1): data would land one byte off.
-		return fmt.Errorf("config: buffer headroom %d B: must be even so that receive buffer addresses have bit 0 clear (datasheet 7.1.6.1)", c.Mempool.Headroom)
-	}
-	if c.Mempool.BufSize < 1024 {
-		return fmt.Errorf("config: buffer data room %d B: SRRCTL.BSIZEPACKET counts 1 KB units, so at least 1024 B are needed (datasheet 8.2.3.8.7)", c.Mempool.BufSize)
-	}
+	c.RxQueues, c.TxQueues, c.RxRingSize, c.TxRingSize, c.Mempool = g.RxQueues, g.TxQueues, g.RxRingSize, g.TxRingSize, g.Mempool
 	if c.Clock == nil {
 		c.Clock = RealClock
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/verinic/verinic/dma"
+	"github.com/verinic/verinic/internal/tsoref"
 	"github.com/verinic/verinic/ixgbe/ixgbesim"
 )
 
@@ -214,41 +215,10 @@ func TestRxVLANStripSim(t *testing.T) {
 	p.checkClean(t)
 }
 
-// swSegment is software TCP segmentation of an IPv4/TCP frame (Ethernet
-// header eth bytes, correct checksums) into mss-byte segments: what TSO must
-// produce byte for byte (IP total length, ID+k and checksum; sequence
-// number; FIN and PSH on the last segment only, CWR on the first only; TCP
-// checksum).
-func swSegment(f []byte, eth, mss int) [][]byte {
-	ip := f[eth:]
-	ihl := int(ip[0]&0xF) * 4
-	tcp := ip[ihl:]
-	thl := int(tcp[12]>>4) * 4
-	h := eth + ihl + thl
-	pay := f[h:]
-	var out [][]byte
-	for off, k := 0, 0; off < len(pay); off, k = off+mss, k+1 {
-		m := min(mss, len(pay)-off)
-		s := append(append([]byte(nil), f[:h]...), pay[off:off+m]...)
-		sip, st := s[eth:], s[eth+ihl:]
-		binary.BigEndian.PutUint16(sip[2:], uint16(ihl+thl+m))
-		binary.BigEndian.PutUint16(sip[4:], binary.BigEndian.Uint16(ip[4:])+uint16(k))
-		sip[10], sip[11] = 0, 0
-		binary.BigEndian.PutUint16(sip[10:], ^onesSum(sip[:ihl]))
-		binary.BigEndian.PutUint32(st[4:], binary.BigEndian.Uint32(tcp[4:])+uint32(off))
-		if off+m < len(pay) {
-			st[13] &^= 0x01 | 0x08 // FIN, PSH
-		}
-		if k > 0 {
-			st[13] &^= 0x80 // CWR
-		}
-		st[16], st[17] = 0, 0
-		ph := []byte{sip[12], sip[13], sip[14], sip[15], sip[16], sip[17], sip[18], sip[19], 0, 6, byte((thl + m) >> 8), byte(thl + m)}
-		binary.BigEndian.PutUint16(st[16:], ^onesSum(ph, st[:thl+m]))
-		out = append(out, s)
-	}
-	return out
-}
+// swSegment is what TSO must produce byte for byte: the software
+// segmentation of internal/tsoref, which the simulator's tests and the igb
+// driver's tests against QEMU's 82576 are held to as well.
+func swSegment(f []byte, eth, mss int) [][]byte { return tsoref.Segment(f, eth, mss) }
 
 // txRig is a stepped pair with a pool of large buffers on A for sending.
 func txRig(t *testing.T, cfgB Config) (*simPair, *dma.Mempool) {
