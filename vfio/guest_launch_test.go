@@ -96,7 +96,13 @@ func verifyGuestTraces(t *testing.T, nicctl, dir string, want ...string) {
 // checkTraces is verifyGuestTraces' work: what held (logs) and what failed
 // (errs).
 func checkTraces(nicctl, dir string, want ...string) (logs, errs []string) {
-	traces, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	all, _ := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	var traces []string
+	for _, tr := range all {
+		if !strings.HasSuffix(tr, ".qemu.ndjson") { // QEMU's account (checkQEMUTruth), not a driver's trace
+			traces = append(traces, tr)
+		}
+	}
 	sort.Strings(traces)
 	have := map[string]bool{}
 	for _, tr := range traces {
@@ -234,9 +240,14 @@ func reportRates(t *testing.T, serial string) {
 // trace events, must be the ones the driver posted (internal/qemutrace).
 // QEMU's account, attributed to the driver's rings, is written beside the
 // trace as NAME.qemu.ndjson. A window without a trace, or a trace the
-// window lacks, is an error.
-func checkQEMUTruth(t *testing.T, traceDir string, windows map[string]string) {
+// window lacks, is an error; want names windows that must be among them.
+func checkQEMUTruth(t *testing.T, traceDir string, windows map[string]string, want ...string) {
 	t.Helper()
+	for _, w := range want {
+		if _, ok := windows[w]; !ok {
+			t.Errorf("the guest recorded no QEMU trace window %s (have %v)", w, windows)
+		}
+	}
 	names := make([]string, 0, len(windows))
 	for n := range windows {
 		names = append(names, n)

@@ -136,7 +136,7 @@ func TestGuestIGB(t *testing.T) {
 		}
 	}
 	verifyGuestTraces(t, nicctl, filepath.Join(outputs, "traces"), "demo.ndjson", "igb-frames.ndjson")
-	checkQEMUTruth(t, filepath.Join(outputs, "traces"), res.QEMUTraces)
+	checkQEMUTruth(t, filepath.Join(outputs, "traces"), res.QEMUTraces, "igb-frames")
 	reportRates(t, res.Serial)
 	t.Logf("igb guest: booted (kernel up, init running) after %v, ran in %v; whole test %v",
 		res.Boot.Round(time.Millisecond), res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
