@@ -64,10 +64,7 @@ type RxQueue struct {
 	// next is the first descriptor not yet seen done (ixy's rx_index).
 	next uint32
 	// bufs[i] is the pool index of the buffer posted in descriptor i.
-	bufs []uint32
-	// dataIOVA[b] is the device address of buffer b's data room (after the
-	// headroom): cached because deriving it takes a division.
-	dataIOVA []uint64
+	bufs     []uint32
 	headroom uint16
 	bufSize  uint32
 	// discarding is set while the driver skips the rest of a frame that
@@ -105,7 +102,6 @@ func NewRxQueue(c *Config, rc RxConfig) (*RxQueue, error) {
 		dev: c.Dev, id: uint16(rc.Queue), devID: c.DevID, ring: r, pool: pool,
 		rdt: c.Family.Regs.RDT(rc.Queue), trace: c.Trace, bugs: c.bugs, idle: idler{gone: c.Gone},
 		bufs:     make([]uint32, r.span),
-		dataIOVA: make([]uint64, pool.Size()),
 		headroom: uint16(pool.Headroom()),
 		bufSize:  uint32(pool.BufSize()),
 		rssHash:  rc.RSSHash, rxe: 1 << l.RXE,
@@ -119,9 +115,6 @@ func NewRxQueue(c *Config, rc RxConfig) (*RxQueue, error) {
 	}
 	for b := range q.bufs {
 		q.bufs[b] = noBuffer
-	}
-	for b := range q.dataIOVA {
-		q.dataIOVA[b] = pool.BufferIOVA(uint32(b)) + uint64(pool.Headroom())
 	}
 	return q, nil
 }
@@ -165,7 +158,7 @@ func (q *RxQueue) Stats() RxStats {
 // where the device writes DD, so the store clears any old write-back. The
 // trace event comes before the stores; the RDT write publishes them.
 func (q *RxQueue) post(i, b uint32) {
-	addr := q.dataIOVA[b]
+	addr := q.dataIOVA(b)
 	if q.bugs.has(bugRxAddrNoHeadroom) {
 		addr -= uint64(q.headroom)
 	}
@@ -250,7 +243,7 @@ func (q *RxQueue) receive(pkts []dma.Packet) (int, error) {
 			break
 		}
 		if q.trace != nil {
-			q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: q.dataIOVA[old]})
+			q.trace.Record(trace.Event{Kind: trace.DrvReclaim, Dir: trace.RX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: q.dataIOVA(old)})
 		}
 		// Field by field: a composite literal is built on the stack and
 		// copied with wider loads than its stores (a store-forwarding
@@ -264,7 +257,7 @@ func (q *RxQueue) receive(pkts []dma.Packet) (int, error) {
 		}
 		// q.post(i, nb), written out: post is too large for the compiler
 		// to inline, and a call per packet costs a few cycles.
-		addr := q.dataIOVA[nb]
+		addr := q.dataIOVA(nb)
 		if q.bugs.has(bugRxAddrNoHeadroom) {
 			addr -= uint64(q.headroom)
 		}
@@ -391,6 +384,10 @@ func (q *RxQueue) reclaimAll() {
 
 // noBuffer marks a ring slot without a buffer.
 const noBuffer = ^uint32(0)
+
+// dataIOVA is the device address of buffer b's data room (after the
+// headroom; the pool caches each buffer's IOVA).
+func (q *RxQueue) dataIOVA(b uint32) uint64 { return q.pool.BufferIOVA(b) + uint64(q.headroom) }
 
 // Inspection, for checkers and tests (not for the data path): the ring's
 // size, the slots the engine cycles through, the next descriptor it will

@@ -182,6 +182,13 @@ func (q *TxQueue) valid(p *dma.Packet) bool {
 		int(p.Len) > q.maxFrame && !q.lenOK(p))
 }
 
+// validFast is valid's common case, a frame no longer than maxFrame, small
+// enough for the compiler to inline: true means valid; false means "ask
+// valid" (which also admits tagged frames up to 4 bytes longer and TSO).
+func (q *TxQueue) validFast(p *dma.Packet) bool {
+	return p.Pool != nil && p.Len >= MinTxFrame && int(p.Len) <= q.maxFrame && int(p.Off)+int(p.Len) <= p.Pool.Headroom()+p.Pool.BufSize()
+}
+
 // setRS records that descriptor i carries RS.
 func (q *TxQueue) setRS(i uint32) {
 	j := q.rsHead + q.rsN
@@ -195,66 +202,10 @@ func (q *TxQueue) setRS(i uint32) {
 
 func (q *TxQueue) send(pkts []dma.Packet) (int, error) {
 	freed := q.reclaim()
-	r := &q.ring
 	if q.bugs.has(bugTailBeforeDescriptor | bugDoublePost) {
 		return q.sendBuggy(pkts)
 	}
-	i := q.next
-	sent := 0
-	var err error
-	known := false // pkts[sent] was found valid by rsNow
-	for sent < len(pkts) {
-		ni := r.next(i)
-		if ni == q.clean && q.bugs.has(bugReclaimWhenFull) {
-			q.reclaimOldest()
-		}
-		if ni == q.clean {
-			break // full: one slot always stays empty
-		}
-		p := &pkts[sent]
-		if !known && !q.valid(p) {
-			q.badPackets.Add(1)
-			err = ErrBadPacket
-			break
-		}
-		if p.Meta&txOffloadFlags == 0 {
-			// rs, known = q.rsNow(pkts[sent+1:], ni), written out: rsNow
-			// is too large for the compiler to inline, and a call per
-			// packet costs a few cycles.
-			q.sinceRS++
-			rs := true
-			known = false
-			if q.sinceRS < RSThresh && sent+1 < len(pkts) && r.next(ni) != q.clean {
-				if np := &pkts[sent+1]; np.Meta&txOffloadFlags == 0 {
-					known = q.valid(np)
-					rs = !known
-				}
-			}
-			q.post(i, p, rs)
-			sent++
-			i = ni
-			continue
-		}
-		ctx, cmd, olinfo, paylen, ok := offload(p)
-		if !ok {
-			q.badPackets.Add(1)
-			err = ErrBadPacket
-			break
-		}
-		if !q.ctxValid || ctx != q.ctx {
-			if r.next(ni) == q.clean {
-				break // no room for the context and the data
-			}
-			q.postContext(i, ctx)
-			q.ctx, q.ctxValid = ctx, true
-			i, ni = ni, r.next(ni)
-		}
-		var rs bool
-		rs, known = q.rsNow(pkts[sent+1:], ni)
-		q.postOffload(i, p, cmd, olinfo, paylen, rs)
-		sent++
-		i = ni
-	}
+	sent, err := q.fill(pkts)
 	if sent == 0 {
 		// No progress (nothing sent, nothing completed): a removed device
 		// looks like this, so check now and then.
@@ -264,41 +215,113 @@ func (q *TxQueue) send(pkts []dma.Packet) (int, error) {
 		return 0, err
 	}
 	q.idle.n = 0
-	q.next = i
+	q.writeTail(q.next)
+	return sent, err
+}
+
+// writeTail hands the descriptors up to (not including) i to the device
+// (TDT, datasheet 7.2.3.3); the trace event precedes the write.
+func (q *TxQueue) writeTail(i uint32) {
 	if q.trace != nil {
 		q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i})
 	}
 	q.dev.Write32(q.tdt, i)
+}
+
+// fill posts the packets of pkts from descriptor next on, as many as fit
+// and are valid, and returns how many it posted (next moves past them) and
+// ErrBadPacket if it stopped at an invalid one. It does not write the tail.
+func (q *TxQueue) fill(pkts []dma.Packet) (int, error) {
+	r := &q.ring
+	i := q.next
+	sent := 0
+	var err error
+	known := false // pkts[sent] was found valid by the previous round
+	for sent < len(pkts) {
+		ni := r.next(i)
+		if ni == q.clean && q.bugs.has(bugReclaimWhenFull) {
+			q.reclaimOldest()
+		}
+		if ni == q.clean {
+			break // full: one slot always stays empty
+		}
+		p := &pkts[sent]
+		if !known && !q.validFast(p) && !q.valid(p) {
+			q.badPackets.Add(1)
+			err = ErrBadPacket
+			break
+		}
+		// The data descriptor's offload command bits, olinfo and PAYLEN:
+		// none and the frame's length without offloads.
+		var cmd, olinfo uint32
+		paylen := uint32(p.Len)
+		rs := true
+		if p.Meta&txOffloadFlags == 0 {
+			// rs, known = q.rsNow(pkts[sent+1:], ni), written out: rsNow
+			// is too large for the compiler to inline, and a call per
+			// packet costs a few cycles.
+			q.sinceRS++
+			known = false
+			if q.sinceRS < RSThresh && sent+1 < len(pkts) && r.next(ni) != q.clean {
+				if np := &pkts[sent+1]; np.Meta&txOffloadFlags == 0 {
+					known = q.validFast(np) || q.valid(np)
+					rs = !known
+				}
+			}
+		} else {
+			ctx, c, o, pl, ok := offload(p)
+			if !ok {
+				q.badPackets.Add(1)
+				err = ErrBadPacket
+				break
+			}
+			if !q.ctxValid || ctx != q.ctx {
+				if r.next(ni) == q.clean {
+					break // no room for the context and the data
+				}
+				q.postContext(i, ctx)
+				q.ctx, q.ctxValid = ctx, true
+				i, ni = ni, r.next(ni)
+			}
+			cmd, olinfo, paylen = c, o|q.cc, uint32(pl) // CC: the family's (Family.TxCC)
+			rs, known = q.rsNow(pkts[sent+1:], ni)
+		}
+		// Post p in descriptor i (datasheet 7.2.3.2.4), written out here
+		// for the same reason: the buffer address, then command, type and
+		// length with the offload bits, olinfo and PAYLEN, and a zero
+		// status (clearing an old DD), in one 64-bit store; RS if rs. The
+		// trace event precedes the stores; the tail write publishes them.
+		addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
+		length := uint32(p.Len)
+		base := uint32(TxCmdNoRS)
+		if rs {
+			base = TxCmd
+		}
+		if q.trace != nil {
+			q.tracePost(i, length, addr, rs)
+		}
+		if q.bugs.has(bugDoubleFreeLater) {
+			q.freeLeftover(i)
+		}
+		q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
+		if rs {
+			q.setRS(i)
+		}
+		r.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|paylen<<TxPaylenShift)<<32) // published by the tail write (ring.go)
+		sent++
+		i = ni
+	}
+	q.next = i
 	return sent, err
 }
 
-// post fills descriptor i with packet p in the advanced data format
-// (datasheet 7.2.3.2.4): buffer address, then command, type and length
-// together with PAYLEN and a zero status (clearing an old DD) in one 64-bit
-// store; RS if rs (rsNow). The trace event precedes the stores.
-func (q *TxQueue) post(i uint32, p *dma.Packet, rs bool) {
-	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
-	length := uint32(p.Len)
-	cmd, aux := uint32(TxCmd), uint64(0)
+// tracePost records a data descriptor's post (out of line: it is rare,
+// and it would make the send loop larger).
+func (q *TxQueue) tracePost(i, length uint32, addr uint64, rs bool) {
+	aux := uint64(0)
 	if !rs {
-		cmd, aux = TxCmdNoRS, trace.PostNoRS
+		aux = trace.PostNoRS
 	}
-	if q.trace != nil {
-		q.tracePost(i, length, addr, aux)
-	}
-	if q.bugs.has(bugDoubleFreeLater) {
-		q.freeLeftover(i)
-	}
-	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-	if rs {
-		q.setRS(i)
-	}
-	q.ring.setDesc(i, addr, uint64(cmd|length)|uint64(length<<TxPaylenShift)<<32) // published by the TDT write (ring.go)
-}
-
-// tracePost records post's event (out of line: it is rare, and it would
-// make post larger).
-func (q *TxQueue) tracePost(i, length uint32, addr, aux uint64) {
 	q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
 }
 
@@ -327,30 +350,20 @@ func (q *TxQueue) sendBuggy(pkts []dma.Packet) (int, error) {
 	if want == 0 {
 		return 0, nil
 	}
-	end := r.add(q.next, uint32(posts))
 	if q.bugs.has(bugTailBeforeDescriptor) {
-		if q.trace != nil {
-			q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: end})
-		}
-		q.dev.Write32(q.tdt, end)
+		q.writeTail(r.add(q.next, uint32(posts)))
 	}
-	i := q.next
-	for k := 0; k < want; k++ {
-		q.post(i, &pkts[k], true)
-		i = r.next(i)
-		if k == 0 && double {
-			q.post(i, &pkts[0], true)
-			i = r.next(i)
-		}
+	sent := 0
+	if double {
+		q.fill(pkts[:1]) // the first buffer, posted twice
+		sent, _ = q.fill(pkts[:1])
 	}
-	q.next = i
+	k, err := q.fill(pkts[sent:want])
+	sent += k
 	if !q.bugs.has(bugTailBeforeDescriptor) {
-		if q.trace != nil {
-			q.trace.Record(trace.Event{Kind: trace.DrvTail, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i})
-		}
-		q.dev.Write32(q.tdt, i)
+		q.writeTail(q.next)
 	}
-	return want, nil
+	return sent, err
 }
 
 // reclaimAll frees every buffer still in the ring (the queue must be

@@ -150,24 +150,6 @@ func (q *TxQueue) postContext(i uint32, c txContext) {
 	q.ring.setDesc(i, uint64(c.vlanMacipLens), uint64(c.typeTucmd)|uint64(c.mssL4lenIdx)<<32)
 }
 
-// postOffload is post with the offload command bits, olinfo and PAYLEN.
-func (q *TxQueue) postOffload(i uint32, p *dma.Packet, cmd, olinfo uint32, paylen int, rs bool) {
-	addr := p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
-	length := uint32(p.Len)
-	base, aux := uint32(TxCmd), uint64(0)
-	if !rs {
-		base, aux = TxCmdNoRS, trace.PostNoRS
-	}
-	if q.trace != nil {
-		q.trace.Record(trace.Event{Kind: trace.DrvPost, Dir: trace.TX, Dev: q.devID, Queue: q.id, Index: i, Len: length, Buf: addr, Aux: aux})
-	}
-	q.slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-	if rs {
-		q.setRS(i)
-	}
-	q.ring.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|q.cc|uint32(paylen)<<TxPaylenShift)<<32)
-}
-
 // maxFrameBytes is the largest frame the MAC sends without jumbo frames
 // (1518 bytes less the FCS the device appends).
 const maxFrameBytes = 1514

@@ -67,6 +67,10 @@ type Mempool struct {
 
 	free  []uint32 // LIFO stack of free buffer indexes
 	inUse []bool   // ownership: true while the buffer is out of the pool
+	// bufIOVA[i] is buffer i's IOVA (iova + offset(i)), computed once:
+	// every TX post and RX refill needs one, and a load is cheaper than
+	// offset's multiplications. nil once released.
+	bufIOVA []uint64
 }
 
 // NewMempool allocates a pool's memory from alloc and returns it full.
@@ -127,6 +131,10 @@ func NewMempool(alloc *Allocator, cfg MempoolConfig) (*Mempool, error) {
 	for i := range p.free {
 		p.free[i] = uint32(cfg.Buffers - 1 - i)
 	}
+	p.bufIOVA = make([]uint64, cfg.Buffers)
+	for i := range p.bufIOVA {
+		p.bufIOVA[i] = p.iova + uint64(p.offset(uint32(i)))
+	}
 	return p, nil
 }
 
@@ -141,7 +149,7 @@ func (p *Mempool) Layout() (base uint64, stride, perPage, page int) {
 // perPage is a multiplication by its precomputed reciprocal (perPageM;
 // Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019:
 // exact for every 32-bit i), not a DIV of 25 or more cycles: TxBatch
-// derives every buffer's IOVA through it.
+// derived every buffer's IOVA through it before bufIOVA cached them.
 func (p *Mempool) offset(i uint32) int {
 	if p.perPage == 1 {
 		return int(i) * p.page // perPageM would overflow
@@ -190,12 +198,13 @@ func (p *Mempool) Buffer(i uint32) []byte {
 }
 
 // BufferIOVA returns the device address of the first byte of buffer i
-// (the start of its headroom), or 0 for a released pool.
+// (the start of its headroom), or 0 for a released pool or an index out
+// of range.
 func (p *Mempool) BufferIOVA(i uint32) uint64 {
-	if p.mem == nil {
-		return 0
+	if int(i) < len(p.bufIOVA) {
+		return p.bufIOVA[i]
 	}
-	return p.iova + uint64(p.offset(i))
+	return 0
 }
 
 // Alloc takes one buffer out of the pool. The packet's data starts after the
@@ -220,7 +229,7 @@ func (p *Mempool) Alloc() (Packet, error) {
 // returning one costs a copy through memory per buffer.
 func (p *Mempool) AllocIndex() (uint32, bool) {
 	n := len(p.free)
-	if n == 0 || p.mem == nil {
+	if n == 0 { // exhausted, or released (Release empties free)
 		return 0, false
 	}
 	i := p.free[n-1]
@@ -246,20 +255,28 @@ func (p *Mempool) AllocBatch(dst []Packet) int {
 	return n
 }
 
-// FreeIndex returns buffer i to the pool.
+// FreeIndex returns buffer i to the pool. One test admits the common case
+// (inUse is nil once released, so a released pool, a foreign index and a
+// double free all fail it); freeError says which it was.
 func (p *Mempool) FreeIndex(i uint32) error {
-	if p.mem == nil {
-		return ErrPoolReleased
-	}
-	if int(i) >= p.n {
-		return ErrForeignBuffer
-	}
-	if !p.inUse[i] {
-		return ErrDoubleFree
+	if int(i) >= len(p.inUse) || !p.inUse[i] {
+		return p.freeError(i)
 	}
 	p.inUse[i] = false
 	p.free = append(p.free, i)
 	return nil
+}
+
+// freeError is the error of a FreeIndex(i) that was refused.
+func (p *Mempool) freeError(i uint32) error {
+	switch {
+	case p.mem == nil:
+		return ErrPoolReleased
+	case int(i) >= p.n:
+		return ErrForeignBuffer
+	default:
+		return ErrDoubleFree
+	}
 }
 
 // FreeBatch returns the packets' buffers to the pool. It returns the first
@@ -291,7 +308,7 @@ func (p *Mempool) Release() error {
 		return nil
 	}
 	err := p.region.Free()
-	p.region, p.mem, p.free, p.inUse = nil, nil, nil, nil
+	p.region, p.mem, p.free, p.inUse, p.bufIOVA = nil, nil, nil, nil, nil
 	return err
 }
 
