@@ -358,7 +358,7 @@ func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
 		case !n.clock.Now().Before(deadline):
 			return st, fmt.Errorf("igb: %s: timeout after %v waiting for STATUS.LU (bit 1) (datasheet 8.2.2): the PHY has not completed auto-negotiation (is a cable or a peer there?)", n.name, timeout)
 		}
-		n.clock.Sleep(min(linkPollInterval, max(timeout, time.Millisecond)))
+		n.clock.Sleep(linkPollInterval)
 	}
 }
 
@@ -368,8 +368,9 @@ func (n *NIC) WaitForLink(timeout time.Duration) (LinkStatus, error) {
 // goroutines end first; later ones return ErrStopped.
 func (n *NIC) Stop() error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.stopLocked()
+	err := n.stopLocked()
+	n.mu.Unlock()
+	return err
 }
 
 func (n *NIC) stopLocked() error {
