@@ -8,6 +8,7 @@ import (
 	"github.com/verinic/verinic/igb"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/proto/link"
+	"github.com/verinic/verinic/vfio"
 )
 
 // The commands that take a device (stats, capture, sim/serve/ping --dev)
@@ -152,4 +153,53 @@ func driverName(family string) string {
 		return "igb"
 	}
 	return "ixgbe"
+}
+
+// faultWatch watches the kernel log for the IOMMU faults of a device
+// opened through VFIO (vfio.WatchFaults: a DMA to an address the device
+// was not given, which the IOMMU refused and the kernel logged), so that a
+// command can report what its driver cannot see: a device does not tell
+// its driver that a DMA was refused.
+type faultWatch struct {
+	w   *vfio.FaultWatcher
+	why string // why nothing is watched ("" when w is set)
+}
+
+// watchFaults starts watching dev's faults: none for a simulated device
+// (its IOMMU model counts them itself), and a reason when the kernel log
+// cannot be read (it needs root or CAP_SYSLOG).
+func watchFaults(dev ixgbe.Device) *faultWatch {
+	d, ok := dev.(*vfio.Device)
+	if !ok {
+		return &faultWatch{why: "simulated device"}
+	}
+	w, err := vfio.WatchFaults(d.Name())
+	if err != nil {
+		return &faultWatch{why: err.Error()}
+	}
+	return &faultWatch{w: w}
+}
+
+// collect returns the faults logged since watchFaults (nil when nothing is
+// watched, with why).
+func (f *faultWatch) collect() (faults []string, why string) {
+	if f.w == nil {
+		return nil, f.why
+	}
+	got, err := f.w.Poll()
+	faults = []string{}
+	for _, x := range got {
+		faults = append(faults, x.String())
+	}
+	if err != nil {
+		return faults, err.Error()
+	}
+	return faults, ""
+}
+
+// close stops watching.
+func (f *faultWatch) close() {
+	if f.w != nil {
+		f.w.Close()
+	}
 }

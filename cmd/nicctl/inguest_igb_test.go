@@ -15,7 +15,8 @@ import (
 // the igb guest (TestGuestIGB in vfio/ boots it and runs this package's
 // TestInGuestIGB tests there): devices lists both as supported by igb, and
 // stats brings one up through the family opener (igb.New, picked by its
-// PCI ID) and reports its link, EEPROM and counters, with test frames sent.
+// PCI ID) and reports its link, EEPROM and counters, with test frames
+// sent, and the IOMMU faults the kernel logged meanwhile (watched: none).
 func TestInGuestIGBNicctl(t *testing.T) {
 	nics := strings.Fields(os.Getenv(guest.IGBNICsEnv))
 	if len(nics) != 2 {
@@ -70,14 +71,15 @@ func TestInGuestIGBNicctl(t *testing.T) {
 		Stats                      struct {
 			TxPackets uint64 `json:"tx_packets"`
 		}
-		Sent int
+		Sent        int
+		IOMMUFaults []string `json:"iommu_faults"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
 		t.Fatalf("stats --json %s: exit %d, %v\n%s\n%s", addr, code, err, out, errOut)
 	}
 	t.Logf("stats %s: %+v", addr, rep)
 	if rep.Family != "82576" || rep.Support != "yes" || !strings.HasPrefix(rep.Link, "up 1000") || rep.MAC != "52:54:00:76:00:01" ||
-		rep.Sent != 10 || rep.Stats.TxPackets != 10 {
+		rep.Sent != 10 || rep.Stats.TxPackets != 10 || rep.IOMMUFaults == nil || len(rep.IOMMUFaults) != 0 {
 		t.Errorf("stats --json %s: %s", addr, out)
 	}
 }

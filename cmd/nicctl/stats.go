@@ -35,6 +35,10 @@ type statsReport struct {
 	Sent      int              `json:"sent"`
 	Received  int              `json:"received"`
 	Supported string           `json:"support"`
+	// IOMMUFaults are the DMA faults the kernel logged for the device while
+	// the command ran (nil when not watched: FaultsNotWatched says why).
+	IOMMUFaults      []string `json:"iommu_faults"`
+	FaultsNotWatched string   `json:"faults_not_watched,omitempty"`
 }
 
 func runStats(args []string) error {
@@ -68,8 +72,10 @@ func runStats(args []string) error {
 		return err
 	}
 	defer closeDevice(dev)
+	faults := watchFaults(dev)
+	defer faults.close()
 	if familyOf(dev) == "82576" {
-		return runIGBStats(dev, *asJSON, *send)
+		return runIGBStats(dev, *asJSON, *send, faults)
 	}
 	nic, err := ixgbe.New(dev, ixgbe.Config{Promiscuous: true, LinkTimeout: 5 * time.Second})
 	if err != nil {
@@ -87,6 +93,7 @@ func runStats(args []string) error {
 	if rep.Stats, err = nic.ReadStats(); err != nil {
 		return err
 	}
+	rep.IOMMUFaults, rep.FaultsNotWatched = faults.collect()
 	s := ixgbe.LookupDevice(rep.Info.VendorID, rep.Info.DeviceID)
 	rep.Supported = "yes"
 	if rep.Info.DeviceID == 0 {
@@ -168,6 +175,7 @@ func printStats(w io.Writer, r statsReport) {
 	if r.Sent > 0 {
 		fmt.Fprintf(w, "  test frames: %d sent, %d received\n", r.Sent, r.Received)
 	}
+	printFaults(w, r.IOMMUFaults, r.FaultsNotWatched)
 	s := r.Stats
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNTER\tREGISTER\tVALUE")
@@ -226,21 +234,23 @@ func orDash(s string) string {
 
 // igbStatsReport is what nicctl stats --json prints for an 82576.
 type igbStatsReport struct {
-	Name      string         `json:"name"`
-	Family    string         `json:"family"`
-	MAC       string         `json:"mac"`
-	Link      string         `json:"link"`
-	MaxFrame  int            `json:"max_frame"`
-	Info      igb.DeviceInfo `json:"info"`
-	Stats     igb.Stats      `json:"stats"`
-	Sent      int            `json:"sent"`
-	Received  int            `json:"received"`
-	Supported string         `json:"support"`
+	Name             string         `json:"name"`
+	Family           string         `json:"family"`
+	MAC              string         `json:"mac"`
+	Link             string         `json:"link"`
+	MaxFrame         int            `json:"max_frame"`
+	Info             igb.DeviceInfo `json:"info"`
+	Stats            igb.Stats      `json:"stats"`
+	Sent             int            `json:"sent"`
+	Received         int            `json:"received"`
+	Supported        string         `json:"support"`
+	IOMMUFaults      []string       `json:"iommu_faults"`
+	FaultsNotWatched string         `json:"faults_not_watched,omitempty"`
 }
 
 // runIGBStats is nicctl stats on an 82576 (igb): the same report, with the
 // 82576's information and counters.
-func runIGBStats(dev ixgbe.Device, asJSON bool, send int) error {
+func runIGBStats(dev ixgbe.Device, asJSON bool, send int, faults *faultWatch) error {
 	nic, err := igb.New(dev, igb.Config{Promiscuous: true, LinkTimeout: 5 * time.Second})
 	if err != nil {
 		return err
@@ -256,6 +266,7 @@ func runIGBStats(dev ixgbe.Device, asJSON bool, send int) error {
 	if rep.Stats, err = nic.ReadStats(); err != nil {
 		return err
 	}
+	rep.IOMMUFaults, rep.FaultsNotWatched = faults.collect()
 	if asJSON {
 		return printJSON(rep)
 	}
@@ -276,6 +287,7 @@ func runIGBStats(dev ixgbe.Device, asJSON bool, send int) error {
 	if rep.Sent > 0 {
 		fmt.Fprintf(w, "  test frames: %d sent, %d received\n", rep.Sent, rep.Received)
 	}
+	printFaults(w, rep.IOMMUFaults, rep.FaultsNotWatched)
 	s := rep.Stats
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNTER\tREGISTER\tVALUE")
@@ -298,4 +310,21 @@ func runIGBStats(dev ixgbe.Device, asJSON bool, send int) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", r.name, r.reg, r.v)
 	}
 	return tw.Flush()
+}
+
+// printFaults reports the IOMMU faults logged for the device while the
+// command ran.
+func printFaults(w io.Writer, faults []string, notWatched string) {
+	switch {
+	case notWatched == "simulated device":
+	case faults == nil:
+		fmt.Fprintf(w, "  IOMMU faults: not watched (%s)\n", notWatched)
+	case len(faults) == 0:
+		fmt.Fprintln(w, "  IOMMU faults: none")
+	default:
+		fmt.Fprintf(w, "  IOMMU faults: %d (the device tried DMA the IOMMU refused: a driver bug, or memory unmapped under it)\n", len(faults))
+		for _, f := range faults {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
 }
