@@ -57,7 +57,11 @@ type rig struct {
 
 // newRig builds a port with one RX and one TX queue of size descriptors,
 // started as a family driver does (doc.go).
-func newRig(t *testing.T, size int) *rig {
+func newRig(t *testing.T, size int) *rig { return newRigBugs(t, size, 0) }
+
+// newRigBugs is newRig with the queues told to commit bugs (only in builds
+// with the ixgbebugs tag do they).
+func newRigBugs(t *testing.T, size int, bugs bug) *rig {
 	t.Helper()
 	alloc := dma.NewAllocator(dma.NewIOVASpace(0x7_0000_0000, 48), dma.NoHugepages)
 	t.Cleanup(func() { alloc.Close() })
@@ -72,7 +76,7 @@ func newRig(t *testing.T, size int) *rig {
 			return true
 		}
 		return false
-	}}
+	}, bugs: bugs}
 	if r.rx, err = NewRxQueue(c, RxConfig{Queue: 1, Size: size, Pool: pool}); err != nil {
 		t.Fatal(err)
 	}

@@ -40,9 +40,10 @@ type MempoolConfig struct {
 }
 
 // Mempool is a pool of fixed-size packet buffers in DMA memory, identified by
-// index. A buffer's host slice and IOVA are derived from its index; neither
-// is stored. Buffers never straddle a page of the backing memory (a 2 MiB
-// hugepage is physically contiguous, two of them need not be). Freed buffers
+// index. A buffer's host slice and IOVA are derived from its index (the
+// IOVAs once, into a table the pool keeps: a load per TX post); a Packet
+// stores neither. Buffers never straddle a page of the backing memory (a
+// 2 MiB hugepage is physically contiguous, two of them need not be). Freed buffers
 // are reused last-in first-out, which keeps the working set in cache.
 //
 // A Mempool is not safe for concurrent use: like a DPDK per-core cache it
