@@ -130,7 +130,7 @@ func TestGuestIGB(t *testing.T) {
 		t.Errorf("failed inside the igb guest: %s", strings.Join(bad, ", "))
 	}
 	for _, name := range []string{"TestInGuestIGBProbe", "TestInGuestIGBDriverInit", "TestInGuestIGBFrames", "TestInGuestIGBOffloads",
-		"TestInGuestIGBRSS", "TestInGuestIGBInterruptWakesReceiver", "TestInGuestIGBUnmappedDMA", "TestInGuestIGBStack", "TestInGuestIGBNicctl"} {
+		"TestInGuestIGBRSS", "TestInGuestIGBInterruptWakesReceiver", "TestInGuestIGBUnmappedDMA", "TestInGuestIGBStack", "TestInGuestIGBNicctl", "TestInGuestIGBVLAN"} {
 		if !strings.Contains(res.Serial, "--- PASS: "+name+" ") {
 			t.Errorf("%s did not pass inside the igb guest", name)
 		}
