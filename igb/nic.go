@@ -69,14 +69,13 @@ type Config struct {
 	Clock                  Clock
 }
 
-// Errors, shared with the ring engine so that errors.Is works across
-// families.
+// The data path's errors are the ring engine's (advring), so that errors.Is
+// works across families: a device gone (registers read all ones), a queue
+// out of range, a packet TxBatch cannot send, a NIC closed or stopped.
+var ErrDeviceGone, ErrBadQueue, ErrBadPacket, ErrClosed, ErrStopped = advring.ErrDeviceGone, advring.ErrBadQueue, advring.ErrBadPacket, advring.ErrClosed, advring.ErrStopped
+
+// Errors of the control path.
 var (
-	ErrDeviceGone   = advring.ErrDeviceGone
-	ErrBadQueue     = advring.ErrBadQueue
-	ErrBadPacket    = advring.ErrBadPacket
-	ErrClosed       = advring.ErrClosed
-	ErrStopped      = advring.ErrStopped
 	ErrNoInterrupts = errors.New("igb: interrupts not enabled (EnableInterrupts)")
 	// ErrBuffersOutstanding is returned (wrapped) by Close when a pool still
 	// had buffers out.
