@@ -9,6 +9,13 @@
 //
 // The kernel parts are prepared by .ci/guest-deps.sh into a cache outside the
 // repository (CacheDir).
+//
+// Beyond the console: Config.Outputs brings files the guest's programs leave
+// (ring traces) out through a raw virtio-blk disk; Config.Wait lets a guest
+// program stop until the host has acted (WaitForHost); Config.QEMUTrace
+// records QEMU's own trace events in windows the guest opens and closes
+// (QEMUTraceOn/Off); Config.TAP wires the igb machine's second NIC to a TAP
+// device in a network namespace, with the host's Linux as its peer.
 package guest
 
 import (
