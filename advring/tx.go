@@ -251,10 +251,11 @@ func (q *TxQueue) fill(pkts []dma.Packet) (int, error) {
 			err = ErrBadPacket
 			break
 		}
-		// The data descriptor's offload command bits, olinfo and PAYLEN:
-		// none and the frame's length without offloads.
-		var cmd, olinfo uint32
-		paylen := uint32(p.Len)
+		// hi is the data descriptor's second quadword but for the base
+		// command and the length: the offload command bits, and olinfo
+		// with PAYLEN (the frame's length without offloads). One variable
+		// rather than three keeps the loop's state in registers.
+		hi := uint64(uint32(p.Len)<<TxPaylenShift) << 32
 		rs := true
 		if p.Meta&txOffloadFlags == 0 {
 			// rs, known = q.rsNow(pkts[sent+1:], ni), written out: rsNow
@@ -283,7 +284,7 @@ func (q *TxQueue) fill(pkts []dma.Packet) (int, error) {
 				q.ctx, q.ctxValid = ctx, true
 				i, ni = ni, r.next(ni)
 			}
-			cmd, olinfo, paylen = c, o|q.cc, uint32(pl) // CC: the family's (Family.TxCC)
+			hi = uint64(c) | uint64(o|q.cc|uint32(pl)<<TxPaylenShift)<<32 // CC: the family's (Family.TxCC)
 			rs, known = q.rsNow(pkts[sent+1:], ni)
 		}
 		// Post p in descriptor i (datasheet 7.2.3.2.4), written out here
@@ -307,7 +308,7 @@ func (q *TxQueue) fill(pkts []dma.Packet) (int, error) {
 		if rs {
 			q.setRS(i)
 		}
-		r.setDesc(i, addr, uint64(base|cmd|length)|uint64(olinfo|paylen<<TxPaylenShift)<<32) // published by the tail write (ring.go)
+		r.setDesc(i, addr, hi|uint64(base|length)) // published by the tail write (ring.go)
 		sent++
 		i = ni
 	}
