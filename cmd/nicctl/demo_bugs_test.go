@@ -82,7 +82,11 @@ func TestDemoMutations(t *testing.T) {
 		{"TailBeforeDescriptor", 0, ixgbe.BugTailBeforeDescriptor, 0, []string{"WriteTail", "HandedOverOnlyPosted"}},
 		{"DoublePost", 0, ixgbe.BugDoublePost, 0, []string{"FAIL no TX free errors", "FAIL no ownership violation", "Post: buffer"}},
 		{"ReclaimWithoutDD", 0, ixgbe.BugReclaimWithoutDD, 0, []string{"FAIL no corrupt or foreign frame delivered", "reclaimed before the device was done"}},
-		{"WrapOffByOne", 0, ixgbe.BugWrapOffByOne, 0, []string{"FAIL no ownership violation", "outside the ring"}},
+		// Posting at index 512 of a 512-descriptor ring: the simulator
+		// sees a rewrite of a descriptor it owns, or (depending on how the
+		// device and the driver interleave) the TX ring stalls first; the
+		// trace names the out-of-ring post either way.
+		{"WrapOffByOne", 0, ixgbe.BugWrapOffByOne, 0, []string{"FAIL no ownership violation || stalled", "outside the ring"}},
 		{"RefillOwnedSlot", 1, ixgbe.BugRefillOwnedSlot, 0, []string{"ReuseOnlyAfterDD"}},
 		{"CleanOffByOne", 0, ixgbe.BugCleanOffByOne, 0, []string{"FAILED ring protocol", "DDBeforeUse"}},
 		{"DoubleFreeLater", 0, ixgbe.BugDoubleFreeLater, 0, []string{"FAIL no TX free errors", "FAILED ring protocol"}},
