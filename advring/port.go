@@ -70,6 +70,24 @@ func (p *Port) Open() {
 	p.txGates = make([]gate, len(p.Tx))
 }
 
+// Offloads returns what the engine does for every family (a driver's
+// link.Offloader answer): each received frame's Meta carries the device's
+// IPv4 and TCP/UDP checksum results, with RSS on its hash and with VLAN
+// strip its tag (from the RX queues' configuration); TxBatch honours IPv4
+// and TCP/UDP checksum insertion, VLAN insertion and TCP segmentation
+// through context descriptors (txoffload.go). Call it after the queues
+// are set up.
+func (p *Port) Offloads() dma.Offloads {
+	o := dma.OffloadRxChecksum | dma.OffloadTxIPCsum | dma.OffloadTxL4Csum | dma.OffloadTxVLAN | dma.OffloadTSO
+	if len(p.Rx) > 0 && p.Rx[0].vpStrip != 0 {
+		o |= dma.OffloadRxVLAN
+	}
+	if len(p.Rx) > 0 && p.Rx[0].rssHash {
+		o |= dma.OffloadRxHash
+	}
+	return o
+}
+
 // RxBatch receives up to len(pkts) frames from queue q into pkts and returns
 // how many. The caller owns the returned packets: free them (Packet.Free)
 // or pass them to TxBatch. Each descriptor handed up is refilled with a

@@ -216,21 +216,10 @@ func (n *NIC) TxBatch(q int, pkts []dma.Packet) (int, error) { return n.port.TxB
 func (n *NIC) MaxFrameSize() int { return maxFrame }
 
 // Offloads returns the offloads the driver performs with the 82576 (it
-// satisfies link.Offloader): receive checksum results (RXCSUM.IPOFLD and
-// TUOFLD, datasheet 7.1.x), the RSS hash with more than one RX queue, the
-// stripped tag with VLANStrip; transmit IPv4 and TCP/UDP checksum
-// insertion, VLAN insertion and TCP segmentation through context
-// descriptors (7.2.x).
-func (n *NIC) Offloads() dma.Offloads {
-	o := dma.OffloadRxChecksum | dma.OffloadTxIPCsum | dma.OffloadTxL4Csum | dma.OffloadTxVLAN | dma.OffloadTSO
-	if n.cfg.VLANStrip {
-		o |= dma.OffloadRxVLAN
-	}
-	if n.cfg.RxQueues > 1 {
-		o |= dma.OffloadRxHash
-	}
-	return o
-}
+// satisfies the stack's link.Offloader): the ring engine's (datasheet 7.1.x and 7.2.x, from memory), the
+// RSS hash with more than one RX queue and the stripped tag with
+// Config.VLANStrip; see advring.Port.Offloads.
+func (n *NIC) Offloads() dma.Offloads { return n.port.Offloads() }
 
 // checkGone reads STATUS, which a present device never reads as all ones
 // (its reserved bits read 0, datasheet 8.2.2), and marks the NIC gone if it

@@ -263,22 +263,10 @@ func (n *NIC) NumRxQueues() int { return len(n.port.Rx) }
 func (n *NIC) NumTxQueues() int { return len(n.port.Tx) }
 
 // Offloads returns the offloads the driver performs with the 82599 (it
-// satisfies the stack's link.Offloader): every received frame's Meta
-// carries the device's IPv4 and TCP/UDP checksum results (datasheet
-// 7.1.11), with RSS on (more than one RX queue) its RSS hash, and with
-// Config.VLANStrip the stripped tag; TxBatch honours the transmit requests
-// in Meta: IPv4 header and TCP/UDP checksum insertion, VLAN insertion and
-// TCP segmentation (txoffload.go).
-func (n *NIC) Offloads() dma.Offloads {
-	o := dma.OffloadRxChecksum | dma.OffloadTxIPCsum | dma.OffloadTxL4Csum | dma.OffloadTxVLAN | dma.OffloadTSO
-	if n.cfg.VLANStrip {
-		o |= dma.OffloadRxVLAN
-	}
-	if n.cfg.RxQueues > 1 {
-		o |= dma.OffloadRxHash
-	}
-	return o
-}
+// satisfies the stack's link.Offloader): the ring engine's (datasheet 7.1.11, 7.2.3.2.3), the
+// RSS hash with more than one RX queue and the stripped tag with
+// Config.VLANStrip; see advring.Port.Offloads.
+func (n *NIC) Offloads() dma.Offloads { return n.port.Offloads() }
 
 // SetVLANFilter admits tagged frames of exactly the VLAN IDs vids (VFTA,
 // VLNCTRL.VFE: datasheet 7.1.1.2, 8.2.3.7.2, 8.2.3.7.15); untagged frames
