@@ -485,7 +485,7 @@ func (r *demoRig) writeTrace(o demoOptions) error {
 	for _, p := range r.txPools {
 		pools = append(pools, ixgbe.TracePool(0, p))
 	}
-	if err := writeTrace(tmp, r.rec, []*ixgbe.NIC{r.nicA, r.nicB}, pools); err != nil {
+	if err := writeTrace(tmp, r.rec, []traceNIC{r.nicA, r.nicB}, pools); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("--trace %s: %w", o.trace, err)
 	}

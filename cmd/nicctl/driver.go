@@ -8,6 +8,7 @@ import (
 	"github.com/verinic/verinic/igb"
 	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/proto/link"
+	"github.com/verinic/verinic/trace"
 	"github.com/verinic/verinic/vfio"
 )
 
@@ -20,7 +21,8 @@ import (
 // nicDriver is a running driver of either family.
 type nicDriver interface {
 	link.Link
-	Name() string
+	// traceNIC: Name, queues, rings and pools, for a trace header.
+	traceNIC
 	Close() error
 	// Family is "82599" or "82576".
 	Family() string
@@ -49,6 +51,10 @@ type driverConfig struct {
 	promiscuous        bool
 	// linkTimeout: 0 is the family's default wait for the link.
 	linkTimeout time.Duration
+	// trace records the ring engine's events (nil: none), stamped with
+	// device number devID (--trace).
+	trace *trace.Recorder
+	devID uint16
 }
 
 // familyOf returns the family of dev by its PCI IDs: "82576" for an 82576
@@ -68,13 +74,15 @@ func familyOf(dev ixgbe.Device) string {
 // startDriver starts dev's family's driver on it.
 func startDriver(dev ixgbe.Device, c driverConfig) (nicDriver, error) {
 	if familyOf(dev) == "82576" {
-		n, err := igb.New(dev, igb.Config{RxQueues: c.rxQueues, TxQueues: c.txQueues, Promiscuous: c.promiscuous, LinkTimeout: c.linkTimeout})
+		n, err := igb.New(dev, igb.Config{RxQueues: c.rxQueues, TxQueues: c.txQueues, Promiscuous: c.promiscuous, LinkTimeout: c.linkTimeout,
+			Trace: c.trace, DevID: c.devID})
 		if err != nil {
 			return nil, err
 		}
 		return igbDriver{n}, nil
 	}
-	n, err := ixgbe.New(dev, ixgbe.Config{RxQueues: c.rxQueues, TxQueues: c.txQueues, Promiscuous: c.promiscuous, LinkTimeout: c.linkTimeout})
+	n, err := ixgbe.New(dev, ixgbe.Config{RxQueues: c.rxQueues, TxQueues: c.txQueues, Promiscuous: c.promiscuous, LinkTimeout: c.linkTimeout,
+		Trace: c.trace, DevID: c.devID})
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func (m *msixSim) EnableMSIX(n int) (vectorSet, error) {
 type plainDevice struct{ ixgbe.Device }
 
 func TestChooseRxMode(t *testing.T) {
-	sim, err := newFreeSim("sim-irq", nil)
+	sim, err := newFreeSim("sim-irq", nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,11 @@ func TestChooseRxMode(t *testing.T) {
 func simPingPair(t *testing.T, wrap func(*ixgbesim.NIC) ixgbe.Device, count int, pcap string, pollAbove ...float64) (*runningStack, *bytes.Buffer) {
 	t.Helper()
 	domain := ixgbesim.NewDomain()
-	simA, err := newFreeSim("sim-a", domain)
+	simA, err := newFreeSim("sim-a", domain, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	simB, err := newFreeSim("sim-b", domain)
+	simB, err := newFreeSim("sim-b", domain, nil, 1)
 	if err != nil {
 		simDevice{simA}.Close()
 		t.Fatal(err)

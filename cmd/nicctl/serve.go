@@ -22,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "HTTP file and echo server on the stack: on a simulated 82599 wired to a TAP device, a real 82599 (VFIO), or --dev sim (two simulated NICs and a built-in client; no root)",
-		usage:   "(--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] | --dev PCI-ADDRESS --ip ADDR/LEN | --dev sim [--ip ADDR/LEN] [--fetch-size BYTES]) [--port PORT] [--udp-echo PORT] [--dir DIR] [--gateway ADDR] [--pcap FILE] [--stats] [--conns] [--duration D]",
+		usage:   "(--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] | --dev PCI-ADDRESS --ip ADDR/LEN | --dev sim [--ip ADDR/LEN] [--fetch-size BYTES]) [--port PORT] [--udp-echo PORT] [--dir DIR] [--gateway ADDR] [--pcap FILE] [--trace FILE [--trace-events N] [--trace-data BYTES]] [--stats] [--conns] [--duration D]",
 		run:     func(args []string) error { return runServe(args, os.Stdout) },
 	})
 }
@@ -41,11 +41,13 @@ type serveOptions struct {
 func runServe(args []string, out io.Writer) error {
 	var f stackFlags
 	var o serveOptions
+	var tf traceFlags
 	fs := newFlagSet("serve")
 	f.register(fs, true)
+	tf.register(fs)
 	fs.IntVar(&o.port, "port", 80, "the TCP port to serve HTTP on, 1..65535")
 	fs.StringVar(&o.dir, "dir", "", "serve the files under this directory at / (http.FileServer) instead of the built-in page")
-	fs.IntVar(&o.udpEcho, "udp-echo", 0, "also answer UDP datagrams on this port with their own contents (0: off; not with --dev sim)")
+	fs.IntVar(&o.udpEcho, "udp-echo", 0, "also answer UDP datagrams on this port with their own contents (0: off; with --dev sim the built-in client sends datagrams of several sizes and checks the echoes)")
 	fs.Int64Var(&o.fetchSize, "fetch-size", 1<<20, fmt.Sprintf("with --dev sim: the bytes the built-in client gets from /bytes/N and posts to /sha256 and /echo, 0..%d", maxFetchSize))
 	o.watch.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -79,22 +81,56 @@ func runServe(args []string, out io.Writer) error {
 		return err
 	}
 	if f.dev == "sim" {
-		if o.udpEcho != 0 {
-			return usagef("--udp-echo: serve --dev sim runs its built-in HTTP client only; use --udp-echo with --tap or a PCI device")
-		}
 		if f.tap != "" {
 			return usagef("name exactly one of --tap NAME or --dev DEVICE")
 		}
-		return serveSim(&f, o, out)
+		if err := tf.check(serveSimTraceEvents(o)); err != nil {
+			return err
+		}
+		defer tf.discard()
+		f.rec = tf.recorder()
+		return serveSim(&f, o, &tf, out)
 	}
 	if strings.HasPrefix(f.dev, "sim") {
 		return usagef("--dev %s: serve simulates with --dev sim (two simulated 82599s back to back and a built-in client); for a simulated NIC that the kernel reaches, use --tap NAME", f.dev)
 	}
+	if err := tf.check(0); err != nil {
+		return err
+	}
+	defer tf.discard()
+	f.rec = tf.recorder()
 	r, err := startStack(&f)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	info := out
+	if o.watch.json {
+		info = os.Stderr
+	}
+	err = serveOn(r, &f, o, out)
+	return closeAndWriteTrace(err, &tf, f.rec, info, r)
+}
+
+// serveSimTraceEvents is the least a trace of serve --dev sim takes (see
+// stackTraceEventsPerKB): the payload its client moves is fetch-size bytes
+// fetched, posted twice and echoed, and the files of --dir.
+func serveSimTraceEvents(o serveOptions) int {
+	moved := 4 * o.fetchSize
+	if o.dir != "" {
+		entries, _ := os.ReadDir(o.dir)
+		files := 0
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && e.Type().IsRegular() && files < 5 {
+				files++
+				moved += info.Size()
+			}
+		}
+	}
+	return stackTraceEventsFixed + int(moved/1024)*stackTraceEventsPerKB
+}
+
+// serveOn serves on r until the watch ends.
+func serveOn(r *runningStack, f *stackFlags, o serveOptions, out io.Writer) error {
 	srv, err := startHTTP(r.tcp, o.port, o.dir)
 	if err != nil {
 		return fmt.Errorf("--port %d: %w", o.port, err)
@@ -128,7 +164,7 @@ func servingWhat(dir string) string {
 
 // serveSim is serve --dev sim: the server's stack on one simulated 82599, a
 // client's on another wired to it, and the client fetches from the server.
-func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
+func serveSim(f *stackFlags, o serveOptions, tf *traceFlags, out io.Writer) (err error) {
 	if f.ip == "" {
 		f.ip = "10.9.0.2/24"
 	}
@@ -143,16 +179,18 @@ func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
 	if !spec.prefix.Contains(clientAddr) || clientAddr == spec.prefix.Masked().Addr() {
 		return usagef("--ip %s: the prefix leaves no address for the built-in client: give a prefix of /30 or shorter", f.ip)
 	}
+	spec.devID = 0
 	domain := ixgbesim.NewDomain()
 	server, client := &runningStack{}, &runningStack{}
-	defer server.Close()
-	defer client.Close() // first: the client goes before the server
-	simS, err := newFreeSim("sim-server", domain)
+	// The client goes before the server; then the trace of both (server
+	// device 0, client 1) is written.
+	defer func() { err = closeAndWriteTrace(err, tf, f.rec, out, server, client) }()
+	simS, err := newFreeSim("sim-server", domain, f.rec, 0)
 	if err != nil {
 		return err
 	}
 	server.closers = append(server.closers, simDevice{simS}.Close)
-	simC, err := newFreeSim("sim-client", domain)
+	simC, err := newFreeSim("sim-client", domain, f.rec, 1)
 	if err != nil {
 		return err
 	}
@@ -163,7 +201,7 @@ func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
 	if err := server.startOn(simS, spec); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	if err := client.startOn(simC, stackSpec{name: "sim-client", prefix: netip.PrefixFrom(clientAddr, spec.prefix.Bits()), tcp: true}); err != nil {
+	if err := client.startOn(simC, stackSpec{name: "sim-client", prefix: netip.PrefixFrom(clientAddr, spec.prefix.Bits()), tcp: true, rec: f.rec, devID: 1}); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	srv, err := startHTTP(server.tcp, o.port, o.dir)
@@ -171,6 +209,13 @@ func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
 		return fmt.Errorf("--port %d: %w", o.port, err)
 	}
 	defer srv.Close()
+	if o.udpEcho != 0 {
+		stop, err := startUDPEcho(server.st, o.udpEcho)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	base := fmt.Sprintf("http://%s", netip.AddrPortFrom(spec.prefix.Addr(), uint16(o.port)))
 	fmt.Fprintf(out, "verinic HTTP server at %s/ on simulated 82599 %s%s\n", base, server.st.NIC(1).MAC(), servingWhat(o.dir))
 	fmt.Fprintf(out, "client at %s on simulated 82599 %s, wired back to back\n", clientAddr, client.st.NIC(1).MAC())
@@ -185,6 +230,9 @@ func serveSim(f *stackFlags, o serveOptions, out io.Writer) error {
 	defer tr.CloseIdleConnections()
 	c := &fetcher{ctx: ctx, client: &http.Client{Transport: tr}, base: base, out: out}
 	c.run(o)
+	if o.udpEcho != 0 {
+		c.udpEcho(client, netip.AddrPortFrom(spec.prefix.Addr(), uint16(o.udpEcho)))
+	}
 	// The table as the server reports it over HTTP, the client's
 	// keep-alive connection in it.
 	if table, ok := c.get("/conns"); ok {
@@ -324,4 +372,53 @@ func (c *fetcher) get(path string) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// udpEcho sends datagrams of several sizes (4000 bytes: more than a
+// 1500-byte MTU carries, so IP fragments them, RFC 791) from client's
+// stack to the server's echo port and counts a request failed for each
+// that does not come back unchanged within a second, after 3 tries.
+func (c *fetcher) udpEcho(client *runningStack, to netip.AddrPort) {
+	s, err := client.st.ListenUDP(netip.AddrPort{})
+	if err != nil {
+		c.requests++
+		c.failed++
+		fmt.Fprintf(c.out, "UDP echo: %v\n", err)
+		return
+	}
+	defer s.Close()
+	buf := make([]byte, 65536)
+	for _, size := range []int{1, 18, 512, 1472, 4000} {
+		c.requests++
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i*7 + size)
+		}
+		got := ""
+		for try := 0; try < 3 && got == ""; try++ {
+			if _, err := s.WriteTo(msg, to); err != nil {
+				got = err.Error()
+				break
+			}
+			s.SetReadDeadline(time.Now().Add(time.Second))
+			n, from, err := s.ReadFrom(buf)
+			switch {
+			case err != nil:
+			case from != to || !bytes.Equal(buf[:n], msg):
+				got = fmt.Sprintf("%d different bytes from %v", n, from)
+			default:
+				got = "ok"
+			}
+		}
+		switch got {
+		case "ok":
+			fmt.Fprintf(c.out, "UDP echo %d bytes to %v: came back unchanged\n", size, to)
+		case "":
+			c.failed++
+			fmt.Fprintf(c.out, "UDP echo %d bytes to %v: no echo after 3 tries FAILED\n", size, to)
+		default:
+			c.failed++
+			fmt.Fprintf(c.out, "UDP echo %d bytes to %v: %s FAILED\n", size, to, got)
+		}
+	}
 }

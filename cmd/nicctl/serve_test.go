@@ -149,7 +149,6 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--dev", "sim", "--tap", "x"}, "name exactly one of --tap NAME or --dev DEVICE"},
 		{[]string{"--dev", "sim", "--ip", "10.9.0.1/31"}, "--ip 10.9.0.1/31: the prefix leaves no address for the built-in client"},
 		{[]string{"--dev", "sim", "extra"}, `unexpected argument "extra"`},
-		{[]string{"--dev", "sim", "--udp-echo", "7"}, "--udp-echo: serve --dev sim runs its built-in HTTP client only"},
 		{[]string{"--tap", "x", "--ip", "10.9.0.2/24", "--udp-echo", "70000"}, "--udp-echo 70000: want a port 1..65535"},
 		{nil, "say where to serve: --dev sim"},
 	} {

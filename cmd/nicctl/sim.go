@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/verinic/verinic/advring"
 	"github.com/verinic/verinic/dma"
 	"github.com/verinic/verinic/internal/hostlink"
 	"github.com/verinic/verinic/ixgbe"
@@ -23,13 +24,14 @@ import (
 	"github.com/verinic/verinic/proto/route"
 	"github.com/verinic/verinic/proto/stack"
 	"github.com/verinic/verinic/proto/tcp"
+	"github.com/verinic/verinic/trace"
 )
 
 func init() {
 	register(&command{
 		name:    "sim",
 		summary: "run the stack on a simulated 82599 attached to a TAP device: answers ARP and ping, optional UDP and TCP echo and HTTP",
-		usage:   "--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] [--gateway ADDR] [--udp-echo PORT] [--tcp-echo PORT] [--http PORT] [--stats] [--conns] [--pcap FILE] [--duration D]",
+		usage:   "--tap NAME --ip ADDR/LEN [--host-ip ADDR/LEN] [--gateway ADDR] [--udp-echo PORT] [--tcp-echo PORT] [--http PORT] [--stats] [--conns] [--pcap FILE] [--trace FILE [--trace-events N] [--trace-data BYTES]] [--duration D]",
 		run:     func(args []string) error { return runSim(args, os.Stdout) },
 	})
 }
@@ -47,6 +49,9 @@ type stackFlags struct {
 	pollAbove float64
 	// tcp gives the stack TCP (not a flag: the subcommand decides).
 	tcp bool
+	// rec records the driver's, the simulated device's and TCP's events
+	// (not a flag: the subcommand's --trace makes it; nil: none).
+	rec *trace.Recorder
 }
 
 func (f *stackFlags) register(fs *flag.FlagSet, withDev bool) {
@@ -71,6 +76,10 @@ type stackSpec struct {
 	busyPoll  bool
 	pollAbove float64 // AdaptivePolling's rate (0: off)
 	tcp       bool
+	// rec records the driver's and TCP's events, the driver's stamped
+	// with device number devID (nil: none).
+	rec   *trace.Recorder
+	devID uint16
 }
 
 // spec checks the flags: with where set, that exactly one of --tap and
@@ -79,7 +88,7 @@ type stackSpec struct {
 // the broadcast address), --host-ip (the kernel's end of the TAP) another
 // host of the same subnet, --gateway a host of the subnet.
 func (f *stackFlags) spec(where bool) (stackSpec, error) {
-	s := stackSpec{name: f.tap + f.dev, pcap: f.pcap, busyPoll: f.busyPoll, pollAbove: f.pollAbove, tcp: f.tcp}
+	s := stackSpec{name: f.tap + f.dev, pcap: f.pcap, busyPoll: f.busyPoll, pollAbove: f.pollAbove, tcp: f.tcp, rec: f.rec}
 	switch {
 	case f.pollAbove < 0 || f.pollAbove != f.pollAbove:
 		return s, usagef("--poll-above %v: want a rate in frames per second, 0 or more (0: off)", f.pollAbove)
@@ -156,7 +165,10 @@ type runningStack struct {
 	closers []func() error // in order
 	pcap    *pcaplink.Link
 	rxMode  string    // how the receive queues wait (chooseRxMode)
-	warn    io.Writer // where startOn's warnings go (nil: standard error)
+	drv     nicDriver // the driver (startOn)
+	// pools are the stack's own transmit pools, for a trace header.
+	pools []trace.PoolInfo
+	warn  io.Writer // where startOn's warnings go (nil: standard error)
 }
 
 func (r *runningStack) warnings() io.Writer {
@@ -211,7 +223,7 @@ func startStack(f *stackFlags) (_ *runningStack, err error) {
 // openTAPSim opens a free-running simulated 82599 wired to a new TAP device
 // (closed with r).
 func (r *runningStack) openTAPSim(f *stackFlags) (*ixgbesim.NIC, error) {
-	sim, err := newFreeSim("sim-"+f.tap, nil)
+	sim, err := newFreeSim("sim-"+f.tap, nil, f.rec, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -238,19 +250,21 @@ func (r *runningStack) openTAPSim(f *stackFlags) (*ixgbesim.NIC, error) {
 }
 
 // newFreeSim makes a free-running simulated 82599 on ordinary pages (no
-// hugepages, no root), in domain (nil: its own).
-func newFreeSim(name string, domain *ixgbesim.Domain) (*ixgbesim.NIC, error) {
-	return ixgbesim.New(ixgbesim.Config{Name: name, Mode: ixgbesim.FreeRunning, Policy: dma.NoHugepages, Domain: domain})
+// hugepages, no root), in domain (nil: its own), recording its device
+// events to rec as device devID (nil: none).
+func newFreeSim(name string, domain *ixgbesim.Domain, rec *trace.Recorder, devID uint16) (*ixgbesim.NIC, error) {
+	return ixgbesim.New(ixgbesim.Config{Name: name, Mode: ixgbesim.FreeRunning, Policy: dma.NoHugepages, Domain: domain, Trace: rec, DevID: devID})
 }
 
 // startOn starts the driver of dev's family (startDriver) on dev (whose
 // closing r already holds) and a stack on it as s says, and starts the
 // stack's poll loops.
 func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
-	drv, err := startDriver(dev, driverConfig{})
+	drv, err := startDriver(dev, driverConfig{trace: s.rec, devID: s.devID})
 	if err != nil {
 		return fmt.Errorf("driver: %w", err)
 	}
+	r.drv = drv
 	// The driver closes first (it stops the queues), then the device.
 	r.closers = append([]func() error{drv.Close}, r.closers...)
 	// A simulated 82599, or a real one whose MSI-X vectors VFIO routes to
@@ -297,12 +311,19 @@ func (r *runningStack) startOn(dev ixgbe.Device, s stackSpec) error {
 	r.st = stack.New(cfg)
 	r.prefix = s.prefix
 	if s.tcp {
-		if r.tcp, err = tcp.New(r.st, tcp.Config{}); err != nil {
+		if r.tcp, err = tcp.New(r.st, tcp.Config{Recorder: s.rec}); err != nil {
 			return err
 		}
 	}
 	if _, err := r.st.AddNIC(l, stack.NICConfig{Name: s.name}); err != nil {
 		return err
+	}
+	if s.rec != nil {
+		// The stack's TSO buffers go to the TX rings too: the trace's
+		// header places them (released when the stack closes).
+		for _, p := range r.st.NIC(1).TSOPools() {
+			r.pools = append(r.pools, advring.TracePool(s.devID, p))
+		}
 	}
 	if err := r.st.AddAddress(1, s.prefix); err != nil {
 		return err
@@ -327,8 +348,10 @@ func runSim(args []string, out io.Writer) error {
 	var f stackFlags
 	var udpEcho, tcpEcho, httpPort int
 	var w watchOptions
+	var tf traceFlags
 	fs := newFlagSet("sim")
 	f.register(fs, false)
+	tf.register(fs)
 	fs.IntVar(&udpEcho, "udp-echo", 0, "answer UDP datagrams on this port with their own contents (0: off)")
 	fs.IntVar(&tcpEcho, "tcp-echo", 0, "TCP echo server on this port: each connection gets back what it sends (0: off)")
 	fs.IntVar(&httpPort, "http", 0, "HTTP server on this port: / a page, /bytes/N N generated bytes, POST /sha256 hashes the body, POST /echo, /conns the connection table (0: off)")
@@ -360,15 +383,55 @@ func runSim(args []string, out io.Writer) error {
 		return usagef("--tcp-echo and --http both name port %d: give them different ports", tcpEcho)
 	}
 	f.tcp = true // answers SYNs to closed ports with a RST, as a host does
+	if err := tf.check(0); err != nil {
+		return err
+	}
+	defer tf.discard()
+	f.rec = tf.recorder()
 	r, err := startStack(&f)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	info := out // what is not counters
 	if w.json {
 		info = os.Stderr
 	}
+	err = runSimApps(r, &f, w, udpEcho, tcpEcho, httpPort, info, out)
+	return closeAndWriteTrace(err, &tf, f.rec, info, r)
+}
+
+// closeAndWriteTrace closes the stacks, the last first (every recording
+// actor stops), and, with --trace and a driver started, writes the trace of
+// their drivers (device numbers in the order given); it returns err, or
+// else what closing or writing said.
+func closeAndWriteTrace(err error, tf *traceFlags, rec *trace.Recorder, info io.Writer, stacks ...*runningStack) error {
+	var errs []error
+	for i := len(stacks) - 1; i >= 0; i-- { // the last first
+		if cerr := stacks[i].Close(); cerr != nil {
+			errs = append(errs, cerr)
+		}
+	}
+	var nics []traceNIC
+	var pools []trace.PoolInfo
+	for _, r := range stacks {
+		if r.drv != nil {
+			nics = append(nics, r.drv)
+			pools = append(pools, r.pools...)
+		}
+	}
+	if rec != nil && len(nics) > 0 {
+		if werr := tf.write(rec, nics, pools, info); werr != nil {
+			errs = append(errs, werr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// runSimApps runs sim's services on r until the watch ends.
+func runSimApps(r *runningStack, f *stackFlags, w watchOptions, udpEcho, tcpEcho, httpPort int, info, out io.Writer) error {
 	nic := r.st.NIC(1)
 	fmt.Fprintf(info, "verinic stack on simulated 82599 %s at %s on TAP %s\n", nic.MAC(), f.ip, f.tap)
 	if f.hostIP == "" {

@@ -4,15 +4,25 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/verinic/verinic/ixgbe"
 	"github.com/verinic/verinic/trace"
 )
+
+// traceNIC is what a trace header says of a driver's NIC (*ixgbe.NIC and
+// *igb.NIC have it).
+type traceNIC interface {
+	Name() string
+	NumRxQueues() int
+	NumTxQueues() int
+	RxRingSize() int
+	TxRingSize() int
+	TracePools() []trace.PoolInfo
+}
 
 // writeTrace writes the recorder's events to path with a header describing
 // the NICs' rings (device numbers are the NICs' positions in nics, which is
 // how the demo numbers them in its configs) and the buffer grids of their
 // receive pools and of the application's pools (trace/SCHEMA.md "pools").
-func writeTrace(path string, rec *trace.Recorder, nics []*ixgbe.NIC, pools []trace.PoolInfo) error {
+func writeTrace(path string, rec *trace.Recorder, nics []traceNIC, pools []trace.PoolInfo) error {
 	h := trace.Header{Schema: trace.SchemaName, Version: trace.SchemaVersion, Clock: trace.ClockMonotonicNS,
 		Note: "nicctl " + strings.Join(commandLine, " ")}
 	for i, n := range nics {

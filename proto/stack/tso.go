@@ -45,6 +45,20 @@ func newTSOPool(s *Stack, n *NIC, q int, alloc *dma.Allocator) *dma.Mempool {
 	return p
 }
 
+// TSOPools returns the TSO buffer pools of the interface's loops (a loop
+// without TSO has none), so that a trace header can place every buffer its
+// TX rings carry (trace/SCHEMA.md "pools"). The pools are released when the
+// stack closes: take what is needed of them before.
+func (n *NIC) TSOPools() []*dma.Mempool {
+	var ps []*dma.Mempool
+	for _, lp := range n.loops {
+		if lp.tsoPool != nil {
+			ps = append(ps, lp.tsoPool)
+		}
+	}
+	return ps
+}
+
 // releaseTSO frees the loop's TSO buffers once the stack stopped, if the
 // device holds none of them; otherwise their memory goes with the device's
 // allocator (the links are the caller's to close, and a buffer still in a
