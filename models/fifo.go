@@ -220,7 +220,8 @@ func sanitize(s string) string {
 // FIFO queue: the driver's posts are the enqueues (interval: from the post
 // to the tail write that publishes it), and the device's descriptor
 // fetches are the dequeues (or, in a trace without device events, the
-// driver's reclaims and hand-ups). Values are buffer addresses.
+// driver's reclaims and hand-ups, and then TX context descriptors, which
+// hold no buffer, are left out). Values are buffer addresses.
 func CheckRingFIFO(events []trace.Event, opt FIFOOptions) (*FIFOReport, error) {
 	type ring struct {
 		posts     []trace.Event
@@ -273,6 +274,21 @@ func CheckRingFIFO(events []trace.Event, opt FIFOOptions) (*FIFOReport, error) {
 	for _, k := range keys {
 		r := rings[k]
 		p := partitionOps{name: "ring " + k.String()}
+		if !r.hasDevice {
+			// The dequeues are the driver's reclaims: a TX context
+			// descriptor (trace.PostContext; datasheet 7.2.3.2.3) holds
+			// no buffer and is never reclaimed as one, so it is no
+			// enqueue either. (The device's fetches take it: with
+			// device events it stays.)
+			posts, ends := r.posts[:0:0], r.postEnd[:0:0]
+			for i, e := range r.posts {
+				if e.Dir == trace.TX && e.Aux&trace.PostContext != 0 {
+					continue
+				}
+				posts, ends = append(posts, e), append(ends, r.postEnd[i])
+			}
+			r.posts, r.postEnd = posts, ends
+		}
 		// Position of each posted buffer value, in order, for dequeues to
 		// name: a dequeue of value v takes the next unconsumed post of v.
 		next := map[uint64][]int{}

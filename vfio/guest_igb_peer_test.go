@@ -23,6 +23,7 @@ import (
 
 	"github.com/verinic/verinic/internal/guest"
 	"github.com/verinic/verinic/internal/hostlink"
+	"github.com/verinic/verinic/internal/qemutrace"
 	"github.com/verinic/verinic/vfio/pci"
 )
 
@@ -49,6 +50,9 @@ const (
 	peerMAC     = "52:54:00:76:00:02" // guest.QEMUArgs gives the second igb this MAC
 	peerUDPPort = 7
 	peerEnv     = "VERINIC_GUEST_PEER" // set by the launcher for TestInGuestLinuxPeer
+	// peerTrace names nicctl serve's trace in $VERINIC_GUEST_TRACE_DIR
+	// (peerTrace.ndjson) and QEMU's trace window around it.
+	peerTrace = "serve-igb"
 )
 
 // TestGuestIGBLinuxPeer boots the igb guest with its second igb on a TAP
@@ -113,12 +117,18 @@ func TestGuestIGBLinuxPeer(t *testing.T) {
 	}
 	defer log.Close()
 	var stages []string
+	outputs := filepath.Join(work, "outputs")
 	res, err := guest.Run(context.Background(), guest.Config{
 		Machine:  guest.MachineIGB,
 		Parts:    parts,
 		Programs: progs,
 		Extra:    []guest.Entry{{Path: "bin/nicctl", Mode: guest.TypeRegular | 0o755, Source: nicctl}},
 		TAP:      &guest.TAPPeer{Netns: ns.Name(), Ifname: peerTAP},
+		// Stage verinic-igb records the trace of nicctl serve (its
+		// driver's rings and its stack's TCP) in $VERINIC_GUEST_TRACE_DIR
+		// and QEMU's igb trace events around it (window serve-igb).
+		Outputs:   outputs,
+		QEMUTrace: qemutrace.Events,
 		Wait: map[string]func() error{
 			"linux-igb": func() error {
 				stages = append(stages, "linux-igb")
@@ -154,6 +164,13 @@ func TestGuestIGBLinuxPeer(t *testing.T) {
 	if strings.Join(stages, ",") != "linux-igb,verinic-igb" {
 		t.Errorf("stages checked from the host: %q, want linux-igb,verinic-igb", stages)
 	}
+	// The trace of the whole exchange with the host's Linux, recorded in
+	// the guest by nicctl serve --trace: nicctl verify on the host (ring
+	// protocol, ring FIFO, TCP protocol; the byte streams' other end is
+	// Linux, not in the trace), and QEMU's own account of the rings held
+	// against it (internal/qemutrace).
+	verifyGuestTraces(t, nicctl, filepath.Join(outputs, "traces"), peerTrace+".ndjson")
+	checkQEMUTruth(t, filepath.Join(outputs, "traces"), res.QEMUTraces, peerTrace)
 	t.Logf("igb guest with a Linux peer: booted after %v, ran in %v; whole test %v",
 		res.Boot.Round(time.Millisecond), res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
@@ -310,7 +327,9 @@ func TestInGuestLinuxPeer(t *testing.T) {
 
 // verinicIGBPeer binds the TAP-wired igb to vfio-pci and runs `nicctl serve`
 // on it (the project's driver and stack) until the host has checked it,
-// then stops it with SIGINT and gives the NIC back to Linux's igb.
+// then stops it with SIGINT and gives the NIC back to Linux's igb. serve
+// records its trace (--trace, written when it stops) where the launcher
+// brings it out, inside a QEMU trace window of the same name.
 func verinicIGBPeer(t *testing.T) {
 	if _, err := pci.System.Bind(peerNIC, false); err != nil {
 		t.Fatal(err)
@@ -320,8 +339,17 @@ func verinicIGBPeer(t *testing.T) {
 			t.Errorf("give %s back to igb: %v", peerNIC, err)
 		}
 	})
-	cmd := exec.Command("/bin/nicctl", "serve", "--dev", peerNIC, "--ip", fmt.Sprintf("%s/%d", peerGuestIP, peerPrefix),
-		"--port", "80", "--udp-echo", strconv.Itoa(peerUDPPort))
+	args := []string{"serve", "--dev", peerNIC, "--ip", fmt.Sprintf("%s/%d", peerGuestIP, peerPrefix),
+		"--port", "80", "--udp-echo", strconv.Itoa(peerUDPPort)}
+	if dir := os.Getenv(guest.TraceDirEnv); dir != "" {
+		// About 2 MB of TCP payload each way and back: some 50,000
+		// events; the bytes kept for the stream check.
+		args = append(args, "--trace", filepath.Join(dir, peerTrace+".ndjson"), "--trace-events", "600000", "--trace-data", "8000000")
+	}
+	if err := guest.QEMUTraceOn(peerTrace); err != nil && !errors.Is(err, guest.ErrNoQEMUTrace) {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/nicctl", args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -358,9 +386,13 @@ func verinicIGBPeer(t *testing.T) {
 	t.Logf("nicctl serve: %s", strings.Join(said, "; "))
 	werr := guest.WaitForHost("verinic-igb", 3*time.Minute)
 	cmd.Process.Signal(os.Interrupt)
+	tail := make(chan []string, 1)
 	go func() {
-		for range lines { // drain what it says on the way out
+		var got []string
+		for l := range lines { // what it says on the way out: totals, the trace
+			got = append(got, l)
 		}
+		tail <- got
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -372,6 +404,14 @@ func verinicIGBPeer(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		t.Errorf("nicctl serve did not stop within 20 s of SIGINT")
+	}
+	if err := guest.QEMUTraceOff(peerTrace); err != nil && !errors.Is(err, guest.ErrNoQEMUTrace) {
+		t.Error(err)
+	}
+	select {
+	case got := <-tail:
+		t.Logf("nicctl serve on the way out: %s", strings.Join(got, "; "))
+	case <-time.After(5 * time.Second):
 	}
 	if werr != nil {
 		t.Fatal(werr)

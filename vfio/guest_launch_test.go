@@ -140,7 +140,7 @@ func checkTraces(nicctl, dir string, want ...string) (logs, errs []string) {
 			errs = append(errs, fmt.Sprintf("nicctl verify %s (recorded in the guest): ok %v, %v; failed: %s", filepath.Base(tr), rep.OK, err, strings.Join(failed, "; ")))
 			continue
 		}
-		logs = append(logs, fmt.Sprintf("nicctl verify %s (recorded in the guest, %d events): %d checks held", filepath.Base(tr), rep.Events, len(held)))
+		logs = append(logs, fmt.Sprintf("nicctl verify %s (recorded in the guest, %d events): %d checks held (%s)", filepath.Base(tr), rep.Events, len(held), strings.Join(held, "; ")))
 	}
 	return logs, errs
 }
