@@ -19,7 +19,12 @@ type ring struct {
 	region *dma.Region
 	q64    []uint64 // 2 per descriptor
 	w32    []uint32 // 4 per descriptor
-	size   uint32   // descriptors the device sees (RDLEN/TDLEN / 16)
+	// d64 and d32 are the same memory a descriptor per element, for the
+	// written-out loops (receivePlain, fillPlain): one bounds check per
+	// descriptor instead of one per word.
+	d64  [][2]uint64
+	d32  [][4]uint32
+	size uint32 // descriptors the device sees (RDLEN/TDLEN / 16)
 	// last is the highest index the driver uses before wrapping to 0:
 	// size-1, or size under bugWrapOffByOne.
 	last uint32
@@ -55,6 +60,8 @@ func newRing(alloc *dma.Allocator, size int, bugs bug) (ring, error) {
 		region: region,
 		q64:    unsafe.Slice((*uint64)(base), slots*2),
 		w32:    unsafe.Slice((*uint32)(base), slots*4),
+		d64:    unsafe.Slice((*[2]uint64)(base), slots),
+		d32:    unsafe.Slice((*[4]uint32)(base), slots),
 		size:   uint32(size),
 		last:   last,
 		span:   last + 1,

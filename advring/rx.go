@@ -310,7 +310,7 @@ func (q *RxQueue) receive(pkts []dma.Packet) (int, error) {
 // descriptor; receive carries on from there.
 func (q *RxQueue) receivePlain(pkts []dma.Packet) (got int, i uint32) {
 	r := &q.ring
-	w32, q64, bufs := r.w32, r.q64, q.bufs
+	d32, d64, bufs := r.d32, r.d64, q.bufs
 	pool := q.pool
 	headroom, bufSize, eopMask := q.headroom, q.bufSize, RxStatEOP|q.rxe
 	if q.discarding {
@@ -318,11 +318,12 @@ func (q *RxQueue) receivePlain(pkts []dma.Packet) (got int, i uint32) {
 	}
 	i = q.next
 	for got < len(pkts) {
-		status := atomic.LoadUint32(&w32[4*i+2])
+		w := &d32[i]
+		status := atomic.LoadUint32(&w[2])
 		if status&RxStatDD == 0 {
 			break
 		}
-		lenVLAN := atomic.LoadUint32(&w32[4*i+3])
+		lenVLAN := atomic.LoadUint32(&w[3])
 		length := lenVLAN & 0xFFFF
 		if status&eopMask != RxStatEOP || length == 0 || length > bufSize {
 			break
@@ -336,8 +337,7 @@ func (q *RxQueue) receivePlain(pkts []dma.Packet) (got int, i uint32) {
 		p.Pool, p.Index, p.Off, p.Len, p.Meta = pool, old, headroom, uint16(length), q.meta(i, status, lenVLAN)
 		got++
 		// Post nb in descriptor i (post; plain stores, ring.go).
-		q64[2*i] = pool.BufferIOVA(nb) + uint64(headroom)
-		q64[2*i+1] = 0
+		d64[i] = [2]uint64{pool.BufferIOVA(nb) + uint64(headroom), 0}
 		bufs[i] = nb
 		i = r.next(i)
 	}

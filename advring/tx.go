@@ -331,16 +331,17 @@ func (q *TxQueue) fill(pkts []dma.Packet) (int, error) {
 // posted and the next descriptor; fill carries on from there.
 func (q *TxQueue) fillPlain(pkts []dma.Packet) (sent int, i uint32) {
 	r := &q.ring
-	slots, q64 := q.slots, r.q64
+	slots, d64 := q.slots, r.d64
 	clean, sinceRS := q.clean, q.sinceRS
 	i = q.next
+	known := false // pkts[sent] was checked as the next packet before
 	for sent < len(pkts) {
 		ni := r.next(i)
 		if ni == clean {
 			break // full: one slot always stays empty
 		}
 		p := &pkts[sent]
-		if p.Meta&txOffloadFlags != 0 || !q.validFast(p) {
+		if !known && (p.Meta&txOffloadFlags != 0 || !q.validFast(p)) {
 			break
 		}
 		// RS as fill (rsNow) sets it: every RSThresh data descriptors,
@@ -349,7 +350,8 @@ func (q *TxQueue) fillPlain(pkts []dma.Packet) (sent int, i uint32) {
 		// to fill with this one.
 		sinceRS++
 		rs := sinceRS >= RSThresh || sent+1 == len(pkts) || r.next(ni) == clean
-		if !rs {
+		known = !rs
+		if known {
 			if np := &pkts[sent+1]; np.Meta&txOffloadFlags != 0 || !q.validFast(np) {
 				sinceRS--
 				break
@@ -364,8 +366,7 @@ func (q *TxQueue) fillPlain(pkts []dma.Packet) (sent int, i uint32) {
 		// The post (fill's; datasheet 7.2.3.2.4), plain stores published
 		// by the tail write (ring.go).
 		slots[i] = txSlot{pool: p.Pool, index: p.Index, off: p.Off}
-		q64[2*i] = p.Pool.BufferIOVA(p.Index) + uint64(p.Off)
-		q64[2*i+1] = uint64(uint32(p.Len)<<TxPaylenShift)<<32 | uint64(base|uint32(p.Len))
+		d64[i] = [2]uint64{p.Pool.BufferIOVA(p.Index) + uint64(p.Off), uint64(uint32(p.Len)<<TxPaylenShift)<<32 | uint64(base|uint32(p.Len))}
 		sent++
 		i = ni
 	}
