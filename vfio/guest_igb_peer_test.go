@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,15 +58,8 @@ const (
 // device in a namespace of its own and checks each stage from the host's
 // Linux. Needs root (namespaces, TAP) and QEMU; runs in CI.
 func TestGuestIGBLinuxPeer(t *testing.T) {
-	if os.Getenv(guestEnv) != "" || os.Getenv(guest.IGBNICsEnv) != "" {
-		t.Skip("already inside the guest")
-	}
-	if !guestRequested() {
-		t.Skip("the QEMU igb guest with a Linux peer runs when asked for: go test ./vfio/ -run TestGuestIGBLinuxPeer -v (root; or VERINIC_GUEST=1; always in CI)")
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
+	start := time.Now()
+	root, parts := guestHost(t, "the QEMU igb guest with a Linux peer runs when asked for: go test ./vfio/ -run TestGuestIGBLinuxPeer -v (root; or VERINIC_GUEST=1; always in CI)")
 	if err := hostlink.CheckNetns(); err != nil {
 		t.Skipf("the Linux peer lives in a private network namespace: %v", err)
 	}
@@ -78,15 +70,6 @@ func TestGuestIGBLinuxPeer(t *testing.T) {
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skipf("QEMU's TAP backend needs /dev/net/tun: %v", err)
-	}
-	start := time.Now()
-	root := repoRoot(t)
-	parts, err := guest.EnsureParts(filepath.Join(root, ".ci/guest-deps.sh"))
-	if errors.Is(err, guest.ErrUnavailable) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 	ns, err := hostlink.NewNetns("vnigbpeer")
 	if err != nil {
@@ -143,23 +126,9 @@ func TestGuestIGBLinuxPeer(t *testing.T) {
 		WorkDir: work,
 		Log:     log,
 	})
-	if res != nil {
-		reportGuest(t, res)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range res.Errors {
-		t.Errorf("guest init: %s", e)
-	}
+	checkGuestRun(t, "igb guest", res, err, progs)
 	for _, e := range res.HookErrors {
 		t.Errorf("from the host's Linux: %s", e)
-	}
-	if !res.Done {
-		t.Error("the igb guest did not finish its programs")
-	}
-	if bad := res.Failed(progs); len(bad) > 0 {
-		t.Errorf("failed inside the igb guest: %s", strings.Join(bad, ", "))
 	}
 	if strings.Join(stages, ",") != "linux-igb,verinic-igb" {
 		t.Errorf("stages checked from the host: %q, want linux-igb,verinic-igb", stages)
@@ -430,17 +399,7 @@ func linuxIGBPeer(t *testing.T) {
 	if err := runIP("addr", "add", fmt.Sprintf("%s/%d", peerGuestIP, peerPrefix), "dev", ifname); err != nil {
 		t.Fatal(err)
 	}
-	if err := runIP("link", "set", ifname, "up"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := runIP("link", "set", ifname, "down"); err != nil {
-			t.Error(err)
-		}
-		if err := runIP("addr", "flush", "dev", ifname); err != nil {
-			t.Error(err)
-		}
-	})
+	linkUpForTest(t, ifname)
 	if err := waitCarrier(ifname, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}

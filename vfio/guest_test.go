@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,54 +24,21 @@ import (
 // (go test ./vfio/ -run TestGuest -v), with VERINIC_GUEST=1, or in CI
 // (CI=true), not in every developer's go test ./vfio/.
 func TestGuest(t *testing.T) {
-	if os.Getenv(guestEnv) != "" {
-		t.Skip("already inside the guest")
-	}
-	if !guestRequested() {
-		t.Skip("the QEMU guest tier runs when asked for: go test ./vfio/ -run TestGuest -v (or VERINIC_GUEST=1; always in CI)")
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
 	start := time.Now()
-	root := repoRoot(t)
-	parts, err := guest.EnsureParts(filepath.Join(root, ".ci/guest-deps.sh"))
-	if errors.Is(err, guest.ErrUnavailable) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, parts := guestHost(t, "the QEMU guest tier runs when asked for: go test ./vfio/ -run TestGuest -v (or VERINIC_GUEST=1; always in CI)")
 	t.Logf("guest kernel from %s (%v to prepare)", parts.Package, time.Since(start).Round(time.Millisecond))
 
 	work := t.TempDir()
-	build := func(out string, args ...string) {
-		t.Helper()
-		// go test puts its own toolchain's bin directory first in PATH.
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			t.Fatalf("building the guest's binaries needs the go command on PATH: %v", err)
-		}
-		cmd := exec.Command(goTool, args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-		if _, err := os.Stat(out); err != nil {
-			t.Fatalf("go %s produced no %s", strings.Join(args, " "), out)
-		}
-	}
 	bstart := time.Now()
 	vfioTest := filepath.Join(work, "vfio.test")
 	dmaTest := filepath.Join(work, "dma.test")
 	nicctl := filepath.Join(work, "nicctl")
-	build(vfioTest, "test", "-c", "-o", vfioTest, "./vfio/")
-	build(dmaTest, "test", "-c", "-o", dmaTest, "./dma/")
+	buildStatic(t, root, vfioTest, "test", "-c", "-o", vfioTest, "./vfio/")
+	buildStatic(t, root, dmaTest, "test", "-c", "-o", dmaTest, "./dma/")
 	if pre := os.Getenv("VERINIC_GUEST_NICCTL"); pre != "" {
 		nicctl = pre // a prebuilt static nicctl (when cmd/nicctl is being changed)
 	} else {
-		build(nicctl, "build", "-o", nicctl, "./cmd/nicctl/")
+		buildStatic(t, root, nicctl, "build", "-o", nicctl, "./cmd/nicctl/")
 	}
 	t.Logf("static binaries built in %v", time.Since(bstart).Round(time.Millisecond))
 
@@ -95,6 +61,41 @@ func TestGuest(t *testing.T) {
 		WorkDir:  work,
 		Log:      log,
 	})
+	checkGuestRun(t, "guest", res, err, progs)
+	t.Logf("guest ran in %v; whole tier %v", res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// guestHost is the start of every host-side guest launcher: it skips inside
+// a guest, when the tier was not asked for (skipWhy says how to ask), and off
+// x86-64 Linux; then it returns the repository root and the guest kernel's
+// parts (skipping, outside CI, where they cannot be had).
+func guestHost(t *testing.T, skipWhy string) (root string, parts *guest.Parts) {
+	t.Helper()
+	if os.Getenv(guestEnv) != "" || os.Getenv(guest.IGBNICsEnv) != "" {
+		t.Skip("already inside the guest")
+	}
+	if !guestRequested() {
+		t.Skip(skipWhy)
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	root = repoRoot(t)
+	parts, err := guest.EnsureParts(filepath.Join(root, ".ci/guest-deps.sh"))
+	if errors.Is(err, guest.ErrUnavailable) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, parts
+}
+
+// checkGuestRun reports a guest run (reportGuest) and fails the test when
+// the run failed, the guest did not boot or finish, init reported an
+// error, or a program did not exit 0. which names the guest in messages.
+func checkGuestRun(t *testing.T, which string, res *guest.Result, err error, progs []guest.Program) {
+	t.Helper()
 	if res != nil {
 		reportGuest(t, res)
 	}
@@ -102,18 +103,17 @@ func TestGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !res.Booted {
-		t.Fatal("the guest did not boot (no sentinel on the serial console)")
+		t.Fatalf("the %s did not boot (no sentinel on the serial console)", which)
 	}
 	for _, e := range res.Errors {
 		t.Errorf("guest init: %s", e)
 	}
 	if !res.Done {
-		t.Error("the guest did not finish its programs")
+		t.Errorf("the %s did not finish its programs", which)
 	}
 	if bad := res.Failed(progs); len(bad) > 0 {
-		t.Errorf("failed inside the guest: %s", strings.Join(bad, ", "))
+		t.Errorf("failed inside the %s: %s", which, strings.Join(bad, ", "))
 	}
-	t.Logf("guest ran in %v; whole tier %v", res.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 // reportGuest logs the inner tests' results: one line per test, then the

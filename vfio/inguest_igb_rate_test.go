@@ -77,19 +77,7 @@ func TestInGuestIGBLinuxRate(t *testing.T) {
 		}
 		ifname := names[0].Name()
 		ifs[i] = ifname
-		if err := runIP("link", "set", ifname, "up"); err != nil {
-			t.Fatal(err)
-		}
-		// Down again afterwards, without addresses, so that the tests that
-		// bind the NICs to vfio-pci may take them.
-		t.Cleanup(func() {
-			if err := runIP("link", "set", ifname, "down"); err != nil {
-				t.Error(err)
-			}
-			if err := runIP("addr", "flush", "dev", ifname); err != nil {
-				t.Error(err)
-			}
-		})
+		linkUpForTest(t, ifname)
 	}
 	for _, ifname := range ifs {
 		if err := waitCarrier(ifname, 30*time.Second); err != nil {
@@ -164,6 +152,24 @@ func pktgenRun(t *testing.T, ifs [2]string, mac string, burst int) (uint64, time
 		t.Errorf("pktgen did not finish: %s", result)
 	}
 	return got, elapsed
+}
+
+// linkUpForTest brings ifname up and, when the test ends, down again
+// without addresses, so that the tests that bind the NIC to vfio-pci
+// afterwards may take it.
+func linkUpForTest(t *testing.T, ifname string) {
+	t.Helper()
+	if err := runIP("link", "set", ifname, "up"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := runIP("link", "set", ifname, "down"); err != nil {
+			t.Error(err)
+		}
+		if err := runIP("addr", "flush", "dev", ifname); err != nil {
+			t.Error(err)
+		}
+	})
 }
 
 func runIP(args ...string) error {

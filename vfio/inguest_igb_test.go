@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,24 +61,8 @@ var igbGuestMACs = [2][6]byte{{0x52, 0x54, 0x00, 0x76, 0x00, 0x01}, {0x52, 0x54,
 // like TestGuest for the e1000e guest (when asked for by name, with
 // VERINIC_GUEST=1, or in CI). It reports the guest's boot time.
 func TestGuestIGB(t *testing.T) {
-	if os.Getenv(guestEnv) != "" || os.Getenv(guest.IGBNICsEnv) != "" {
-		t.Skip("already inside the guest")
-	}
-	if !guestRequested() {
-		t.Skip("the QEMU igb guest runs when asked for: go test ./vfio/ -run TestGuestIGB -v (or VERINIC_GUEST=1; always in CI)")
-	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skipf("the guest is an x86-64 Linux kernel; this is %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
 	start := time.Now()
-	root := repoRoot(t)
-	parts, err := guest.EnsureParts(filepath.Join(root, ".ci/guest-deps.sh"))
-	if errors.Is(err, guest.ErrUnavailable) && os.Getenv("CI") == "" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, parts := guestHost(t, "the QEMU igb guest runs when asked for: go test ./vfio/ -run TestGuestIGB -v (or VERINIC_GUEST=1; always in CI)")
 	if v, err := guest.QEMUVersion(); err == nil {
 		t.Logf("QEMU %d.%d, guest kernel from %s", v[0], v[1], parts.Package)
 	}
@@ -111,24 +94,7 @@ func TestGuestIGB(t *testing.T) {
 		WorkDir:   work,
 		Log:       log,
 	})
-	if res != nil {
-		reportGuest(t, res)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Booted {
-		t.Fatal("the igb guest did not boot (no sentinel on the serial console)")
-	}
-	for _, e := range res.Errors {
-		t.Errorf("guest init: %s", e)
-	}
-	if !res.Done {
-		t.Error("the igb guest did not finish its programs")
-	}
-	if bad := res.Failed(progs); len(bad) > 0 {
-		t.Errorf("failed inside the igb guest: %s", strings.Join(bad, ", "))
-	}
+	checkGuestRun(t, "igb guest", res, err, progs)
 	for _, name := range []string{"TestInGuestIGBProbe", "TestInGuestIGBDriverInit", "TestInGuestIGBFrames", "TestInGuestIGBOffloads",
 		"TestInGuestIGBRSS", "TestInGuestIGBInterruptWakesReceiver", "TestInGuestIGBUnmappedDMA", "TestInGuestIGBStack", "TestInGuestIGBNicctl", "TestInGuestIGBVLAN"} {
 		if !strings.Contains(res.Serial, "--- PASS: "+name+" ") {
