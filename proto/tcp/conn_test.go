@@ -57,7 +57,22 @@ func TestHandshakeAndEcho(t *testing.T) {
 	if c.State() != tcp.Established || s.State() != tcp.Established {
 		t.Fatalf("states %v %v", c.State(), s.State())
 	}
-	go io.Copy(s, s)
+	// The echo goroutine records into the test's trace (its writes), so it
+	// must be done before the trace is checked at cleanup: the client
+	// closes, the echo reads EOF and returns, and the test waits for it.
+	echoed := make(chan struct{})
+	go func() {
+		defer close(echoed)
+		io.Copy(s, s)
+	}()
+	defer func() {
+		c.Close()
+		select {
+		case <-echoed:
+		case <-time.After(10 * time.Second):
+			t.Error("the echo goroutine did not end after the client closed")
+		}
+	}()
 	msg := []byte("hello, verinic")
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
