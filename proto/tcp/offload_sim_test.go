@@ -21,10 +21,7 @@ func TestTCPChecksumOffloadSim(t *testing.T) {
 		for i := range data {
 			data[i] = byte(i*7 + i>>9)
 		}
-		go func() {
-			c.Write(data)
-			c.CloseWrite()
-		}()
+		writeThenClose(t, c, data)
 		got, err := io.ReadAll(s)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("noTx %v: read %d bytes of %d, equal %v: %v", noTx, len(got), len(data), bytes.Equal(got, data), err)

@@ -97,6 +97,27 @@ func checkedRecorder(t *testing.T) *trace.Recorder {
 	return rec
 }
 
+// writeThenClose writes data on c and half-closes it from a goroutine of
+// its own. The writer records into the test's trace, so the test waits for
+// it at cleanup (before the trace is checked); a writer still blocked after
+// 10 s (the test failed before reading everything) is reported, not waited
+// for.
+func writeThenClose(t *testing.T, c *tcp.Conn, data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Write(data)
+		c.CloseWrite()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the writer did not end")
+		}
+	})
+}
+
 // checkTrace checks a recorded trace: the protocol against tla/Tcp.tla's
 // transcription (models.ValidateTCPTrace) and each byte stream for
 // linearizability (models.CheckTCPStreams). A trace that did not fit its

@@ -108,10 +108,7 @@ func tsoTransfer(t *testing.T, cfg stack.Config, data []byte) ([]wireSeg, int, s
 	p := newSimNICPairOpts(t, simOpts{cfg: cfg, wire: w.attach, rec: checkedRecorder(t)})
 	c, s := dialAccept(t, p, 5003)
 	mss := c.Info().MSS
-	go func() {
-		c.Write(data)
-		c.CloseWrite()
-	}()
+	writeThenClose(t, c, data)
 	got, err := io.ReadAll(s)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("NoTSO %v: read %d bytes of %d, equal %v: %v", cfg.NoTSO, len(got), len(data), bytes.Equal(got, data), err)
@@ -182,10 +179,7 @@ func TestTCPTSOSimLossy(t *testing.T) {
 			for i := range data {
 				data[i] = byte(i*31 + i>>12)
 			}
-			go func() {
-				c.Write(data)
-				c.CloseWrite()
-			}()
+			writeThenClose(t, c, data)
 			got, err := io.ReadAll(s)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("read %d bytes of %d, equal %v: %v", len(got), len(data), bytes.Equal(got, data), err)
