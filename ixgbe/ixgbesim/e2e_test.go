@@ -10,15 +10,22 @@ import (
 	"github.com/verinic/verinic/trace"
 )
 
-func TestSteppedBackToBack(t *testing.T) {
-	dom := NewDomain()
-	a := newStepped(t, "a", dom)
-	b := newStepped(t, "b", dom)
+// steppedPair connects two stepped NICs back to back in one domain, each
+// with a one-queue driver, and waits for both links.
+func steppedPair(t *testing.T) (dom *Domain, a, b *NIC, da, db *tDriver) {
+	dom = NewDomain()
+	a = newStepped(t, "a", dom)
+	b = newStepped(t, "b", dom)
 	Connect(a, b, nil, nil)
-	da := initDriver(t, a, 1)
-	db := initDriver(t, b, 1)
+	da = initDriver(t, a, 1)
+	db = initDriver(t, b, 1)
 	da.waitLink()
 	db.waitLink()
+	return dom, a, b, da, db
+}
+
+func TestSteppedBackToBack(t *testing.T) {
+	dom, a, b, da, db := steppedPair(t)
 	var sent, got [][]byte
 	for i := 0; i < 200; i++ {
 		f := testFrame(b.MAC(), a.MAC(), 60+i*7, uint32(i))
@@ -121,14 +128,7 @@ func TestSteppedIsDeterministic(t *testing.T) {
 // byte counters must count it, and the sender's buffers must not be
 // written.
 func TestCableDirectKeepsFCS(t *testing.T) {
-	dom := NewDomain()
-	a := newStepped(t, "a", dom)
-	b := newStepped(t, "b", dom)
-	Connect(a, b, nil, nil)
-	da := initDriver(t, a, 1)
-	db := initDriver(t, b, 1)
-	da.waitLink()
-	db.waitLink()
+	_, a, b, da, db := steppedPair(t)
 	db.clr(regs.HLREG0, regs.HLREG0_RXCRCSTRP)
 	db.clr(regs.RDRXCTL, regs.RDRXCTL_CRCSTRIP)
 	tq := &da.tx[0]
