@@ -53,17 +53,10 @@ func newIGBRig(t *testing.T, cfg func(i int) igb.Config) *igbRig {
 	t.Helper()
 	addrs := igbNICs(t)
 	reserveHugepages(t, 48)
-	c, err := NewContainer(Options{Hugepages: dma.RequireHugepages})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("close container: %v", err)
-		}
-	})
+	c := newGuestContainer(t, dma.RequireHugepages)
 	r := &igbRig{c: c}
 	for i, addr := range addrs {
+		var err error
 		if r.devs[i], err = c.Open(addr); err != nil {
 			t.Fatal(err)
 		}

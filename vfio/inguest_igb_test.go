@@ -183,15 +183,7 @@ func TestInGuestIGBProbe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s=%q: %v", guest.IOMMUBitsEnv, os.Getenv(guest.IOMMUBitsEnv), err)
 	}
-	c, err := NewContainer(Options{Hugepages: dma.NoHugepages})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("close container: %v", err)
-		}
-	})
+	c := newGuestContainer(t, dma.NoHugepages)
 	var devs []*Device
 	for _, addr := range nics {
 		d, err := c.Open(addr)

@@ -117,15 +117,12 @@ func sysfsCommand(t *testing.T, addr string) uint16 {
 	return binary.LittleEndian.Uint16(b[4:])
 }
 
-func openGuestDevice(t *testing.T, addr string) (*Container, *Device) {
+// newGuestContainer opens a container with the given hugepage policy and
+// closes it when the test ends, reporting a failed close.
+func newGuestContainer(t *testing.T, hp dma.HugepagePolicy) *Container {
 	t.Helper()
-	c, err := NewContainer(Options{Hugepages: dma.RequireHugepages})
+	c, err := NewContainer(Options{Hugepages: hp})
 	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := c.Open(addr)
-	if err != nil {
-		c.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -133,6 +130,16 @@ func openGuestDevice(t *testing.T, addr string) (*Container, *Device) {
 			t.Errorf("close container: %v", err)
 		}
 	})
+	return c
+}
+
+func openGuestDevice(t *testing.T, addr string) (*Container, *Device) {
+	t.Helper()
+	c := newGuestContainer(t, dma.RequireHugepages)
+	d, err := c.Open(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return c, d
 }
 
