@@ -211,13 +211,7 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 				}
 			}
 		case TxDescr:
-			var match *ring
-			for _, r := range txRings {
-				if r.next < len(r.posts) && r.posts[r.next].Buf == q.Buf {
-					match = r
-					break
-				}
-			}
+			match := nextPostOf(txRings, q.Buf)
 			if match == nil {
 				rep.fail(TxFetchMatchesPost, "QEMU fetched a TX descriptor (log line %d: first quadword %#x, cmd_type_len %#x) that is no ring's next post", q.Line, q.Buf, q.Lower)
 				continue
@@ -251,13 +245,7 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 				rep.fail(RxFetchMatchesPost, "QEMU fetched RX descriptor %#x of queue %d (log line %d) and wrote no buffer", q.Addr, q.Ring, q.Line)
 				continue
 			}
-			var match *ring
-			for _, r := range rxRings[uint16(q.Ring)] {
-				if r.next < len(r.posts) && r.posts[r.next].Buf == buf {
-					match = r
-					break
-				}
-			}
+			match := nextPostOf(rxRings[uint16(q.Ring)], buf)
 			if match == nil {
 				rep.fail(RxFetchMatchesPost, "QEMU wrote a frame into buffer %#x from RX descriptor %#x of queue %d (log line %d): no RX ring %d's next post holds that buffer", buf, q.Addr, q.Ring, q.Line, q.Ring)
 				continue
@@ -367,6 +355,16 @@ func tailRegister(off uint64) (dir uint8, queue uint16, ok bool) {
 		return trace.TX, uint16((off - 0x3800) / 0x100), true
 	}
 	return 0, 0, false
+}
+
+// nextPostOf is the first of rings whose next unfetched post holds buf, or nil.
+func nextPostOf(rings []*ring, buf uint64) *ring {
+	for _, r := range rings {
+		if r.next < len(r.posts) && r.posts[r.next].Buf == buf {
+			return r
+		}
+	}
+	return nil
 }
 
 func lessKey(a, b ringKey) bool {
