@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/verinic/verinic/models"
 	"github.com/verinic/verinic/trace"
 )
 
@@ -85,20 +86,10 @@ func (r *Report) fail(check, format string, args ...any) {
 	}
 }
 
-type ringKey struct {
-	dev   uint16
-	dir   uint8
-	queue uint16
-}
-
-func (k ringKey) String() string {
-	return fmt.Sprintf("dev %d %s queue %d", k.dev, trace.DirString(k.dir), k.queue)
-}
-
 // ring is one driver ring's posts and RX lengths in trace order, with how
 // far QEMU's events have consumed them.
 type ring struct {
-	key      ringKey
+	key      models.RingKey
 	posts    []trace.Event
 	next     int                // first post not yet fetched
 	fetched  map[uint64]int     // seq of a post -> times fetched
@@ -128,8 +119,8 @@ const (
 // events on queues the trace has no ring for, are ignored.
 func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 	rep := &Report{ByCheck: map[string]int{}}
-	rings := map[ringKey]*ring{}
-	get := func(k ringKey) *ring {
+	rings := map[models.RingKey]*ring{}
+	get := func(k models.RingKey) *ring {
 		r := rings[k]
 		if r == nil {
 			r = &ring{key: k, fetched: map[uint64]int{}, postAt: map[uint32][]int64{}}
@@ -140,7 +131,7 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 	driverTails := map[[3]uint64]int{} // dir, queue, value
 	tailDevs := map[[2]uint64]map[uint16]bool{}
 	for _, e := range driver {
-		k := ringKey{e.Dev, e.Dir, e.Queue}
+		k := models.RingKey{Dev: e.Dev, Dir: e.Dir, Queue: e.Queue}
 		switch e.Kind {
 		case trace.DrvPost:
 			r := get(k)
@@ -174,10 +165,10 @@ func Check(h trace.Header, driver []trace.Event, qemu []Event) *Report {
 	var txRings []*ring
 	rxRings := map[uint16][]*ring{}
 	for _, r := range rings {
-		if r.key.dir == trace.TX {
+		if r.key.Dir == trace.TX {
 			txRings = append(txRings, r)
 		} else {
-			rxRings[r.key.queue] = append(rxRings[r.key.queue], r)
+			rxRings[r.key.Queue] = append(rxRings[r.key.Queue], r)
 		}
 	}
 	sort.Slice(txRings, func(i, j int) bool { return lessKey(txRings[i].key, txRings[j].key) })
@@ -367,12 +358,12 @@ func nextPostOf(rings []*ring, buf uint64) *ring {
 	return nil
 }
 
-func lessKey(a, b ringKey) bool {
-	if a.dev != b.dev {
-		return a.dev < b.dev
+func lessKey(a, b models.RingKey) bool {
+	if a.Dev != b.Dev {
+		return a.Dev < b.Dev
 	}
-	if a.dir != b.dir {
-		return a.dir < b.dir
+	if a.Dir != b.Dir {
+		return a.Dir < b.Dir
 	}
-	return a.queue < b.queue
+	return a.Queue < b.Queue
 }
