@@ -1,6 +1,7 @@
 package advring
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/verinic/verinic/dma"
@@ -32,21 +33,21 @@ type Geometry struct {
 // 82599 datasheet 7.1.6.1) and a data room of at least 1 KB (SRRCTL's
 // packet buffer size counts 1 KB units on both families).
 func (g *Geometry) Normalize(maxQueues int) error {
-	g.RxQueues = cmpOr(g.RxQueues, 1)
-	g.TxQueues = cmpOr(g.TxQueues, 1)
+	g.RxQueues = cmp.Or(g.RxQueues, 1)
+	g.TxQueues = cmp.Or(g.TxQueues, 1)
 	if g.RxQueues < 1 || g.RxQueues > maxQueues || g.TxQueues < 1 || g.TxQueues > maxQueues {
 		return fmt.Errorf("config: %d RX and %d TX queues: each must be 1..%d", g.RxQueues, g.TxQueues, maxQueues)
 	}
-	g.RxRingSize = cmpOr(g.RxRingSize, DefaultRingSize)
-	g.TxRingSize = cmpOr(g.TxRingSize, DefaultRingSize)
+	g.RxRingSize = cmp.Or(g.RxRingSize, DefaultRingSize)
+	g.TxRingSize = cmp.Or(g.TxRingSize, DefaultRingSize)
 	for _, s := range []int{g.RxRingSize, g.TxRingSize} {
 		if s < MinRingSize || s > MaxRingSize || s&(s-1) != 0 {
 			return fmt.Errorf("config: ring size %d: must be a power of two in %d..%d", s, MinRingSize, MaxRingSize)
 		}
 	}
 	p := &g.Mempool
-	p.Buffers = cmpOr(p.Buffers, max(dma.DefaultBuffers, 2*g.RxRingSize))
-	p.BufSize = cmpOr(p.BufSize, dma.DefaultBufSize)
+	p.Buffers = cmp.Or(p.Buffers, max(dma.DefaultBuffers, 2*g.RxRingSize))
+	p.BufSize = cmp.Or(p.BufSize, dma.DefaultBufSize)
 	switch {
 	case p.Buffers <= g.RxRingSize:
 		return fmt.Errorf("config: a pool of %d buffers cannot keep an RX ring of %d descriptors filled and refill it: give it more than %d (twice the ring is comfortable)",
@@ -57,12 +58,4 @@ func (g *Geometry) Normalize(maxQueues int) error {
 		return fmt.Errorf("config: buffer data room %d B: SRRCTL.BSIZEPACKET counts 1 KB units, so at least 1024 B are needed (82599 datasheet 8.2.3.8.7; 82576 8.10.x)", p.BufSize)
 	}
 	return nil
-}
-
-// cmpOr returns v, or def when v is 0.
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
