@@ -469,11 +469,6 @@ func (r *demoRig) poolsFull() bool {
 // it into place; a trace that did not fit the recorder is an error, and
 // then no file is left.
 func (r *demoRig) writeTrace(o demoOptions) error {
-	if d := r.rec.Dropped(); d > 0 {
-		need := uint64(len(r.rec.Events())) + d
-		return fmt.Errorf("the trace did not fit: %d of %d events were dropped, so %s was not written (a partial trace cannot be verified): raise --trace-events to %d or more, or lower --frames",
-			d, need, o.trace, need+need/4)
-	}
 	tmp := o.traceTmp
 	if tmp == "" {
 		var err error
@@ -485,15 +480,7 @@ func (r *demoRig) writeTrace(o demoOptions) error {
 	for _, p := range r.txPools {
 		pools = append(pools, ixgbe.TracePool(0, p))
 	}
-	if err := writeTrace(tmp, r.rec, []traceNIC{r.nicA, r.nicB}, pools); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("--trace %s: %w", o.trace, err)
-	}
-	if err := os.Rename(tmp, o.trace); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("--trace %s: %w", o.trace, err)
-	}
-	return nil
+	return commitTrace(o.trace, tmp, r.rec, []traceNIC{r.nicA, r.nicB}, pools, ", or lower --frames")
 }
 
 // nicBDrops is what NIC B dropped in hardware so far (ring full, missed,

@@ -105,16 +105,8 @@ func (t *traceFlags) discard() {
 // the recorder is an error, and then no file is left.
 func (t *traceFlags) write(rec *trace.Recorder, nics []traceNIC, pools []trace.PoolInfo, out io.Writer) error {
 	defer t.discard()
-	if d := rec.Dropped(); d > 0 {
-		need := uint64(len(rec.Events())) + d
-		return fmt.Errorf("the trace did not fit: %d of %d events were dropped, so %s was not written (a partial trace cannot be verified): raise --trace-events to %d or more",
-			d, need, t.path, need+need/4)
-	}
-	if err := writeTrace(t.tmp, rec, nics, pools); err != nil {
-		return fmt.Errorf("--trace %s: %w", t.path, err)
-	}
-	if err := os.Rename(t.tmp, t.path); err != nil {
-		return fmt.Errorf("--trace %s: %w", t.path, err)
+	if err := commitTrace(t.path, t.tmp, rec, nics, pools, ""); err != nil {
+		return err
 	}
 	t.tmp = ""
 	kept := ""

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/verinic/verinic/trace"
@@ -39,6 +40,29 @@ func writeTrace(path string, rec *trace.Recorder, nics []traceNIC, pools []trace
 	h.Pools = append(h.Pools, pools...)
 	if err := trace.WriteFile(path, h, rec); err != nil {
 		return fmt.Errorf("writing the trace: %w", err)
+	}
+	return nil
+}
+
+// commitTrace writes rec with writeTrace to tmp (made by checkTracePath)
+// and renames it to path, so that no half-written trace is ever at path. A
+// trace that did not fit the recorder is an error (raise says what else
+// makes it fit, "" for nothing) and then nothing is written; on any error
+// tmp is removed.
+func commitTrace(path, tmp string, rec *trace.Recorder, nics []traceNIC, pools []trace.PoolInfo, raise string) error {
+	if d := rec.Dropped(); d > 0 {
+		need := uint64(len(rec.Events())) + d
+		os.Remove(tmp)
+		return fmt.Errorf("the trace did not fit: %d of %d events were dropped, so %s was not written (a partial trace cannot be verified): raise --trace-events to %d or more%s",
+			d, need, path, need+need/4, raise)
+	}
+	if err := writeTrace(tmp, rec, nics, pools); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--trace %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--trace %s: %w", path, err)
 	}
 	return nil
 }
